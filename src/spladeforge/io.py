@@ -1,0 +1,136 @@
+"""File I/O shared by every stage: atomic outputs and JSONL that reports bad lines by number.
+
+Every stage writes into a temporary sibling of its output and renames it into place only when
+the whole output is complete, so an interrupted stage never leaves a half-written file for DVC
+or KFP to mistake for a result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from spladeforge.errors import InputError
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_output(dest: str | Path, *, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling of `dest`; on success it replaces `dest`, on error it vanishes."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{dest.name}.tmp-"
+    if directory:
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=dest.parent))
+    else:
+        fd, name = tempfile.mkstemp(prefix=prefix, dir=dest.parent)
+        os.close(fd)
+        tmp = Path(name)
+    try:
+        yield tmp
+        if directory:
+            # A directory cannot be renamed over a non-empty one: move the old one aside first,
+            # so that at every moment either the old or the new output is complete.
+            old = None
+            if dest.exists():
+                old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+                _remove(old)
+                os.replace(dest, old)
+            os.replace(tmp, dest)
+            if old is not None:
+                _remove(old)
+        else:
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, dest)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def write_jsonl(dest: str | Path, records: Iterable[dict[str, Any]]) -> int:
+    """Write records as JSON lines atomically; return how many were written."""
+    count = 0
+    with atomic_output(dest) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+            count += 1
+    return count
+
+
+def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Read a JSONL file; a malformed line or a missing field names the file and line."""
+    return list(iter_jsonl(path, required))
+
+
+def iter_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found (expected a JSON-lines file)")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
+                if not isinstance(record, dict):
+                    raise InputError(f"{path}:{lineno}: expected a JSON object per line")
+                missing = [key for key in required if key not in record]
+                if missing:
+                    raise InputError(
+                        f"{path}:{lineno}: missing field(s) {', '.join(missing)} "
+                        f"(each line needs {', '.join(required)})"
+                    )
+                yield record
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def write_json(dest: str | Path, obj: Any) -> None:
+    with atomic_output(dest) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_tree(path: str | Path) -> str:
+    """Hash a file, or a folder's relative paths and contents in sorted order."""
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(path)).encode())
+        digest.update(sha256_file(file).encode())
+    return digest.hexdigest()
