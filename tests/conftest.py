@@ -1,0 +1,90 @@
+"""Shared fixtures: a tiny real model and a tiny BEIR folder, built once per session.
+
+No test downloads anything: models come from the PyPI packages behind `builtin:` references.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+TINY_CORPUS = {
+    "d1": ("json", "The json module encodes Python objects as JSON strings and decodes JSON text "
+                   "back into dictionaries and lists."),
+    "d2": ("gzip", "The gzip module compresses and decompresses files in the gzip format, like the "
+                   "GNU gzip and gunzip programs."),
+    "d3": ("sqlite3", "The sqlite3 module provides a SQL interface to SQLite databases stored in a "
+                      "single file on disk."),
+    "d4": ("socket", "The socket module gives access to the BSD socket interface for network "
+                     "connections over TCP and UDP."),
+    "d5": ("random", "The random module generates pseudo-random numbers, shuffles sequences and "
+                     "samples from distributions."),
+    "d6": ("datetime", "The datetime module supplies classes for manipulating dates, times and "
+                       "time zones."),
+}
+TINY_QUERIES = {
+    "q1": ("decode json text into a dictionary", {"d1": 2}),
+    "q2": ("compress a file with gzip", {"d2": 1}),
+    "q3": ("sql database in a single file", {"d3": 1}),
+    "q4": ("tcp network connection", {"d4": 2, "d2": 0}),
+}
+
+
+def write_beir(folder: Path, corpus=TINY_CORPUS, queries=TINY_QUERIES, split: str = "test") -> Path:
+    """Write a BEIR-layout folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "corpus.jsonl", "w") as fh:
+        for doc_id, (title, text) in corpus.items():
+            fh.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
+    with open(folder / "queries.jsonl", "w") as fh:
+        for qid, (text, _) in queries.items():
+            fh.write(json.dumps({"_id": qid, "text": text}) + "\n")
+    (folder / "qrels").mkdir(exist_ok=True)
+    with open(folder / "qrels" / f"{split}.tsv", "w") as fh:
+        fh.write("query-id\tcorpus-id\tscore\n")
+        for qid, (_, rels) in queries.items():
+            for doc_id, score in rels.items():
+                fh.write(f"{qid}\t{doc_id}\t{score}\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_beir_dir(tmp_path_factory) -> Path:
+    return write_beir(tmp_path_factory.mktemp("beir") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def base_model():
+    """The built-in BERT-tiny SPLADE as a SparseEncoder, loaded once per session."""
+    from spladeforge.models.build import load_sparse_encoder
+
+    return load_sparse_encoder("builtin:splade-tiny", max_seq_length=128, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def _saved_model_dir(tmp_path_factory, base_model) -> Path:
+    folder = tmp_path_factory.mktemp("model") / "splade"
+    base_model.save(str(folder))
+    (folder / "spladeforge.json").write_text(json.dumps({
+        "base_model": "builtin:splade-tiny", "architecture": "splade", "max_seq_length": 128,
+    }))
+    return folder
+
+
+@pytest.fixture()
+def model_dir(tmp_path, _saved_model_dir) -> Path:
+    """A saved SparseEncoder folder (the untrained base model) that a test may modify."""
+    dest = tmp_path / "splade"
+    shutil.copytree(_saved_model_dir, dest)
+    return dest
