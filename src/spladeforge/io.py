@@ -35,6 +35,7 @@ def atomic_output(dest: str | Path, *, directory: bool = False) -> Iterator[Path
     prefix = f".{dest.name}.tmp-"
     if directory:
         tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=dest.parent))
+        os.chmod(tmp, 0o755)
     else:
         fd, name = tempfile.mkstemp(prefix=prefix, dir=dest.parent)
         os.close(fd)
@@ -75,7 +76,10 @@ def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict[st
     return list(iter_jsonl(path, required))
 
 
-def iter_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
+def iter_jsonl(
+    path: str | Path, required: tuple[str, ...] = (), numbered: bool = False
+) -> Iterator[Any]:
+    """Yield each line's object (or `(line number, object)` pairs when `numbered`)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found (expected a JSON-lines file)")
@@ -96,7 +100,7 @@ def iter_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[dic
                         f"{path}:{lineno}: missing field(s) {', '.join(missing)} "
                         f"(each line needs {', '.join(required)})"
                     )
-                yield record
+                yield (lineno, record) if numbered else record
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
 

@@ -1,0 +1,66 @@
+"""split: hold out whole source documents for validation.
+
+Splitting by document, not by query or chunk, keeps overlapping chunks of one document from
+landing on both sides (seed 000: a 90/10 split with minimal content overlap). The validation
+side is written as a BEIR folder, the same layout `evaluate` reads for any other task:
+`corpus.jsonl` (the held-out documents' chunks), `queries.jsonl`, `qrels/test.tsv`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from spladeforge.config import SplitConfig
+from spladeforge.errors import InputError
+from spladeforge.io import atomic_output, iter_jsonl, write_jsonl
+from spladeforge.text import stable_fraction
+
+
+def _assign(doc_ids: list[str], fraction: float, seed: int) -> set[str]:
+    """Documents that go to validation: a seeded hash order, at least one, never all."""
+    ranked = sorted(doc_ids, key=lambda d: stable_fraction(seed, "split", d))
+    count = min(max(1, round(fraction * len(ranked))), len(ranked) - 1)
+    return set(ranked[:count])
+
+
+def run(cfg: SplitConfig, queries_path: Path, chunks_path: Path, train_output: Path,
+        validation_output: Path, seed: int) -> dict[str, Any]:
+    chunks = {c["id"]: c for c in iter_jsonl(chunks_path, required=("id", "doc_id", "text"))}
+    queries = list(iter_jsonl(queries_path, required=("id", "chunk_id", "text")))
+    unknown = [q["id"] for q in queries if q["chunk_id"] not in chunks]
+    if unknown:
+        raise InputError(f"{queries_path}: {len(unknown)} queries name chunks missing from "
+                         f"{chunks_path} (first: {unknown[0]}); rerun generate-queries")
+    doc_ids = sorted({chunks[q["chunk_id"]]["doc_id"] for q in queries})
+    if len(doc_ids) < 2:
+        raise InputError(f"{queries_path}: queries come from {len(doc_ids)} document(s); a split "
+                         "by document needs at least 2")
+    held_out = _assign(doc_ids, cfg.validation_fraction, seed)
+
+    train, validation = [], []
+    for q in queries:
+        doc_id = chunks[q["chunk_id"]]["doc_id"]
+        row = {"query_id": q["id"], "query": q["text"], "type": q.get("type", ""),
+               "chunk_id": q["chunk_id"], "doc_id": doc_id}
+        (validation if doc_id in held_out else train).append(row)
+    if cfg.max_validation_queries is not None and len(validation) > cfg.max_validation_queries:
+        validation.sort(key=lambda r: stable_fraction(seed, "val", r["query_id"]))
+        validation = sorted(validation[: cfg.max_validation_queries], key=lambda r: r["query_id"])
+
+    corpus = [c for c in chunks.values() if c["doc_id"] in held_out]
+    with atomic_output(validation_output, directory=True) as tmp:
+        write_jsonl(tmp / "corpus.jsonl", ({"_id": c["id"], "title": c.get("title", ""),
+                                            "text": c["text"]} for c in corpus))
+        write_jsonl(tmp / "queries.jsonl", ({"_id": r["query_id"], "text": r["query"]}
+                                            for r in validation))
+        (tmp / "qrels").mkdir()
+        with open(tmp / "qrels" / "test.tsv", "w", encoding="utf-8") as fh:
+            fh.write("query-id\tcorpus-id\tscore\n")
+            for r in validation:
+                fh.write(f"{r['query_id']}\t{r['chunk_id']}\t1\n")
+    write_jsonl(train_output, train)
+    return {"train_queries": len(train), "validation_queries": len(validation),
+            "train_documents": len(doc_ids) - len(held_out), "validation_documents": len(held_out),
+            "validation_corpus_chunks": len(corpus),
+            "outputs": [str(train_output), str(validation_output)]}

@@ -1,0 +1,95 @@
+"""split holds out whole documents; mine draws negatives that are never the positive's document."""
+
+from __future__ import annotations
+
+import pytest
+
+from spladeforge.config import MineConfig, SplitConfig
+from spladeforge.errors import InputError
+from spladeforge.io import read_jsonl, write_jsonl
+from spladeforge.stages import mine, split
+
+TOPICS = ["json decoding", "gzip compression", "sqlite databases", "tcp sockets", "random numbers",
+          "date arithmetic", "regular expressions", "thread pools", "http servers", "csv files"]
+
+
+@pytest.fixture()
+def corpus(tmp_path):
+    chunks, queries = [], []
+    for d, topic in enumerate(TOPICS):
+        for c in range(3):
+            cid = f"doc{d}#{c}"
+            chunks.append({"id": cid, "doc_id": f"doc{d}", "title": topic,
+                           "text": f"Part {c} about {topic}. " + " ".join(TOPICS[(d + k) % 10] for k in range(1, 4))})
+            queries.append({"id": f"{cid}/q0", "chunk_id": cid, "doc_id": f"doc{d}", "text": f"{topic} part {c}",
+                            "type": "keywords"})
+    write_jsonl(tmp_path / "chunks.jsonl", chunks)
+    write_jsonl(tmp_path / "queries.jsonl", queries)
+    return tmp_path
+
+
+def _split(tmp, seed=0, **cfg):
+    return split.run(SplitConfig(**cfg), tmp / "queries.jsonl", tmp / "chunks.jsonl", tmp / "train.jsonl",
+                     tmp / "validation", seed)
+
+
+def test_split_by_document_with_beir_validation(corpus):
+    summary = _split(corpus, validation_fraction=0.2)
+    train = read_jsonl(corpus / "train.jsonl")
+    val_queries = read_jsonl(corpus / "validation" / "queries.jsonl")
+    val_corpus = read_jsonl(corpus / "validation" / "corpus.jsonl")
+    assert summary["validation_documents"] == 2 and summary["train_documents"] == 8
+    val_docs = {c["_id"].split("#")[0] for c in val_corpus}
+    assert not val_docs & {r["doc_id"] for r in train}, "a document on both sides"
+    assert len(val_queries) == 6 and len(train) == 24
+    qrels = (corpus / "validation" / "qrels" / "test.tsv").read_text().splitlines()
+    assert qrels[0] == "query-id\tcorpus-id\tscore" and len(qrels) == 7
+    for line in qrels[1:]:
+        qid, cid, score = line.split("\t")
+        assert qid.startswith(cid) and score == "1"
+
+
+def test_split_is_seeded(corpus):
+    _split(corpus, seed=1)
+    first = (corpus / "train.jsonl").read_bytes()
+    _split(corpus, seed=1)
+    assert (corpus / "train.jsonl").read_bytes() == first
+    _split(corpus, seed=2)
+    assert (corpus / "train.jsonl").read_bytes() != first
+
+
+def test_split_needs_two_documents(tmp_path):
+    write_jsonl(tmp_path / "chunks.jsonl", [{"id": "a#0", "doc_id": "a", "text": "x"}])
+    write_jsonl(tmp_path / "queries.jsonl", [{"id": "q", "chunk_id": "a#0", "text": "x"}])
+    with pytest.raises(InputError, match="at least 2"):
+        _split(tmp_path)
+
+
+def test_mine_negatives_from_other_documents_in_window(corpus):
+    _split(corpus, validation_fraction=0.2)
+    summary = mine.run(MineConfig(num_negatives=2, rank_window=(0, 10)), corpus / "train.jsonl",
+                       corpus / "chunks.jsonl", corpus / "tuples.jsonl", seed=0)
+    tuples = read_jsonl(corpus / "tuples.jsonl")
+    train_docs = {r["doc_id"] for r in read_jsonl(corpus / "train.jsonl")}
+    assert summary["tuples"] == len(tuples) == 24
+    for t in tuples:
+        doc = t["positive_id"].split("#")[0]
+        assert len(t["negative_ids"]) == 2 and len(set(t["negative_ids"])) == 2
+        assert all(n.split("#")[0] != doc for n in t["negative_ids"]), "negative from the positive's document"
+        assert all(n.split("#")[0] in train_docs for n in t["negative_ids"]), "negative from validation"
+        assert t["positive"].startswith(doc_title(t["positive_id"]))
+        assert {"anchor", "positive", "negative_1", "negative_2"} <= set(t)
+
+
+def doc_title(chunk_id: str) -> str:
+    return TOPICS[int(chunk_id.split("#")[0].removeprefix("doc"))]
+
+
+def test_mine_prefers_lexically_close_negatives(corpus):
+    _split(corpus, validation_fraction=0.2)
+    mine.run(MineConfig(num_negatives=1, rank_window=(0, 1)), corpus / "train.jsonl",
+             corpus / "chunks.jsonl", corpus / "tuples.jsonl", seed=0)
+    for t in read_jsonl(corpus / "tuples.jsonl"):
+        topic = t["anchor"].rsplit(" part ", 1)[0]
+        # rank 0 among other documents: a chunk that mentions the query's topic in its text
+        assert topic in t["negative_1"], (t["anchor"], t["negative_1"][:80])
