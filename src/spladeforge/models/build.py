@@ -29,8 +29,12 @@ def resolve_device(device: str) -> str:
     return "cpu"
 
 
-def is_sentence_transformers_folder(path: str) -> bool:
-    return (Path(path) / "modules.json").is_file()
+def is_sparse_encoder_folder(path: str) -> bool:
+    """A folder saved by SparseEncoder.save (a dense sentence-transformers folder is not one)."""
+    config = Path(path) / "config_sentence_transformers.json"
+    if not (Path(path) / "modules.json").is_file() or not config.is_file():
+        return False
+    return json.loads(config.read_text()).get("model_type") == "SparseEncoder"
 
 
 def _check_masked_lm(path: str, key: str) -> None:
@@ -55,7 +59,7 @@ def load_sparse_encoder(
     from sentence_transformers.sparse_encoder.modules import SpladePooling, Transformer
 
     path = resolve_model(ref, key=key)
-    if is_sentence_transformers_folder(path):
+    if is_sparse_encoder_folder(path):
         model = SparseEncoder(path, device=device, local_files_only=Path(path).is_dir())
     else:
         _check_masked_lm(path, key)

@@ -1,0 +1,76 @@
+"""train fine-tunes the built-in SPLADE, keeps curves, and saves a loadable model."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from spladeforge.config import TrainConfig
+from spladeforge.errors import ConfigError
+from spladeforge.io import write_jsonl
+from spladeforge.stages import train
+from tests.conftest import TINY_CORPUS
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture()
+def tuples(tmp_path):
+    docs = [f"{title} {text}" for title, text in TINY_CORPUS.values()]
+    queries = ["json decoding", "gzip compression", "sqlite file database", "tcp socket",
+               "random numbers", "dates and times"]
+    rows = [{"anchor": q, "positive": docs[i], "negative_1": docs[(i + 1) % 6]} for i, q in enumerate(queries)]
+    path = tmp_path / "tuples.jsonl"
+    write_jsonl(path, rows * 4)
+    return path
+
+
+def _cfg(**kw) -> TrainConfig:
+    base = dict(max_steps=4, batch_size=4, eval_steps=2, logging_steps=1, max_seq_length=64,
+                learning_rate=1e-4, device="cpu")
+    return TrainConfig(**{**base, **kw})
+
+
+def test_trains_saves_and_reloads(tmp_path, tuples, tiny_beir_dir):
+    from sentence_transformers.sparse_encoder import SparseEncoder
+
+    out, reports = tmp_path / "model", tmp_path / "reports"
+    summary = train.run(_cfg(), tuples, tiny_beir_dir, out, reports, seed=0,
+                        provenance={"tuples_sha256": "abc"})
+    assert summary["steps"] == 4 and summary["device"] == "cpu"
+    meta = json.loads((out / "spladeforge.json").read_text())
+    assert meta["base_model"] == "builtin:splade-tiny" and meta["provenance"] == {"tuples_sha256": "abc"}
+    assert 0.0 <= meta["validation_ndcg_at_10"] <= 1.0
+
+    model = SparseEncoder(str(out), device="cpu")
+    q = model.encode_query(["decode json text"])
+    d = model.encode_document([" ".join(TINY_CORPUS["d1"]), " ".join(TINY_CORPUS["d5"])])
+    scores = model.similarity(q, d)[0]
+    assert scores[0] > scores[1], "a training positive must outrank an unrelated document"
+
+    with open(reports / "val_ndcg.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["step"]) for r in rows] == [0, 2, 4]  # base model first, then every eval_steps
+    assert (reports / "loss.csv").read_text().startswith("step,loss\n")
+    assert (reports / "curves.png").stat().st_size > 1000
+    assert not (tmp_path / ".model-checkpoints").exists(), "scratch checkpoints left behind"
+
+
+def test_batch_larger_than_data_fails_before_training(tmp_path, tuples, tiny_beir_dir):
+    with pytest.raises(ConfigError, match=r"train.batch_size: 64 is larger than the 24 training tuples"):
+        train.run(_cfg(batch_size=64), tuples, tiny_beir_dir, tmp_path / "m", tmp_path / "r", seed=0)
+    assert not (tmp_path / "m").exists()
+
+
+def test_missing_or_non_mlm_base_model_fails_clearly(tmp_path, tuples, tiny_beir_dir):
+    with pytest.raises(ConfigError, match="does not exist"):
+        train.run(_cfg(base_model=str(tmp_path / "nope")), tuples, tiny_beir_dir, tmp_path / "m",
+                  tmp_path / "r", seed=0)
+    from spladeforge.models.builtin import resolve_model
+
+    with pytest.raises(ConfigError, match="is not a masked-LM"):
+        train.run(_cfg(base_model=resolve_model("builtin:minilm-l6")), tuples, tiny_beir_dir,
+                  tmp_path / "m", tmp_path / "r", seed=0)
+    assert not (tmp_path / "m").exists()
