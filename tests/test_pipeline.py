@@ -1,0 +1,171 @@
+"""End to end: `dvc repro` of the real dvc.yaml on a tiny slice of the default corpus.
+
+The pipeline runs once per session in a temporary copy of the project; the tests below assert
+on what it produced, on DVC's idea of what is up to date, and on the MLflow registry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "data": {"max_documents": 14},
+    "split": {"validation_fraction": 0.25},
+    "train": {"max_steps": 6, "batch_size": 8, "eval_steps": 3, "logging_steps": 1,
+              "max_seq_length": 64},
+    "evaluate": {"batch_size": 16},
+}
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", MLFLOW_ENABLE_TELEMETRY="false")
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
+def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, env=_env(),
+                          capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    for key, value in extra.items():
+        base[key] = _merge(base.get(key, {}), value) if isinstance(value, dict) else value
+    return base
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> Path:
+    """A copy of the project (dvc.yaml, params, presets, sources) after one `dvc repro`."""
+    root = tmp_path_factory.mktemp("project")
+    for name in ("dvc.yaml", "configs", "src"):
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    (root / "params.yaml").write_text(yaml.safe_dump(_merge(params, TINY), sort_keys=False))
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    dvc(root, "init", "-q")
+    dvc(root, "config", "core.analytics", "false")
+    result = dvc(root, "repro")
+    (root / "repro.log").write_text(result.stdout + result.stderr)
+    return root
+
+
+def test_every_stage_ran_and_wrote_its_outputs(project):
+    for path in ("data/documents.jsonl", "data/chunks.jsonl", "data/queries.jsonl",
+                 "data/split/train.jsonl", "data/split/validation/qrels/test.tsv",
+                 "data/train_tuples.jsonl", "models/splade/model.safetensors",
+                 "models/splade/spladeforge.json", "reports/train/val_ndcg.csv",
+                 "reports/metrics.json", "reports/quantize.json", "reports/register.json",
+                 "export/publish.json", "export/README.md"):
+        assert (project / path).exists(), path
+    assert list((project / "models/splade-int8").glob("*.onnx"))
+
+
+def test_trained_model_ranks_training_positives_above_random_negatives(project):
+    from sentence_transformers.sparse_encoder import SparseEncoder
+
+    model = SparseEncoder(str(project / "models/splade"), device="cpu")
+    tuples = [json.loads(line) for line in (project / "data/train_tuples.jsonl").read_text().splitlines()]
+    chunks = [json.loads(line) for line in (project / "data/chunks.jsonl").read_text().splitlines()]
+    rng = random.Random(0)
+    sample = rng.sample(tuples, min(20, len(tuples)))
+    wins = 0
+    for t in sample:
+        doc = t["positive_id"].split("#")[0]
+        other = rng.choice([c for c in chunks if c["doc_id"] != doc])
+        q = model.encode_query([t["anchor"]])
+        d = model.encode_document([t["positive"], f"{other['title']} {other['text']}"])
+        scores = model.similarity(q, d)[0]
+        wins += int(scores[0] > scores[1])
+    assert wins >= 0.8 * len(sample), f"positive ranked first in only {wins}/{len(sample)}"
+
+
+def test_metrics_hold_every_field_in_range(project):
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    for system in ("model", "base", "bm25"):
+        for metric in ("ndcg_at_10", "mrr_at_10", "recall_at_100"):
+            assert 0.0 <= metrics[f"{system}_{metric}"] <= 1.0, (system, metric)
+    for system in ("model", "base"):
+        assert 0 < metrics[f"{system}_query_active_dims"] < 30522
+        assert 0 < metrics[f"{system}_doc_active_dims"] < 30522
+    assert metrics["num_queries"] > 0
+    assert all(not isinstance(v, dict) for v in metrics.values()), "metrics.json must be flat"
+    quant = json.loads((project / "reports/quantize.json").read_text())
+    assert 0 < quant["int8_size_bytes"] < quant["fp32_size_bytes"]
+    assert abs(quant["ndcg_at_10_change"]) <= 0.2
+
+
+def test_mlflow_holds_the_version_with_the_right_alias(project):
+    from mlflow import MlflowClient
+
+    decision = json.loads((project / "reports/register.json").read_text())
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    name = decision["model_name"]
+    version = client.get_model_version_by_alias(name, "challenger")
+    assert version.version == str(decision["version"])
+    if decision["promoted"]:
+        assert client.get_model_version_by_alias(name, "champion").version == version.version
+        assert (project / "export/model/modules.json").exists()
+    else:
+        assert not (project / "export/model").exists()
+
+
+def test_second_repro_is_a_noop(project):
+    out = dvc(project, "repro").stdout
+    assert "Running stage" not in out, out
+
+
+def test_changing_learning_rate_reruns_train_and_downstream_only(project):
+    params_file = project / "params.yaml"
+    original = params_file.read_text()
+    params = yaml.safe_load(original)
+    params["train"]["learning_rate"] = 7e-5
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        out = dvc(project, "repro", "--dry").stdout
+    finally:
+        params_file.write_text(original)
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert ran == {"train", "evaluate", "quantize", "register", "publish"}, out
+
+
+def test_a_worse_model_does_not_become_champion(project, tmp_path):
+    from mlflow import MlflowClient
+
+    from spladeforge.config import RegisterConfig
+    from spladeforge.stages import register
+
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    worse = dict(metrics, model_ndcg_at_10=0.0)
+    (tmp_path / "metrics.json").write_text(json.dumps(worse))
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    first = json.loads((project / "reports/register.json").read_text())
+    before = client.get_model_version_by_alias(first["model_name"], "champion").version \
+        if first["promoted"] else None
+
+    cfg = RegisterConfig(tracking_uri=uri, model_name=first["model_name"])
+    result = register.run(cfg, project / "models/splade", tmp_path / "metrics.json", tmp_path / "decision.json")
+    decision = json.loads((tmp_path / "decision.json").read_text())
+    assert decision["promoted"] is False and result
+    assert client.get_model_version_by_alias(first["model_name"], "challenger").version == str(decision["version"])
+    if before is not None:
+        assert client.get_model_version_by_alias(first["model_name"], "champion").version == before
