@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | sha1sum
 export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
-export MLFLOW_ENABLE_TELEMETRY ?= false
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export DO_NOT_TRACK ?= true
 
 .PHONY: install repro test test-fast lint clean-outputs
 

@@ -1,0 +1,7 @@
+"""What `publish` writes: the model card, and the Hugging Face Hub upload."""
+
+from __future__ import annotations
+
+from spladeforge.publishing.model_card import evaluation_table, render_card, render_not_promoted
+
+__all__ = ["evaluation_table", "render_card", "render_not_promoted"]

@@ -1,0 +1,246 @@
+"""register: log the trained model to MLflow, register a version and gate its promotion on NDCG@10.
+
+One MLflow run holds the run configuration (params), the evaluation and quantization figures
+(metrics), the reports and the INT8 ONNX folder (artifacts) and the model as a pyfunc. The new
+version gets alias `challenger`; `champion` moves to it only when its NDCG@10 >= the champion's
+(or, with no champion yet, the base model's) + `register.min_delta`. Each version carries its
+NDCG@10 as a tag, so the gate reads the registry alone. The decision goes to the version, the run
+and `decision_path`.
+
+Nothing is written outside MLflow until MLflow holds the final state, and the model folder is only
+read: a tracking failure leaves the inputs as they were and no decision file behind.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+from typing import Any
+
+from spladeforge.config import RegisterConfig
+from spladeforge.errors import InputError, SpladeforgeError
+from spladeforge.io import read_json, sha256_tree, write_json
+from spladeforge.models.saved import SIDECAR, read_sidecar
+from spladeforge.registry.policy import CHALLENGER, CHAMPION, NDCG_TAG, Decision, decide
+from spladeforge.registry.tracking import (
+    check_reachable,
+    flatten_params,
+    offline_mlflow,
+    redact_uri,
+    resolve_tracking_uri,
+    sqlite_artifact_location,
+    use_tracking_uri,
+)
+
+CANDIDATE_KEY = "model_ndcg_at_10"
+BASE_KEY = "base_ndcg_at_10"
+# What the pyfunc imports, pinned to the versions it was logged with. Given explicitly, MLflow
+# skips inferring them (which loads the model again in a subprocess).
+_PIP_PACKAGES = ("mlflow", "sentence-transformers", "transformers", "torch")
+
+
+def read_figures(path: Path, *, required: tuple[str, ...] = ()) -> dict[str, float]:
+    """The numeric entries of a flat JSON report; `required` keys must be finite numbers."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object of metric name -> number")
+    figures = {
+        k: float(v) for k, v in data.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    for key in required:
+        if key not in figures or not math.isfinite(figures[key]):
+            raise InputError(f"{path}: {key} must be a finite number (got {data.get(key)!r})")
+    return {k: v for k, v in figures.items() if math.isfinite(v)}
+
+
+def _check_onnx_dir(onnx_dir: Path | None) -> None:
+    if onnx_dir is not None and not any(onnx_dir.glob("*.onnx")):
+        raise InputError(f"{onnx_dir}: expected an INT8 ONNX folder (model_int8.onnx + tokenizer files)")
+
+
+def _signature():
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ColSpec, DataType, Map, ParamSchema, ParamSpec, Schema
+
+    return ModelSignature(
+        inputs=Schema([ColSpec(DataType.string)]),
+        outputs=Schema([ColSpec(Map(DataType.double))]),
+        params=ParamSchema([
+            ParamSpec("input_type", DataType.string, "document"),
+            ParamSpec("top_k", DataType.long, 0),
+        ]),
+    )
+
+
+def _pip_requirements() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for name in _PIP_PACKAGES:
+        try:
+            # A local label (torch's "+cpu") is not on PyPI; the public version is.
+            pins.append(f"{name}=={version(name).split('+')[0]}")
+        except PackageNotFoundError:
+            pins.append(name)
+    return pins
+
+
+def _champion(client, name: str) -> tuple[str | None, float | None]:
+    """The current champion's version and NDCG@10 (tag first, its run's metric as a fallback)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = client.get_registered_model(name).aliases.get(CHAMPION)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None, None
+        raise
+    if version is None:
+        return None, None
+    mv = client.get_model_version(name, version)
+    if NDCG_TAG in mv.tags:
+        return str(version), float(mv.tags[NDCG_TAG])
+    if mv.run_id:
+        metric = client.get_run(mv.run_id).data.metrics.get(CANDIDATE_KEY)
+        if metric is not None:
+            return str(version), float(metric)
+    raise SpladeforgeError(
+        f"registered model {name!r}: champion v{version} has no {NDCG_TAG!r} tag and no "
+        f"{CANDIDATE_KEY} metric on its run; set the tag on that version or move the alias"
+    )
+
+
+def _gate(
+    client, cfg: RegisterConfig, figures: dict[str, float], metrics_path: Path
+) -> tuple[Decision, str | None]:
+    """Decide before anything is logged, so a missing reference leaves the registry untouched."""
+    champion_version, champion_ndcg = _champion(client, cfg.model_name)
+    if champion_version is None and BASE_KEY not in figures:
+        raise InputError(
+            f"{metrics_path}: {BASE_KEY} is missing and {cfg.model_name!r} has no {CHAMPION!r} "
+            "version yet, so there is nothing to compare against (accepted: a metrics.json from "
+            "evaluate with evaluate.compare_base: true)"
+        )
+    decision = decide(
+        figures[CANDIDATE_KEY], min_delta=cfg.min_delta, champion_ndcg=champion_ndcg,
+        champion_version=champion_version, base_ndcg=figures.get(BASE_KEY),
+    )
+    return decision, champion_version
+
+
+def _log_and_register(
+    cfg: RegisterConfig,
+    model_dir: Path,
+    metrics_path: Path,
+    figures: dict[str, float],
+    reports: list[Path],
+    onnx_dir: Path | None,
+    params: dict | None,
+    sidecar: dict[str, Any],
+    model_sha: str,
+) -> tuple[Decision, str, str | None, str]:
+    import mlflow
+    from mlflow import MlflowClient
+
+    from spladeforge.registry import pyfunc
+
+    location = sqlite_artifact_location(mlflow.get_tracking_uri())  # before the store is created
+    client = MlflowClient()
+    decision, champion_version = _gate(client, cfg, figures, metrics_path)
+    experiment = client.get_experiment_by_name(cfg.experiment)
+    if experiment is None:
+        experiment_id = client.create_experiment(cfg.experiment, artifact_location=location)
+    else:
+        experiment_id = experiment.experiment_id
+
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"register-{cfg.model_name}") as run:
+        if params:
+            mlflow.log_params(flatten_params(params))
+        mlflow.log_metrics(figures)
+        mlflow.set_tags({
+            "spladeforge.base_model": str(sidecar.get("base_model", "")),
+            "spladeforge.architecture": str(sidecar.get("architecture", "")),
+            "spladeforge.model_sha256": model_sha,
+        })
+        for report in reports:
+            mlflow.log_artifact(str(report), artifact_path="reports")
+        if onnx_dir is not None:
+            mlflow.log_artifacts(str(onnx_dir), artifact_path="onnx-int8")
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=importlib.util.find_spec(pyfunc.__name__).origin,
+            artifacts={pyfunc.MODEL_ARTIFACT: str(model_dir)},
+            signature=_signature(),
+            input_example=["how do I decode a json string"],
+            pip_requirements=_pip_requirements(),
+        )
+        tags = {NDCG_TAG: repr(figures[CANDIDATE_KEY]), "model_sha256": model_sha, **decision.tags()}
+        version = str(mlflow.register_model(info.model_uri, cfg.model_name, tags=tags).version)
+        client.set_registered_model_alias(cfg.model_name, CHALLENGER, version)
+        mlflow.set_tags({**decision.tags(), "gate.version": version})
+        if decision.promoted:
+            client.set_registered_model_alias(cfg.model_name, CHAMPION, version)
+            champion_version = version
+    return decision, version, champion_version, run.info.run_id
+
+
+def _is_tracking_error(exc: Exception) -> bool:
+    """MLflow, requests and SQLAlchemy each raise their own types when the store fails."""
+    from mlflow.exceptions import MlflowException
+
+    return isinstance(exc, MlflowException | OSError) or type(exc).__module__.split(".")[0] in (
+        "requests", "urllib3", "sqlalchemy",
+    )
+
+
+def run(
+    cfg: RegisterConfig,
+    model_dir: Path,
+    metrics_path: Path,
+    decision_path: Path,
+    quantize_report: Path | None = None,
+    onnx_dir: Path | None = None,
+    params: dict | None = None,
+) -> dict:
+    """Log, register and gate the model; write the decision JSON and return it."""
+    model_dir, metrics_path, decision_path = Path(model_dir), Path(metrics_path), Path(decision_path)
+    sidecar = read_sidecar(model_dir)
+    figures = read_figures(metrics_path, required=(CANDIDATE_KEY,))
+    reports = [metrics_path]
+    if quantize_report is not None:
+        figures.update(read_figures(Path(quantize_report)))
+        reports.append(Path(quantize_report))
+    _check_onnx_dir(Path(onnx_dir) if onnx_dir is not None else None)
+    reports.append(model_dir / SIDECAR)
+    model_sha = sha256_tree(model_dir)
+
+    uri = resolve_tracking_uri(cfg.tracking_uri)
+    shown_uri = redact_uri(uri)
+    check_reachable(uri)
+    with offline_mlflow(), use_tracking_uri(uri):
+        try:
+            decision, version, champion_version, run_id = _log_and_register(
+                cfg, model_dir, metrics_path, figures, reports,
+                Path(onnx_dir) if onnx_dir else None, params, sidecar, model_sha,
+            )
+        except SpladeforgeError:
+            raise
+        except Exception as exc:
+            if not _is_tracking_error(exc):
+                raise
+            # Name the server instead of a traceback; keep a password in the URI out of it.
+            message = str(exc).replace(uri, shown_uri).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SpladeforgeError(f"MLflow tracking at {shown_uri} failed: {message}") from exc
+
+    result = {
+        "model_name": cfg.model_name,
+        "version": version,
+        **decision.as_dict(),
+        "champion_version": champion_version,
+        "tracking_uri": shown_uri,
+        "run_id": run_id,
+        "model_sha256": model_sha,
+    }
+    write_json(decision_path, result)
+    return result

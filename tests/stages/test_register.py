@@ -1,0 +1,199 @@
+"""register: MLflow logging, the champion/challenger gate, the pyfunc, and tracking failures.
+
+Every MLflow test runs against a real sqlite store under a temporary folder; one store per module
+(its schema migration costs seconds), one registered model name per test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+# MLflow 3 starts its telemetry client at import unless this is set (DO_NOT_TRACK must be "true").
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from spladeforge.config import Params, RegisterConfig  # noqa: E402
+from spladeforge.errors import InputError, SpladeforgeError  # noqa: E402
+from spladeforge.io import sha256_tree  # noqa: E402
+from spladeforge.registry.policy import decide  # noqa: E402
+from spladeforge.registry.tracking import flatten_params, redact_uri, use_tracking_uri  # noqa: E402
+from spladeforge.stages import register  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("mlflow") / "not-yet" / "mlflow.db"  # register creates the folder
+
+
+@pytest.fixture()
+def cfg(store, request, monkeypatch, tmp_path) -> RegisterConfig:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)  # anything MLflow might drop in the working directory lands here
+    return RegisterConfig(tracking_uri=f"sqlite:///{store}", model_name=f"m-{request.node.name}")
+
+
+def write_metrics(folder: Path, name: str, model: float, base: float | None = 0.40) -> Path:
+    figures = {"model_ndcg_at_10": model, "bm25_ndcg_at_10": 0.35, "model_mrr_at_10": model + 0.05,
+               "model_query_active_dims": 31.5, "num_queries": 12, "note": "not a number"}
+    if base is not None:
+        figures["base_ndcg_at_10"] = base
+    path = folder / name
+    path.write_text(json.dumps(figures))
+    return path
+
+
+def client(cfg: RegisterConfig):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=cfg.tracking_uri, registry_uri=cfg.tracking_uri)
+
+
+def aliases(cfg: RegisterConfig) -> dict[str, str]:
+    return {k: str(v) for k, v in client(cfg).get_registered_model(cfg.model_name).aliases.items()}
+
+
+def test_decide_compares_against_champion_then_base():
+    """The gate rule on its own: champion first, base model when there is none, min_delta inclusive."""
+    assert decide(0.5, min_delta=0.0, base_ndcg=0.4).reference == "base model"
+    kept = decide(0.5, min_delta=0.0, champion_ndcg=0.6, champion_version="3", base_ndcg=0.1)
+    assert not kept.promoted and kept.reference == "champion v3"
+    assert decide(0.5, min_delta=0.1, base_ndcg=0.4).promoted is True  # 0.4 + 0.1 in floating point
+    assert decide(0.5, min_delta=0.11, base_ndcg=0.4).promoted is False
+    with pytest.raises(ValueError):
+        decide(0.5, min_delta=0.0)
+
+
+def test_params_are_flattened_and_secrets_masked():
+    """Nested run configuration becomes dotted MLflow params; credentials never reach MLflow."""
+    flat = flatten_params({"train": {"learning_rate": 2e-5, "rank_window": [3, 30]},
+                           "publish": {"hub": {"token_env": "HF_TOKEN", "token": "hf_abc"}},
+                           "register": {"tracking_uri": "http://bob:pw@127.0.0.1:5000"}})
+    assert flat["train.learning_rate"] == "2e-05" and flat["train.rank_window"] == "[3, 30]"
+    assert flat["publish.hub.token_env"] == "HF_TOKEN" and flat["publish.hub.token"] == "***"
+    assert flat["register.tracking_uri"] == "http://bob:***@127.0.0.1:5000"
+    assert redact_uri("sqlite:///mlflow.db") == "sqlite:///mlflow.db"
+
+
+def test_missing_candidate_figure_fails_before_mlflow(cfg, model_dir, tmp_path):
+    """A metrics.json without model_ndcg_at_10 names the file and key and touches no store."""
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"base_ndcg_at_10": 0.4}))
+    with pytest.raises(InputError, match=r"metrics\.json: model_ndcg_at_10"):
+        register.run(cfg, model_dir, metrics, tmp_path / "decision.json")
+    assert not (tmp_path / "decision.json").exists()
+
+
+@pytest.mark.slow
+def test_gate_promotes_only_better_versions(cfg, model_dir, tmp_path):
+    """v1 beats the base model; a worse v2 stays challenger; a better v3 takes champion."""
+    decision_path = tmp_path / "decision.json"
+    params = Params().model_dump()
+    first = register.run(cfg, model_dir, write_metrics(tmp_path, "m1.json", 0.50), decision_path,
+                         params=params)
+    assert first["promoted"] and first["reference"] == "base model"
+    assert (first["version"], first["champion_version"]) == ("1", "1")
+    assert json.loads(decision_path.read_text()) == first
+    assert aliases(cfg) == {"champion": "1", "challenger": "1"}
+
+    second = register.run(cfg, model_dir, write_metrics(tmp_path, "m2.json", 0.45), decision_path)
+    assert not second["promoted"] and second["reference"] == "champion v1"
+    assert (second["reference_ndcg_at_10"], second["champion_version"]) == (0.50, "1")
+    assert aliases(cfg) == {"champion": "1", "challenger": "2"}
+
+    third = register.run(cfg, model_dir, write_metrics(tmp_path, "m3.json", 0.55), decision_path)
+    assert third["promoted"] and third["champion_version"] == "3"
+    assert aliases(cfg) == {"champion": "3", "challenger": "3"}
+
+    mlflow_client = client(cfg)
+    v2 = mlflow_client.get_model_version(cfg.model_name, "2")
+    assert float(v2.tags["ndcg_at_10"]) == 0.45 and v2.tags["gate.promoted"] == "false"
+    assert v2.tags["gate.reference"] == "champion v1" and "falls short" in v2.tags["gate.reason"]
+    run = mlflow_client.get_run(first["run_id"])
+    assert run.data.metrics["model_ndcg_at_10"] == 0.50 and "note" not in run.data.metrics
+    assert run.data.params["train.learning_rate"] == "2e-05"
+    assert run.data.tags["gate.promoted"] == "true" and run.data.tags["gate.version"] == "1"
+    assert not (tmp_path / "mlruns").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_min_delta_is_required_over_the_reference(cfg, model_dir, tmp_path):
+    """With min_delta 0.05 a +0.01 gain is not enough, an exact +0.05 is."""
+    cfg.min_delta = 0.05
+    decision_path = tmp_path / "decision.json"
+    small = register.run(cfg, model_dir, write_metrics(tmp_path, "a.json", 0.41), decision_path)
+    assert not small["promoted"] and small["champion_version"] is None
+    assert aliases(cfg) == {"challenger": "1"}
+    enough = register.run(cfg, model_dir, write_metrics(tmp_path, "b.json", 0.45), decision_path)
+    assert enough["promoted"] and enough["reference"] == "base model"
+    assert aliases(cfg) == {"champion": "2", "challenger": "2"}
+
+
+@pytest.mark.slow
+def test_champion_loads_as_pyfunc_and_returns_token_weights(cfg, model_dir, tmp_path):
+    """The registered pyfunc serves texts -> {token: weight}, from a list or a DataFrame."""
+    import mlflow
+    import pandas as pd
+
+    onnx_dir = tmp_path / "int8"
+    onnx_dir.mkdir()
+    (onnx_dir / "model_int8.onnx").write_bytes(b"not really onnx")
+    quantize = tmp_path / "quantize.json"
+    quantize.write_text(json.dumps({"fp32_ndcg_at_10": 0.5, "int8_ndcg_at_10": 0.49,
+                                    "ndcg_at_10_change": -0.01, "encode_speed_ratio": 2.0}))
+    result = register.run(cfg, model_dir, write_metrics(tmp_path, "m.json", 0.5),
+                          tmp_path / "decision.json", quantize_report=quantize, onnx_dir=onnx_dir)
+    run = client(cfg).get_run(result["run_id"])
+    assert run.data.metrics["int8_ndcg_at_10"] == 0.49
+    listed = {a.path for a in client(cfg).list_artifacts(result["run_id"], "onnx-int8")}
+    assert listed == {"onnx-int8/model_int8.onnx"}
+
+    with use_tracking_uri(cfg.tracking_uri):
+        model = mlflow.pyfunc.load_model(f"models:/{cfg.model_name}@champion")
+    weights = model.predict(["decode a json string", "compress a file with gzip"])
+    assert len(weights) == 2 and all(isinstance(w, dict) and w for w in weights)
+    assert all(isinstance(t, str) and isinstance(v, float) and v > 0 for t, v in weights[0].items())
+    top = model.predict(pd.DataFrame({"text": ["decode a json string"]}), params={"top_k": 3})
+    assert len(top) == 1 and len(top[0]) == 3
+
+
+@pytest.mark.slow
+def test_no_champion_and_no_base_figure_is_an_input_error(cfg, model_dir, tmp_path):
+    """Without a champion the base model is the reference; without its figure, nothing registers."""
+    metrics = write_metrics(tmp_path, "metrics.json", 0.5, base=None)
+    with pytest.raises(InputError, match="base_ndcg_at_10 is missing"):
+        register.run(cfg, model_dir, metrics, tmp_path / "decision.json")
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException):
+        client(cfg).get_registered_model(cfg.model_name)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_server_is_a_clear_error(cfg, model_dir, tmp_path, monkeypatch):
+    """A dead tracking server fails in seconds, names the URI (password hidden), writes nothing;
+    MLFLOW_TRACKING_URI in the environment wins over register.tracking_uri."""
+    for proxy in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)  # the dead server must be contacted directly
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    uri = f"http://ops:hunter2@127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    before = sha256_tree(model_dir)
+    start = time.monotonic()
+    with pytest.raises(SpladeforgeError) as info:
+        register.run(cfg, model_dir, write_metrics(tmp_path, "m.json", 0.5), tmp_path / "decision.json")
+    assert time.monotonic() - start < 10
+    message = str(info.value)
+    assert redact_uri(uri) in message and "unreachable" in message and "hunter2" not in message
+    assert not (tmp_path / "decision.json").exists()
+    assert sha256_tree(model_dir) == before
