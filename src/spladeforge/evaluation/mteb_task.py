@@ -1,0 +1,75 @@
+"""A local MTEB retrieval task over a validated BEIR folder: no hub access, no download.
+
+MTEB's own retrieval tasks load from the Hugging Face hub; this subclass of `AbsTaskRetrieval`
+fills MTEB's in-memory split format from `BeirData` instead, so every system is scored by
+MTEB's evaluator (pytrec_eval NDCG with gain = grade, as trec_eval's ndcg_cut) on the same data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datasets import Dataset
+from mteb.abstasks.retrieval import AbsTaskRetrieval
+from mteb.abstasks.task_metadata import TaskMetadata
+
+from spladeforge.evaluation.beir import BeirData
+
+TASK_NAME = "SpladeforgeLocalRetrieval"
+SPLIT = "test"
+
+
+class LocalRetrievalTask(AbsTaskRetrieval):
+    """Retrieval over one BEIR folder's corpus with its judged queries."""
+
+    metadata = TaskMetadata(
+        name=TASK_NAME,
+        dataset={"path": "local", "revision": "local"},
+        description="Retrieval on a local BEIR-layout folder (corpus, queries, graded qrels).",
+        reference=None,
+        type="Retrieval",
+        category="t2t",
+        modalities=["text"],
+        eval_splits=[SPLIT],
+        eval_langs=["eng-Latn"],  # also what MTEB's BM25 reads to pick English stopwords/stemmer
+        main_score="ndcg_at_10",
+        date=None,
+        domains=None,
+        task_subtypes=None,
+        license="not specified",
+        annotations_creators="human-annotated",
+        dialect=[],
+        sample_creation="found",
+        bibtex_citation="",
+    )
+    # The stage reports @10 and @100; ranking 100 deep (not MTEB's 1000) keeps the saved
+    # predictions a tenth of the size.
+    k_values = (1, 3, 5, 10, 20, 100)
+
+    def __init__(self, data: BeirData, **kwargs: Any) -> None:
+        self.data = data
+        # Per instance: the folder and its content hash land in MTEB's result files.
+        self.metadata = self.metadata.model_copy(update={
+            "dataset": {"path": str(data.folder), "revision": data.fingerprint or "local"},
+        })
+        super().__init__(**kwargs)
+
+    def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
+        if self.data_loaded:
+            return
+        corpus_ids = list(self.data.corpus)
+        query_ids = list(self.data.queries)
+        self.dataset = {"default": {SPLIT: {
+            "corpus": Dataset.from_dict({
+                "id": corpus_ids,
+                "title": [self.data.corpus[i][0] for i in corpus_ids],
+                "text": [self.data.corpus[i][1] for i in corpus_ids],
+            }),
+            "queries": Dataset.from_dict({
+                "id": query_ids,
+                "text": [self.data.queries[i] for i in query_ids],
+            }),
+            "relevant_docs": {qid: dict(rels) for qid, rels in self.data.qrels.items()},
+            "top_ranked": None,
+        }}}
+        self.data_loaded = True

@@ -1,0 +1,100 @@
+"""Encode with an exported SPLADE ONNX graph through onnxruntime, like a SparseEncoder would.
+
+`OnnxSparseEncoder` offers the part of SparseEncoder's interface that retrieval needs
+(`encode_query`, `encode_document`, `encode`, `similarity`) and returns the same thing: a sparse
+COO torch tensor [n, vocab]. So the INT8 model is evaluated by exactly the MTEB path that
+evaluates the torch model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from spladeforge.errors import InputError
+from spladeforge.models.onnx_export import SIDECAR
+
+
+class OnnxSparseEncoder:
+    """SPLADE inference on a folder written by `export_onnx` / `quantize_int8`."""
+
+    def __init__(
+        self, folder: str | Path, model_file: str | None = None, *, threads: int | None = None
+    ) -> None:
+        import onnxruntime as ort
+        from transformers import AutoTokenizer
+
+        folder = Path(folder)
+        sidecar = folder / SIDECAR
+        if not sidecar.is_file():
+            raise InputError(f"{sidecar}: file not found "
+                             "(expected the output folder of `spladeforge quantize`)")
+        self.meta = json.loads(sidecar.read_text())
+        self.path = folder / (model_file or self.meta["model_file"])
+        self.max_seq_length: int = self.meta["max_seq_length"]
+        self.similarity_fn_name: str = self.meta.get("similarity_fn_name", "dot")
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def encode(
+        self,
+        inputs: str | list[str],
+        batch_size: int = 32,
+        show_progress_bar: bool = False,
+        convert_to_sparse_tensor: bool = True,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        """Return [n, vocab] SPLADE weights (a 1-D tensor for a single string)."""
+        single = isinstance(inputs, str)
+        texts = [inputs] if single else list(inputs)
+        # Longest first, as sentence-transformers does, so a batch carries little padding.
+        order = np.argsort([-len(text) for text in texts], kind="stable")
+        rows, cols, values = [np.empty(0, np.int64)], [np.empty(0, np.int64)], [np.empty(0, np.float32)]
+        for start in tqdm(range(0, len(texts), batch_size), desc="Encoding (onnxruntime)",
+                          disable=not show_progress_bar):
+            index = order[start:start + batch_size]
+            weights = self._run([texts[i] for i in index])
+            batch_rows, batch_cols = np.nonzero(weights)
+            rows.append(index[batch_rows])
+            cols.append(batch_cols)
+            values.append(weights[batch_rows, batch_cols])
+        indices = np.stack([np.concatenate(rows), np.concatenate(cols)]).astype(np.int64)
+        embeddings = torch.sparse_coo_tensor(
+            torch.from_numpy(indices), torch.from_numpy(np.concatenate(values)),
+            size=(len(texts), self.meta["vocab_size"]), check_invariants=True,
+        ).coalesce()
+        if not convert_to_sparse_tensor:
+            embeddings = embeddings.to_dense()
+        return embeddings[0] if single else embeddings
+
+    def encode_query(self, inputs: str | list[str], **kwargs: Any) -> torch.Tensor:
+        return self.encode(self._with_prompt("query", inputs), **kwargs)
+
+    def encode_document(self, inputs: str | list[str], **kwargs: Any) -> torch.Tensor:
+        return self.encode(self._with_prompt("document", inputs), **kwargs)
+
+    def _with_prompt(self, kind: str, inputs: str | list[str]) -> str | list[str]:
+        prompt = self.meta.get("prompts", {}).get(kind) or ""
+        if not prompt:
+            return inputs
+        return prompt + inputs if isinstance(inputs, str) else [prompt + text for text in inputs]
+
+    def similarity(self, embeddings1: torch.Tensor, embeddings2: torch.Tensor) -> torch.Tensor:
+        from sentence_transformers import SimilarityFunction
+
+        return SimilarityFunction.to_similarity_fn(self.similarity_fn_name)(embeddings1, embeddings2)
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        features = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_seq_length,
+                                  return_tensors="np")
+        feeds = {name: features[name].astype(np.int64) for name in self.input_names}
+        return self.session.run(None, feeds)[0]

@@ -1,0 +1,156 @@
+"""Export a SPLADE SparseEncoder to one ONNX graph, and quantize that graph to INT8.
+
+The graph holds the whole SPLADE function, not just the transformer: fill-mask logits ->
+log1p(relu) -> attention mask -> pooling over the sequence -> [batch, vocab]. A serving process
+then needs only onnxruntime and a tokenizer. `optimum` would export the transformer alone and
+pins an older transformers, so the export uses `torch.onnx.export` directly.
+
+Folder written by `export_onnx` (and completed by `quantize_int8`):
+`model.onnx` / `model_int8.onnx`, the tokenizer files, and `spladeforge.json`
+(`model_file`, `max_seq_length`, `vocab_size`, input/output names, pooling, similarity).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from spladeforge.errors import InputError
+
+if TYPE_CHECKING:
+    from sentence_transformers.sparse_encoder import SparseEncoder
+
+SIDECAR = "spladeforge.json"
+FP32_FILE = "model.onnx"
+INT8_FILE = "model_int8.onnx"
+OUTPUT_NAME = "sparse_embedding"
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+
+logger = logging.getLogger(__name__)
+
+
+class SpladeGraph(torch.nn.Module):
+    """The SPLADE function of a fill-mask Transformer + SpladePooling SparseEncoder, as one module."""
+
+    def __init__(self, mlm: torch.nn.Module, pooling_strategy: str, activation_function: str) -> None:
+        super().__init__()
+        self.mlm = mlm
+        self.pooling_strategy = pooling_strategy
+        self.activation_function = activation_function
+
+    @classmethod
+    def from_sparse_encoder(cls, model: SparseEncoder) -> SpladeGraph:
+        from sentence_transformers.sparse_encoder.modules import SpladePooling, Transformer
+
+        modules = list(model)
+        if (len(modules) != 2 or not isinstance(modules[0], Transformer)
+                or getattr(modules[0], "transformer_task", None) != "fill-mask"
+                or not isinstance(modules[1], SpladePooling)):
+            names = [type(m).__name__ for m in modules]
+            raise InputError(f"ONNX export supports a SPLADE model made of a fill-mask Transformer and "
+                             f"SpladePooling; this model has {names}")
+        pooling = modules[1]
+        return cls(modules[0].auto_model, pooling.pooling_strategy, pooling.activation_function)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        logits = self.mlm(input_ids=input_ids, attention_mask=attention_mask,
+                          token_type_ids=token_type_ids).logits
+        mask = attention_mask.unsqueeze(-1).to(logits.dtype)
+        if self.pooling_strategy == "max":
+            # log1p(relu(x)) never decreases, so it commutes with max: pool the raw logits (padding
+            # pushed to the lowest float) and transform [batch, vocab] values instead of
+            # [batch, seq, vocab]. Same output as SpladePooling, ~1.5x faster on CPU.
+            padding = (1.0 - mask) * torch.finfo(logits.dtype).min
+            return self._activate((logits + padding).amax(dim=1))
+        return self._activate(logits * mask).sum(dim=1)
+
+    def _activate(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.log1p(torch.relu(x))
+        return torch.log1p(x) if self.activation_function == "log1p_relu" else x
+
+
+def export_onnx(model: SparseEncoder, folder: str | Path, *, opset: int = 17,
+                extra_meta: dict[str, Any] | None = None) -> Path:
+    """Write `folder/model.onnx` (dynamic batch and sequence axes), the tokenizer and the sidecar."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    graph = SpladeGraph.from_sparse_encoder(model).eval()
+    sample = model.tokenizer(["spladeforge export", "a second, longer sample sentence"],
+                             padding=True, truncation=True, return_tensors="pt")
+    input_names = [name for name in INPUT_NAMES if name in sample]
+    args = tuple(sample[name].to(model.device) for name in input_names)
+    axes = {name: {0: "batch", 1: "sequence"} for name in input_names}
+    axes[OUTPUT_NAME] = {0: "batch"}
+    path = folder / FP32_FILE
+    with torch.no_grad():
+        vocab_size = graph(*args).shape[1]  # SparseEncoder only knows its dimension after a forward
+        _torch_export(graph, args, path, input_names=input_names, dynamic_axes=axes, opset=opset)
+
+    model.tokenizer.save_pretrained(str(folder))
+    meta = {
+        **(extra_meta or {}),
+        "format": "onnx",
+        "model_file": FP32_FILE,
+        "max_seq_length": model.max_seq_length,
+        "vocab_size": vocab_size,
+        "input_names": input_names,
+        "output_name": OUTPUT_NAME,
+        "pooling_strategy": graph.pooling_strategy,
+        "activation_function": graph.activation_function,
+        "similarity_fn_name": model.similarity_fn_name,
+        # encode_query/encode_document prepend these, as SparseEncoder does (usually empty).
+        "prompts": {kind: model.prompts.get(kind) or "" for kind in ("query", "document")},
+        "opset": opset,
+    }
+    _write_meta(folder, meta)
+    return path
+
+
+def _torch_export(graph: torch.nn.Module, args: tuple[torch.Tensor, ...], path: Path, *,
+                  input_names: list[str], dynamic_axes: dict, opset: int) -> None:
+    """TorchScript tracing first (mature for BERT-style encoders), torch.export (dynamo) if it fails."""
+    common = {"input_names": input_names, "output_names": [OUTPUT_NAME], "dynamic_axes": dynamic_axes,
+              "opset_version": opset}
+    try:
+        with warnings.catch_warnings():
+            # The tracer warns about Python conditions in transformers' mask code; they test
+            # `attention_mask is None` and key length vs mask length, which the fixed input
+            # signature decides once for all shapes.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(graph, args, str(path), dynamo=False, **common)
+    except Exception as exc:  # noqa: BLE001 - any tracing failure falls back to the other exporter
+        logger.warning("TorchScript ONNX export failed (%s); retrying with torch.export (dynamo)", exc)
+        path.unlink(missing_ok=True)
+        torch.onnx.export(graph, args, str(path), dynamo=True, external_data=False, **common)
+
+
+def quantize_int8(folder: str | Path, *, per_channel: bool = True) -> Path:
+    """Quantize `folder/model.onnx` to `folder/model_int8.onnx` (dynamic, QInt8 weights).
+
+    Dynamic quantization needs no calibration data: weights are stored as int8 and activations
+    are quantized on the fly, which suits a CPU serving path.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    folder = Path(folder)
+    dest = folder / INT8_FILE
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # onnxruntime warns on the root logger to run its pre-processing,
+    try:  # whose symbolic shape inference does not complete on this graph
+        quantize_dynamic(folder / FP32_FILE, dest, weight_type=QuantType.QInt8, per_channel=per_channel)
+    finally:
+        root.setLevel(level)
+    meta = json.loads((folder / SIDECAR).read_text())
+    _write_meta(folder, {**meta, "model_file": INT8_FILE, "weight_type": "QInt8", "per_channel": per_channel})
+    return dest
+
+
+def _write_meta(folder: Path, meta: dict[str, Any]) -> None:
+    (folder / SIDECAR).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,62 @@
+"""The quantize stage end to end: INT8 folder, a complete report, quality close to fp32."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from spladeforge.config import QuantizeConfig
+from spladeforge.errors import InputError
+from spladeforge.models.onnx_encoder import OnnxSparseEncoder
+from spladeforge.stages import quantize
+
+FIELDS = ("fp32_ndcg_at_10", "int8_ndcg_at_10", "ndcg_at_10_change", "encode_speed_ratio",
+          "fp32_size_bytes", "int8_size_bytes", "int8_doc_active_dims")
+
+
+@pytest.fixture(scope="module")
+def quantized(tmp_path_factory, _saved_model_dir, tiny_beir_dir):
+    root = tmp_path_factory.mktemp("quantize")
+    out_dir, report_path = root / "int8", root / "quantize.json"
+    returned = quantize.run(QuantizeConfig(), _saved_model_dir, tiny_beir_dir, out_dir, report_path)
+    return returned, json.loads(report_path.read_text()), out_dir
+
+
+@pytest.mark.slow
+def test_int8_folder_holds_model_tokenizer_and_sidecar(quantized):
+    _, _, out_dir = quantized
+    names = {p.name for p in out_dir.iterdir()}
+    assert {"model_int8.onnx", "spladeforge.json", "tokenizer_config.json"} <= names
+    assert "model.onnx" not in names  # the fp32 graph is only a step on the way
+    meta = json.loads((out_dir / "spladeforge.json").read_text())
+    assert meta["base_model"] == "builtin:splade-tiny" and meta["max_seq_length"] == 128
+    assert OnnxSparseEncoder(out_dir).encode_document(["gzip compresses files"]).shape == (1, 30522)
+
+
+@pytest.mark.slow
+def test_report_has_every_field_with_sane_values(quantized):
+    returned, report, _ = quantized
+    assert returned == report
+    assert all(isinstance(report[f], int | float) for f in FIELDS)
+    assert 0 < report["int8_size_bytes"] < report["fp32_size_bytes"] / 2
+    assert 0 < report["fp32_ndcg_at_10"] <= 1 and 0 < report["int8_ndcg_at_10"] <= 1
+    assert report["ndcg_at_10_change"] == pytest.approx(report["int8_ndcg_at_10"] - report["fp32_ndcg_at_10"],
+                                                        abs=1e-4)
+    assert report["encode_speed_ratio"] > 0
+    assert 10 < report["int8_doc_active_dims"] < 1000
+    assert report["onnx_fp32_max_abs_diff"] < 1e-4
+
+
+@pytest.mark.slow
+def test_int8_quality_stays_close_to_fp32(quantized):
+    _, report, _ = quantized
+    assert report["ndcg_at_10_change"] >= -0.1
+    fp32_dims, int8_dims = report["fp32_doc_active_dims"], report["int8_doc_active_dims"]
+    assert abs(int8_dims - fp32_dims) < 0.2 * fp32_dims
+
+
+def test_missing_task_folder_fails_before_export(tmp_path, model_dir):
+    with pytest.raises(InputError, match="BEIR folder not found"):
+        quantize.run(QuantizeConfig(), model_dir, tmp_path / "nowhere", tmp_path / "out", tmp_path / "r.json")
+    assert not (tmp_path / "out").exists()
