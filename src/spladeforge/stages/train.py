@@ -1,192 +1,157 @@
-"""train: fine-tune a SPLADE model with sentence-transformers' SparseEncoderTrainer.
+"""train: fine-tune a sparse encoder with sentence-transformers' SparseEncoderTrainer.
 
-Loss: SpladeLoss(SparseMultipleNegativesRankingLoss) — in-batch plus mined negatives — with
-FLOPS regularizers on queries and documents whose weights sentence-transformers warms up
-quadratically over the first third of training. Validation NDCG@10 on the held-out split is
-computed every `train.eval_steps` steps and the best checkpoint is the one kept.
+Architectures (`train.architecture`): regular SPLADE, inference-free SPLADE and CSR, built in
+`models.architectures`. Loss: SpladeLoss around SparseMultipleNegativesRankingLoss (in-batch
+plus mined negatives), or a distillation loss when the mined tuples carry teacher scores, with
+FLOPS (or IDF-aware FLOPS) regularizers warmed up over the first part of training; CSRLoss for
+CSR. Validation NDCG@10 on the held-out split every `train.eval_steps` steps picks the
+checkpoint that is kept; checkpoints make a killed run resumable (`train.resume: auto`).
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import math
+import os
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from spladeforge.config import TrainConfig
-from spladeforge.errors import ConfigError, InputError
-from spladeforge.io import atomic_output, iter_jsonl, write_json
-from spladeforge.models.build import load_sparse_encoder, resolve_device
-from spladeforge.text import passage
+from spladeforge.errors import ConfigError
+from spladeforge.io import atomic_output, write_json
+from spladeforge.models.build import resolve_device
+from spladeforge.models.saved import SIDECAR
+from spladeforge.training.args import (
+    BEST_METRIC,
+    EVAL_NAME,
+    fingerprint,
+    prepare_checkpoints,
+    training_args,
+)
+from spladeforge.training.data import corpus_texts, load_tuples, load_validation, with_labels
 
 logger = logging.getLogger(__name__)
 
-EVAL_NAME = "validation"
-BEST_METRIC = f"eval_{EVAL_NAME}_dot_ndcg@10"
-META_FILE = "spladeforge.json"
+
+def _distillation(cfg: TrainConfig, has_scores: bool, n_neg: int) -> str | None:
+    if cfg.distillation == "none" or not has_scores:
+        if cfg.distillation in ("margin-mse", "kl-div"):
+            raise ConfigError(f"train.distillation: {cfg.distillation} needs teacher scores in the "
+                              "mined tuples (set mine.teacher), or use auto/none")
+        return None
+    if cfg.distillation == "auto":
+        return "margin-mse" if n_neg == 1 else "kl-div"
+    if cfg.distillation == "margin-mse" and n_neg != 1:
+        raise ConfigError("train.distillation: margin-mse takes one negative per tuple "
+                          f"(mined {n_neg}); use kl-div or mine.num_negatives: 1")
+    return cfg.distillation
 
 
-def load_tuples(path: Path) -> tuple[dict[str, list[str]], int]:
-    """Columns anchor, positive, negative_1..N (the order the loss expects)."""
-    rows = list(iter_jsonl(path, required=("anchor", "positive")))
-    if not rows:
-        raise InputError(f"{path}: no training tuples")
-    n_neg = min(sum(1 for k in r if k.startswith("negative_") and k != "negative_ids") for r in rows)
-    columns = {"anchor": [r["anchor"] for r in rows], "positive": [r["positive"] for r in rows]}
-    for n in range(1, n_neg + 1):
-        columns[f"negative_{n}"] = [r[f"negative_{n}"] for r in rows]
-    return columns, n_neg
+def _callbacks(cfg: TrainConfig, loss, tensorboard_dir: Path) -> list:
+    from transformers import EarlyStoppingCallback
+    from transformers.integrations import MLflowCallback, TensorBoardCallback
 
+    from spladeforge.training.callbacks import SafeCallback, ScalePhaseCallback
 
-def load_validation(folder: Path) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
-    """Queries, corpus and relevant docs of a BEIR folder, for the in-training evaluator."""
-    corpus = {d["_id"]: passage(d) for d in iter_jsonl(folder / "corpus.jsonl", required=("_id", "text"))}
-    queries = {q["_id"]: q["text"] for q in iter_jsonl(folder / "queries.jsonl", required=("_id", "text"))}
-    relevant: dict[str, set[str]] = {}
-    qrels = folder / "qrels" / "test.tsv"
-    if not qrels.is_file():
-        raise InputError(f"{qrels}: file not found (a BEIR folder needs qrels/test.tsv)")
-    for lineno, line in enumerate(qrels.read_text(encoding="utf-8").splitlines()[1:], start=2):
-        parts = line.split("\t")
-        if len(parts) != 3:
-            raise InputError(f"{qrels}:{lineno}: expected query-id<TAB>corpus-id<TAB>score")
-        if int(parts[2]) > 0:
-            relevant.setdefault(parts[0], set()).add(parts[1])
-    queries = {q: t for q, t in queries.items() if q in relevant}
-    if not queries or not corpus:
-        raise InputError(f"{folder}: the validation split has no judged queries or no corpus")
-    return queries, corpus, relevant
+    callbacks: list = []
+    if cfg.scale_phases:
+        callbacks.append(ScalePhaseCallback(loss, [(p.until, p.scale) for p in cfg.scale_phases]))
+    if cfg.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    for name in cfg.tracking:
+        try:
+            if name == "tensorboard":
+                inner = TensorBoardCallback()
+                inner.logging_dir = str(tensorboard_dir)
+            else:
+                inner = MLflowCallback()
+            callbacks.append(SafeCallback(inner))
+        except Exception as exc:  # noqa: BLE001 - a missing tracking backend never stops training
+            logger.warning("%s tracking is off: %s", name, exc)
+    if cfg.architecture != "csr":
+        from sentence_transformers.sparse_encoder.callbacks.splade_callbacks import (
+            SpladeRegularizerWeightSchedulerCallback,
+        )
 
-
-def _training_args(cfg: TrainConfig, output_dir: Path, device: str, seed: int, steps: int):
-    from sentence_transformers.base.sampler import BatchSamplers
-    from sentence_transformers.sparse_encoder import SparseEncoderTrainingArguments
-
-    if cfg.precision == "fp16" and device != "cuda":
-        raise ConfigError("train.precision: fp16 needs a CUDA device (accepted here: fp32, bf16)")
-    eval_steps = min(cfg.eval_steps, steps)
-    return SparseEncoderTrainingArguments(
-        output_dir=str(output_dir),
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps or -1,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        activation_checkpointing=cfg.gradient_checkpointing,
-        learning_rate=cfg.learning_rate,
-        warmup_steps=math.ceil(cfg.warmup_ratio * steps),
-        bf16=cfg.precision == "bf16",
-        fp16=cfg.precision == "fp16",
-        tf32=cfg.tf32 if device == "cuda" else None,
-        torch_compile=cfg.torch_compile,
-        batch_sampler=BatchSamplers.NO_DUPLICATES if cfg.batch_sampler == "no_duplicates"
-        else BatchSamplers.BATCH_SAMPLER,
-        dataloader_num_workers=cfg.dataloader_num_workers,
-        dataloader_pin_memory=cfg.dataloader_pin_memory,
-        dataloader_prefetch_factor=cfg.dataloader_prefetch_factor if cfg.dataloader_num_workers else None,
-        eval_strategy="steps",
-        eval_steps=eval_steps,
-        save_strategy="steps",
-        save_steps=eval_steps,
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model=BEST_METRIC,
-        greater_is_better=True,
-        logging_steps=min(cfg.logging_steps, steps),
-        logging_first_step=True,
-        eval_on_start=True,  # the base model's NDCG@10 starts the validation curve
-        seed=seed,
-        data_seed=seed,
-        use_cpu=device == "cpu",
-        report_to="none",
-        disable_tqdm=False,
-        run_name="spladeforge-train",
-    )
-
-
-def _write_curves(history: list[dict[str, Any]], reports: Path) -> dict[str, Any]:
-    """Training loss and validation NDCG@10 by step, as CSV for DVC plots and one PNG."""
-    loss = [(h["step"], h["loss"]) for h in history if "loss" in h]
-    ndcg = [(h["step"], h[BEST_METRIC]) for h in history if BEST_METRIC in h]
-    with atomic_output(reports, directory=True) as tmp:
-        (tmp / "log_history.json").write_text(json.dumps(history, indent=1))
-        for name, header, rows in (("loss.csv", ("step", "loss"), loss),
-                                   ("val_ndcg.csv", ("step", "ndcg_at_10"), ndcg)):
-            with open(tmp / name, "w", newline="") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(header)
-                writer.writerows(rows)
-        _plot(loss, ndcg, tmp / "curves.png")
-    return {"final_loss": loss[-1][1] if loss else None,
-            "best_val_ndcg_at_10": max((v for _, v in ndcg), default=None)}
-
-
-def _plot(loss: list[tuple[int, float]], ndcg: list[tuple[int, float]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
-    if loss:
-        a.plot(*zip(*loss, strict=True), marker=".")
-    a.set(title="training loss", xlabel="step", ylabel="loss")
-    if ndcg:
-        b.plot(*zip(*ndcg, strict=True), marker="o", color="tab:green")
-    b.set(title="validation NDCG@10", xlabel="step", ylabel="NDCG@10")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+        callbacks.append(SpladeRegularizerWeightSchedulerCallback(loss, warmup_ratio=cfg.regularizer_warmup_ratio))
+    return callbacks
 
 
 def run(cfg: TrainConfig, tuples_path: Path, validation_dir: Path, output: Path, reports: Path,
         seed: int, checkpoints: Path | None = None, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train, keep the best checkpoint by validation NDCG@10, save the model folder and curves."""
+    from spladeforge.training.launch import inside_torchrun, is_main_process, launch
+
+    checkpoints = checkpoints or output.parent / f".{output.name}-checkpoints"
+    if cfg.processes > 1 and not inside_torchrun():
+        return launch(cfg, tuples_path=tuples_path, validation_dir=validation_dir, output=output,
+                      reports=reports, seed=seed, checkpoints=checkpoints, provenance=provenance)
+
     from datasets import Dataset
     from sentence_transformers.sparse_encoder import SparseEncoderTrainer
     from sentence_transformers.sparse_encoder.evaluation import SparseInformationRetrievalEvaluator
-    from sentence_transformers.sparse_encoder.losses import SparseMultipleNegativesRankingLoss, SpladeLoss
     from transformers import set_seed
 
-    columns, n_neg = load_tuples(tuples_path)
+    from spladeforge.models.architectures import build_model, corpus_idf
+    from spladeforge.training.curves import write_curves
+    from spladeforge.training.losses import build_loss
+
+    columns, n_neg, has_scores = load_tuples(tuples_path)
     queries, corpus, relevant = load_validation(validation_dir)
     n = len(columns["anchor"])
-    if cfg.batch_size > n:
-        raise ConfigError(f"train.batch_size: {cfg.batch_size} is larger than the {n} training tuples "
-                          f"in {tuples_path} (accepted: 2..{n})")
+    if cfg.batch_size * cfg.processes > n:
+        per = f" x {cfg.processes} processes" if cfg.processes > 1 else ""
+        raise ConfigError(f"train.batch_size: {cfg.batch_size}{per} is larger than the {n} training "
+                          f"tuples in {tuples_path} (accepted: 2..{n // cfg.processes})")
+    distill = _distillation(cfg, has_scores, n_neg)
     device = resolve_device(cfg.device)
     set_seed(seed)
-    model = load_sparse_encoder(cfg.base_model, max_seq_length=cfg.max_seq_length, device=device)
+    passages = corpus_texts(columns)
+    model = build_model(cfg, device, passages)
+    idf = None
+    if cfg.document_regularizer == "idf-flops" and cfg.architecture != "csr":
+        idf = corpus_idf(model.tokenizer, passages)
+    loss = build_loss(cfg, model, distill, idf)
 
-    steps_per_epoch = max(1, n // (cfg.batch_size * cfg.gradient_accumulation_steps))
+    world = cfg.processes
+    steps_per_epoch = max(1, n // (cfg.batch_size * cfg.gradient_accumulation_steps * world))
     steps = cfg.max_steps or math.ceil(cfg.epochs * steps_per_epoch)
-    checkpoints = checkpoints or output.parent / f".{output.name}-checkpoints"
-    if checkpoints.exists():
-        shutil.rmtree(checkpoints)  # scratch space of an earlier run of this stage
+    run_print = fingerprint(cfg, seed, provenance or {})
+    resume_from = prepare_checkpoints(checkpoints, cfg, run_print) if is_main_process() else None
+    if inside_torchrun():
+        import torch.distributed as dist
 
-    loss = SpladeLoss(
-        model,
-        loss=SparseMultipleNegativesRankingLoss(model),
-        query_regularizer_weight=cfg.query_regularizer_weight,
-        document_regularizer_weight=cfg.document_regularizer_weight,
-    )
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device == "cuda" else "gloo")
+        holder = [resume_from]
+        dist.broadcast_object_list(holder, src=0)
+        resume_from = holder[0]
+
+    train_columns = with_labels(columns, distill)
     evaluator = SparseInformationRetrievalEvaluator(
         queries=queries, corpus=corpus, relevant_docs=relevant, name=EVAL_NAME,
         batch_size=cfg.batch_size, write_csv=False,
     )
     trainer = SparseEncoderTrainer(
         model=model,
-        args=_training_args(cfg, checkpoints, device, seed, steps),
-        train_dataset=Dataset.from_dict(columns),
+        args=training_args(cfg, checkpoints, device, seed, steps, list(train_columns)),
+        train_dataset=Dataset.from_dict(train_columns),
         loss=loss,
         evaluator=evaluator,
+        callbacks=_callbacks(cfg, loss, reports.parent / "tensorboard"),
     )
     started = time.perf_counter()
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resume_from)
     seconds = time.perf_counter() - started
+    step = trainer.state.global_step
+    if step == 0:
+        raise ConfigError(f"train: no training step ran on {tuples_path}: the batch sampler found no "
+                          f"full batch of {cfg.batch_size} distinct texts per process; lower "
+                          "train.batch_size or set train.batch_sampler: batch_sampler")
+    if not trainer.is_world_process_zero():
+        return {"steps": step}
     final_eval = evaluator(model)  # the best checkpoint, reloaded at the end of training
 
     meta = {
@@ -196,21 +161,28 @@ def run(cfg: TrainConfig, tuples_path: Path, validation_dir: Path, output: Path,
         "seed": seed,
         "train": cfg.model_dump(mode="json"),
         "provenance": provenance or {},
+        "distillation": distill,
+        "resumed_from_step": int(resume_from.rsplit("-", 1)[1]) if resume_from else None,
         "validation_ndcg_at_10": final_eval.get(f"{EVAL_NAME}_dot_ndcg@10"),
     }
     with atomic_output(output, directory=True) as tmp:
         model.save(str(tmp))
-        write_json(tmp / META_FILE, meta)
-    curves = _write_curves(trainer.state.log_history, reports)
+        write_json(tmp / SIDECAR, meta)
+    curves = write_curves(trainer.state.log_history, reports, BEST_METRIC)
     shutil.rmtree(checkpoints, ignore_errors=True)
-    step = trainer.state.global_step
+    trained_steps = step - (meta["resumed_from_step"] or 0)
     return {
+        "architecture": cfg.architecture,
         "steps": step,
+        "resumed_from_step": meta["resumed_from_step"],
         "tuples": n,
         "negatives_per_tuple": n_neg,
+        "distillation": distill or "none",
         "device": device,
+        "processes": int(os.environ.get("WORLD_SIZE", "1")),
         "seconds": round(seconds, 1),
-        "triplets_per_second": round(step * cfg.batch_size * cfg.gradient_accumulation_steps / seconds, 2),
+        "triplets_per_second": round(trained_steps * cfg.batch_size * cfg.gradient_accumulation_steps
+                                     * world / max(seconds, 1e-9), 2),
         "final_loss": curves["final_loss"],
         "best_val_ndcg_at_10": curves["best_val_ndcg_at_10"],
         "val_ndcg_at_10": meta["validation_ndcg_at_10"],
