@@ -17,6 +17,8 @@ import typer
 
 from spladeforge.config import Params, load_params
 from spladeforge.errors import SpladeforgeError
+from spladeforge.kubeflow import pipeline_app
+from spladeforge.registry.cli import registry_app
 
 app = typer.Typer(
     help="Train learned sparse retrieval (SPLADE) models on your own documents and ship them.",
@@ -24,6 +26,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(registry_app, name="registry")
 
 ParamsOpt = Annotated[Path, typer.Option("--params", "-p", help="Run configuration (YAML).")]
 SetOpt = Annotated[list[str] | None, typer.Option(
@@ -165,13 +170,20 @@ def evaluate(
     task: Annotated[Path, typer.Option(help="BEIR folder of the held-out task.")] = Path("data/split/validation"),
     output: Annotated[Path, typer.Option(help="Folder for MTEB results and the report.")] = Path("reports/eval"),
     metrics: Annotated[Path, typer.Option(help="Flat metrics JSON for DVC.")] = Path("reports/metrics.json"),
+    int8: Annotated[Path | None, typer.Option(
+        help="INT8 ONNX folder from `quantize`: also evaluate it (quantize reports it on the held-out task)."
+    )] = None,
+    baseline: Annotated[Path | None, typer.Option(
+        help="A previous metrics.json or report JSON: report the changes against it."
+    )] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
 ) -> None:
-    """Evaluate the model, its base model and BM25 with MTEB on the held-out task."""
+    """Evaluate the model against its base model, BM25, a dense model and a hybrid, with MTEB."""
     from spladeforge.stages import evaluate as stage
 
-    _stage("evaluate", stage.run, _params(params, set_).evaluate, model, task, output, metrics)
+    _stage("evaluate", stage.run, _params(params, set_).evaluate, model, task, output, metrics,
+           int8_dir=int8, baseline=baseline)
 
 
 @app.command()

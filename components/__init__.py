@@ -1,0 +1,49 @@
+"""Kubeflow components: one per stage, each a thin wrapper around `stages.<stage>.run`.
+
+The wrappers are plain functions (testable directly); `build(image, train_image)` turns them into
+KFP components running in the project's images, with nothing installed at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kfp import dsl
+
+from spladeforge.components.data import chunk, generate_queries, ingest, mine, split
+from spladeforge.components.evaluate import evaluate, quantize
+from spladeforge.components.params import check_params
+from spladeforge.components.release import promoted, publish, register
+from spladeforge.components.train import train
+
+STAGES = (ingest, chunk, generate_queries, split, mine, train, evaluate, quantize, register, publish)
+# Not stages: the up-front validation of every section and the gate's verdict for dsl.If.
+HELPERS = (check_params, promoted)
+
+__all__ = ["Components", "STAGES", "build"]
+
+
+@dataclass(frozen=True)
+class Components:
+    check_params: dsl.PythonComponent
+    ingest: dsl.PythonComponent
+    chunk: dsl.PythonComponent
+    generate_queries: dsl.PythonComponent
+    split: dsl.PythonComponent
+    mine: dsl.PythonComponent
+    train: dsl.PythonComponent
+    evaluate: dsl.PythonComponent
+    quantize: dsl.PythonComponent
+    register: dsl.PythonComponent
+    promoted: dsl.PythonComponent
+    publish: dsl.PythonComponent
+
+
+def build(image: str, train_image: str | None = None) -> Components:
+    """The stage components in `image` (`train` in `train_image`, the CUDA build, when given)."""
+    made = {}
+    for func in (*HELPERS, *STAGES):
+        base = train_image if func is train and train_image else image
+        # install_kfp_package=False: the image already holds kfp; a pod never runs pip.
+        made[func.__name__] = dsl.component(func, base_image=base, install_kfp_package=False)
+    return Components(**made)

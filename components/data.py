@@ -1,0 +1,66 @@
+"""Kubeflow components for the data stages: ingest, chunk, generate-queries, split, mine.
+
+Each function is a thin wrapper: it validates its own params section with `spladeforge.config`
+and calls the same `stages.<stage>.run` that `dvc repro` runs. KFP ships only a component's
+function source to the pod, so every import is inside the body; the image provides the package.
+"""
+
+# No `from __future__ import annotations`: KFP reads these annotations as types.
+from kfp.dsl import Dataset, Input, Output
+
+
+def ingest(data: dict, documents: Output[Dataset]):
+    """Read `data.source` into documents.jsonl."""
+    from pathlib import Path
+
+    from spladeforge.config import DataConfig
+    from spladeforge.stages import ingest as stage
+
+    documents.metadata.update(stage.run(DataConfig.model_validate(data), Path(documents.path)))
+
+
+def chunk(chunk: dict, documents: Input[Dataset], chunks: Output[Dataset]):
+    """Cut documents into overlapping windows."""
+    from pathlib import Path
+
+    from spladeforge.config import ChunkConfig
+    from spladeforge.stages import chunk as stage
+
+    result = stage.run(ChunkConfig.model_validate(chunk), Path(documents.path), Path(chunks.path))
+    chunks.metadata.update(result)
+
+
+def generate_queries(generate_queries: dict, seed: int, chunks: Input[Dataset], queries: Output[Dataset]):
+    """Generate training queries for every chunk."""
+    from pathlib import Path
+
+    from spladeforge.config import GenerateQueriesConfig
+    from spladeforge.stages import generate_queries as stage
+
+    cfg = GenerateQueriesConfig.model_validate(generate_queries)
+    queries.metadata.update(stage.run(cfg, Path(chunks.path), Path(queries.path), seed))
+
+
+def split(split: dict, seed: int, queries: Input[Dataset], chunks: Input[Dataset],
+          train_pairs: Output[Dataset], validation: Output[Dataset]):
+    """Hold out whole documents; the held-out side is a BEIR folder."""
+    from pathlib import Path
+
+    from spladeforge.config import SplitConfig
+    from spladeforge.stages import split as stage
+
+    result = stage.run(SplitConfig.model_validate(split), Path(queries.path), Path(chunks.path),
+                       Path(train_pairs.path), Path(validation.path), seed)
+    validation.metadata.update(result)
+
+
+def mine(mine: dict, seed: int, train_pairs: Input[Dataset], chunks: Input[Dataset], tuples: Output[Dataset]):
+    """Mine hard negatives from a BM25 rank window."""
+    from pathlib import Path
+
+    from spladeforge.config import MineConfig
+    from spladeforge.stages import mine as stage
+
+    result = stage.run(MineConfig.model_validate(mine), Path(train_pairs.path), Path(chunks.path),
+                       Path(tuples.path), seed)
+    tuples.metadata.update(result)

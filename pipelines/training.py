@@ -1,0 +1,107 @@
+"""The training DAG: the same stages as `dvc repro`, gated on NDCG@10 before publishing.
+
+check-params → ingest → chunk → generate-queries → split → mine → train (H100 pool) → evaluate → quantize
+→ register (challenger; champion if it passes the gate) → promoted → dsl.If → publish.
+
+The pipeline's parameters are the sections of params.yaml (plus `seed`), each a dict validated
+by its stage's config model inside the component; their defaults are params.yaml merged with its
+preset, read when the pipeline is built. `kubeflow` (placement) is fixed at compile time.
+"""
+
+# No `from __future__ import annotations`: KFP reads the pipeline's annotations as types.
+from collections.abc import Callable
+
+from kfp import dsl
+
+from spladeforge.components import build
+from spladeforge.config import Params
+from spladeforge.pipelines.placement import cpu_task, gpu_train_task, use_secrets
+
+PIPELINE_NAME = "spladeforge-training"
+# Sections of params.yaml that are pipeline parameters; `preset` is already merged in and
+# `kubeflow` is placement, not a run parameter.
+RUN_SECTIONS = ("data", "chunk", "generate_queries", "split", "mine", "train", "evaluate", "quantize",
+                "register", "publish")
+
+
+def run_arguments(params: Params) -> dict:
+    """The pipeline's parameters for `params`: `seed` and one dict per section of params.yaml."""
+    # No nulls: KFP parameters cannot hold None; an omitted key validates to the same default.
+    return params.model_dump(mode="json", exclude={"preset", "kubeflow"}, exclude_none=True)
+
+
+def make_pipeline(params: Params, enable_caching: bool = True) -> Callable:
+    """Build the pipeline function with `params` as its defaults and `params.kubeflow` as placement.
+
+    `enable_caching=False` marks every task uncached in the IR itself: a recurring run that
+    references an uploaded pipeline version has no run-level switch for caching in KFP's API.
+    """
+    p = run_arguments(params)
+    k = params.kubeflow
+    c = build(k.image, k.train_image)
+
+    @dsl.pipeline(name=PIPELINE_NAME,
+                  description="Train, evaluate, quantize and gate a SPLADE model; publish it if it wins.")
+    def spladeforge_training(
+        seed: int = p["seed"],
+        data: dict = p["data"],
+        chunk: dict = p["chunk"],
+        generate_queries: dict = p["generate_queries"],
+        split: dict = p["split"],
+        mine: dict = p["mine"],
+        train: dict = p["train"],
+        evaluate: dict = p["evaluate"],
+        quantize: dict = p["quantize"],
+        register: dict = p["register"],
+        publish: dict = p["publish"],
+        checkpoint_root: str = k.checkpoint_mount,
+    ):
+        checked = cpu_task(c.check_params(
+            seed=seed, data=data, chunk=chunk, generate_queries=generate_queries, split=split, mine=mine,
+            train=train, evaluate=evaluate, quantize=quantize, register=register, publish=publish), k)
+        run_config = checked.output
+
+        docs = cpu_task(c.ingest(data=data), k).after(checked)
+        chunks = cpu_task(c.chunk(chunk=chunk, documents=docs.outputs["documents"]), k)
+        queries = cpu_task(c.generate_queries(generate_queries=generate_queries, seed=seed,
+                                              chunks=chunks.outputs["chunks"]), k)
+        halves = cpu_task(c.split(split=split, seed=seed, queries=queries.outputs["queries"],
+                                  chunks=chunks.outputs["chunks"]), k)
+        tuples = cpu_task(c.mine(mine=mine, seed=seed, train_pairs=halves.outputs["train_pairs"],
+                                 chunks=chunks.outputs["chunks"]), k)
+        trained = c.train(train=train, seed=seed, tuples=tuples.outputs["tuples"],
+                          validation=halves.outputs["validation"], checkpoint_root=checkpoint_root,
+                          run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
+        use_secrets(gpu_train_task(trained, k), k, hf=True)
+
+        model, validation = trained.outputs["model"], halves.outputs["validation"]
+        scored = use_secrets(cpu_task(c.evaluate(evaluate=evaluate, model=model, validation=validation), k),
+                             k, hf=True)
+        int8 = cpu_task(c.quantize(quantize=quantize, model=model, validation=validation), k)
+        gate = c.register(register=register, run_config=run_config, model=model,
+                          metrics=scored.outputs["metrics"], quantize_report=int8.outputs["report"],
+                          onnx_model=int8.outputs["onnx_model"])
+        # Side effects in MLflow and on the Hub: never answer these from the cache.
+        use_secrets(cpu_task(gate, k), k, aws=True, mlflow=True).set_caching_options(False)
+
+        verdict = cpu_task(c.promoted(decision=gate.outputs["decision"]), k).set_caching_options(False)
+        with dsl.If(verdict.output == True, name="ndcg-gate-passed"):  # noqa: E712
+            released = c.publish(publish=publish, quantize=quantize,
+                                 run_config=run_config, model=model, decision=gate.outputs["decision"],
+                                 metrics=scored.outputs["metrics"], quantize_report=int8.outputs["report"],
+                                 onnx_model=int8.outputs["onnx_model"])
+            use_secrets(cpu_task(released, k), k, hf=True, aws=True).set_caching_options(False)
+
+        if not enable_caching:
+            for task in (checked, docs, chunks, queries, halves, tuples, trained, scored, int8):
+                task.set_caching_options(False)
+
+    return spladeforge_training
+
+
+def compile_pipeline(params: Params, package_path: str, enable_caching: bool = True) -> str:
+    """Write the pipeline's IR YAML to `package_path`; return the path."""
+    from kfp import compiler
+
+    compiler.Compiler().compile(make_pipeline(params, enable_caching), package_path=package_path)
+    return package_path

@@ -1,0 +1,196 @@
+"""The compiled IR: the same stages as dvc.yaml, the H100 placement of train, the gate, no secrets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from spladeforge.components import STAGES, check_params
+from spladeforge.config import load_params
+from spladeforge.errors import ConfigError
+from spladeforge.pipelines import compile_pipeline
+
+from .conftest import REPO
+
+FAKE_SECRETS = {
+    "HF_TOKEN": "hf_FAKEtokenVALUE0123456789",
+    "AWS_ACCESS_KEY_ID": "AKIAFAKEKEYID000000",
+    "AWS_SECRET_ACCESS_KEY": "fake/secret+access/KEY0123456789abcdef",
+    "MLFLOW_TRACKING_USERNAME": "fake-mlflow-user-xyz",
+    "MLFLOW_TRACKING_PASSWORD": "fake-mlflow-password-xyz",
+    "MLFLOW_TRACKING_URI": "https://fake-mlflow-user-xyz:fake-mlflow-password-xyz@mlflow.example",
+}
+
+
+def compile_ir(tmp_path, overrides=(), **kwargs) -> tuple[str, dict, dict]:
+    path = tmp_path / "pipeline.yaml"
+    compile_pipeline(load_params(REPO / "params.yaml", list(overrides)), str(path), **kwargs)
+    text = path.read_text()
+    ir, platform = yaml.safe_load_all(text)
+    return text, ir, platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    for name, value in FAKE_SECRETS.items():
+        mp.setenv(name, value)
+    try:
+        yield compile_ir(tmp_path_factory.mktemp("ir"))
+    finally:
+        mp.undo()
+
+
+def _dvc_upstream(stages: dict) -> dict[str, set[str]]:
+    """For each dvc.yaml stage, the stages whose outputs it lists among its deps."""
+    producer = {}
+    for name, stage in stages.items():
+        for out in stage.get("outs", []):
+            producer[out if isinstance(out, str) else next(iter(out))] = name
+    return {name: {producer[d] for d in stage.get("deps", []) if d in producer}
+            for name, stage in stages.items()}
+
+
+def test_dag_has_the_stages_and_edges_of_dvc_yaml(compiled):
+    """Same stages as `dvc repro`: each dvc.yaml stage is a task depending on the same upstream stages."""
+    _, ir, _ = compiled
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert [f.__name__.replace("_", "-") for f in STAGES] == list(stages)
+    root = ir["root"]["dag"]["tasks"]
+    for name, upstream in _dvc_upstream(stages).items():
+        # publish runs inside the dsl.If; its condition task carries the dependencies.
+        task = root["condition-1"] if name == "publish" else root[name]
+        assert upstream <= set(task.get("dependentTasks", [])), (name, upstream)
+    assert list(ir["components"]["comp-condition-1"]["dag"]["tasks"]) == ["publish"]
+
+
+def test_parameters_mirror_params_yaml(compiled):
+    """The pipeline's parameters are params.yaml's sections, defaulting to the merged values."""
+    _, ir, _ = compiled
+    params = ir["root"]["inputDefinitions"]["parameters"]
+    merged = load_params(REPO / "params.yaml")
+    assert params["seed"]["defaultValue"] == merged.seed
+    assert params["train"]["defaultValue"]["base_model"] == merged.train.base_model
+    assert params["train"]["defaultValue"]["max_steps"] == merged.train.max_steps  # from the preset
+    assert params["register"]["defaultValue"]["min_delta"] == merged.register.min_delta
+    assert "kubeflow" not in params and "preset" not in params
+
+
+def test_train_runs_on_the_h100_pool_with_shm_pvc_and_retries(compiled):
+    _, ir, k8s = compiled
+    container = ir["deploymentSpec"]["executors"]["exec-train"]["container"]
+    assert container["resources"]["accelerator"] == {
+        "count": "1", "resourceCount": "1", "resourceType": "nvidia.com/gpu", "type": "nvidia.com/gpu"}
+    assert container["resources"]["resourceCpuRequest"] == "20"
+    assert container["resources"]["resourceMemoryRequest"] == "160Gi"
+    assert container["image"].endswith("spladeforge-cuda:0.1.0")
+    train = k8s["exec-train"]
+    assert train["nodeSelector"]["labels"] == {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}
+    assert train["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present",
+                                     "effect": "NoSchedule"}]
+    assert train["emptyDirMounts"] == [{"volumeName": "dshm", "mountPath": "/dev/shm", "medium": "Memory",
+                                        "sizeLimit": "32Gi"}]
+    assert train["pvcMount"][0]["mountPath"] == "/mnt/checkpoints"
+    assert train["pvcMount"][0]["pvcNameParameter"]["runtimeValue"]["constant"] == "spladeforge-checkpoints"
+    assert ir["root"]["dag"]["tasks"]["train"]["retryPolicy"] == {
+        "maxRetryCount": 3, "backoffDuration": "120s", "backoffFactor": 2.0, "backoffMaxDuration": "3600s"}
+    # The checkpoint folder is keyed by the run id, which retries of the task share.
+    run_id = ir["root"]["dag"]["tasks"]["train"]["inputs"]["parameters"]["run_id"]
+    assert run_id["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
+
+
+def test_only_train_asks_for_a_gpu_or_tolerates_the_gpu_taint(compiled):
+    _, ir, k8s = compiled
+    for name, executor in ir["deploymentSpec"]["executors"].items():
+        if name != "exec-train":
+            assert "accelerator" not in executor["container"].get("resources", {}), name
+            assert "tolerations" not in k8s.get(name, {}), name
+            assert "nodeSelector" not in k8s.get(name, {}), name
+
+
+def test_publish_is_guarded_by_the_ndcg_gate(compiled):
+    _, ir, _ = compiled
+    cond = ir["root"]["dag"]["tasks"]["condition-1"]
+    assert cond["triggerPolicy"]["condition"] == (
+        "inputs.parameter_values['pipelinechannel--promoted-Output'] == true")
+    assert "promoted" in cond["dependentTasks"]
+    assert list(ir["components"]["comp-condition-1"]["dag"]["tasks"]) == ["publish"]
+    promoted = ir["root"]["dag"]["tasks"]["promoted"]
+    assert promoted["inputs"]["artifacts"]["decision"]["taskOutputArtifact"]["producerTask"] == "register"
+
+
+def test_side_effect_tasks_are_never_cached(compiled, tmp_path):
+    """register/publish touch MLflow and the Hub; `enable_caching=False` turns off all the rest."""
+    _, ir, _ = compiled
+    tasks = ir["root"]["dag"]["tasks"]
+    assert tasks["ingest"]["cachingOptions"]["enableCache"] is True
+    assert not tasks["register"].get("cachingOptions", {}).get("enableCache")
+    publish = ir["components"]["comp-condition-1"]["dag"]["tasks"]["publish"]
+    assert not publish.get("cachingOptions", {}).get("enableCache")
+    _, uncached, _ = compile_ir(tmp_path, enable_caching=False)
+    tasks = uncached["root"]["dag"]["tasks"].values()
+    assert not any(t.get("cachingOptions", {}).get("enableCache") for t in tasks)
+
+
+def test_secrets_come_from_kubernetes_secrets_and_no_value_is_in_the_yaml(compiled):
+    text, ir, k8s = compiled
+    for value in FAKE_SECRETS.values():
+        assert value not in text
+    assert "fake-mlflow" not in text and "hf_FAKE" not in text
+    envs = {name: {m["envVar"] for s in ex.get("secretAsEnv", []) for m in s["keyToEnv"]}
+            for name, ex in k8s.items()}
+    assert envs["exec-register"] >= {"MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME",
+                                     "MLFLOW_TRACKING_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert "HF_TOKEN" in envs["exec-train"] and "HF_TOKEN" in envs["exec-publish"]
+    # No component takes a credential as a parameter.
+    for comp in ir["components"].values():
+        names = " ".join(comp.get("inputDefinitions", {}).get("parameters", {})).lower()
+        assert not any(word in names for word in ("token", "password", "secret", "key")), names
+
+
+def test_images_are_the_projects_and_nothing_is_installed_at_run_time(compiled):
+    _, ir, _ = compiled
+    for name, executor in ir["deploymentSpec"]["executors"].items():
+        container = executor["container"]
+        assert container["image"].startswith("ghcr.io/spladeforge/spladeforge"), name
+        assert "pip install" not in json.dumps(container), name
+
+
+def test_placement_is_configurable(tmp_path):
+    """Another cloud's labels and taints, and 8 GPUs, from `--set kubeflow.*`."""
+    _, ir, k8s = compile_ir(tmp_path, [
+        "kubeflow.node_selector_key=node.kubernetes.io/instance-type",
+        "kubeflow.node_selector_value=p5.48xlarge", "kubeflow.accelerator_count=8",
+        "kubeflow.toleration_key=gpu", "kubeflow.toleration_value=h100", "kubeflow.train_retries=1",
+        "kubeflow.image=registry.local/sf:1"])
+    assert k8s["exec-train"]["nodeSelector"]["labels"] == {"node.kubernetes.io/instance-type": "p5.48xlarge"}
+    assert k8s["exec-train"]["tolerations"][0]["key"] == "gpu"
+    resources = ir["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
+    assert resources["accelerator"]["count"] == "8"
+    assert ir["root"]["dag"]["tasks"]["train"]["retryPolicy"]["maxRetryCount"] == 1
+    assert ir["deploymentSpec"]["executors"]["exec-ingest"]["container"]["image"] == "registry.local/sf:1"
+
+
+def test_check_params_component_names_the_bad_key():
+    """Parameters edited in the KFP UI fail in the first task, naming the key."""
+    merged = load_params(REPO / "params.yaml").model_dump(mode="json", exclude={"preset", "kubeflow"})
+    merged["train"]["learning_rate"] = -1
+    with pytest.raises(ConfigError, match=r"train\.learning_rate"):
+        check_params(**merged)
+    merged["train"]["learning_rate"] = 1e-4
+    assert check_params(**merged)["train"]["learning_rate"] == 1e-4
+
+
+def test_cli_compile_writes_the_yaml(tmp_path):
+    from typer.testing import CliRunner
+
+    from spladeforge.kubeflow import pipeline_app
+
+    out = tmp_path / "p.yaml"
+    result = CliRunner().invoke(pipeline_app, ["compile", "--output", str(out), "--params",
+                                               str(REPO / "params.yaml"), "--set", "seed=7"])
+    assert result.exit_code == 0, result.output
+    ir = next(yaml.safe_load_all(out.read_text()))
+    assert ir["root"]["inputDefinitions"]["parameters"]["seed"]["defaultValue"] == 7
