@@ -74,3 +74,64 @@ def test_run_writes_chunks_and_rejects_empty_input(tmp_path):
     with pytest.raises(InputError, match="empty.jsonl: no chunks"):
         chunk.run(ChunkConfig(), empty, tmp_path / "out.jsonl")
     assert not (tmp_path / "out.jsonl").exists()
+
+
+GZIP = ["The gzip module compresses files with the DEFLATE algorithm.",
+        "Compression levels trade speed for smaller gzip archives.",
+        "Decompressing a gzip stream restores the original bytes exactly.",
+        "The GNU gzip program reads the same compressed file format.",
+        "Large archives can be decompressed incrementally in blocks."]
+SQL = ["The sqlite3 module stores relational tables in a single database file.",
+       "SQL statements insert, update and select rows from those tables.",
+       "A cursor executes each query and fetches the resulting rows.",
+       "Transactions commit or roll back groups of database changes.",
+       "Indexes make lookups on large tables faster for every query."]
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    from spladeforge.semantic_chunking import load_model
+
+    return load_model(ChunkConfig(mode="semantic"))
+
+
+def test_sentence_spans_keep_offsets():
+    text = "# Title\nFirst sentence here. Second (with a quote.\") Third!\n\nNew paragraph"
+    from spladeforge.semantic_chunking import sentence_spans
+
+    assert [text[s:e] for s, e in sentence_spans(text)] == [
+        "# Title", "First sentence here.", "Second (with a quote.\")", "Third!", "New paragraph"]
+
+
+@pytest.mark.slow
+def test_semantic_mode_cuts_at_the_topic_change(minilm):
+    text = " ".join(GZIP + SQL)
+    cfg = ChunkConfig(size=1000, overlap=150, mode="semantic", semantic_percentile=10)
+    chunks = chunk.chunk_document(_doc(text), cfg, minilm)
+    assert [c["text"] for c in chunks] == [" ".join(GZIP), " ".join(SQL)]
+    assert chunks[1]["start"] == text.index(SQL[0])
+    # The window mode on the same text ignores the topic change: it makes one chunk.
+    assert len(chunk.chunk_document(_doc(text), ChunkConfig(size=1000, overlap=150))) == 1
+
+
+@pytest.mark.slow
+def test_semantic_mode_respects_size_bounds_and_headings(minilm, tmp_path):
+    text = "# Gzip\n\n" + " ".join(GZIP * 3) + "\n\n## SQL\n\n" + " ".join(SQL * 3) + " " + "x" * 1200 + "."
+    cfg = ChunkConfig(size=500, overlap=75, min_chars=100, mode="semantic", semantic_threshold=-1.0)
+    chunks = chunk.chunk_document(_doc(text), cfg, minilm)
+    assert all(len(c["text"]) <= 500 for c in chunks)
+    assert all(len(c["text"]) >= 100 for c in chunks[:-1])
+    assert any(c["text"].startswith("## SQL") and c["section"] == "Gzip > SQL" for c in chunks)
+    docs = tmp_path / "documents.jsonl"
+    docs.write_text(json.dumps(_doc(text)) + "\n")
+    summary = chunk.run(cfg, docs, tmp_path / "chunks.jsonl")
+    assert summary["mode"] == "semantic" and summary["max_chars"] <= 500
+
+
+@pytest.mark.parametrize("words", [104, 203])
+def test_short_tail_merge_with_two_or_three_windows(words):
+    """Regression: the merge assigned to out[-2] after pop(), crashing on two windows."""
+    text = "word " * words
+    got = chunk.spans(text, size=500, overlap=75, min_chars=100)
+    assert got[0][0] == 0 and got[-1][1] >= len(text.rstrip())
+    assert all(a[0] < b[0] for a, b in zip(got, got[1:], strict=False))

@@ -33,7 +33,10 @@ def chunks_file(tmp_path):
 
 
 def test_all_types_in_the_configured_mix(chunks_file, tmp_path):
-    cfg = GenerateQueriesConfig(queries_per_chunk=3, mix={"keywords": 1, "question": 1, "sentence": 1})
+    # The fixture repeats each text 10 times, so the default global dedupe would (rightly) drop
+    # most queries; this test is about the mix, so duplicates are only refused within a chunk.
+    cfg = GenerateQueriesConfig(queries_per_chunk=3, mix={"keywords": 1, "question": 1, "sentence": 1},
+                                filters={"dedupe": "chunk"})
     summary = generate_queries.run(cfg, chunks_file, tmp_path / "q.jsonl", seed=1)
     queries = read_jsonl(tmp_path / "q.jsonl")
     types = Counter(q["type"] for q in queries)

@@ -93,3 +93,41 @@ def test_mine_prefers_lexically_close_negatives(corpus):
         topic = t["anchor"].rsplit(" part ", 1)[0]
         # rank 0 among other documents: a chunk that mentions the query's topic in its text
         assert topic in t["negative_1"], (t["anchor"], t["negative_1"][:80])
+
+
+def _near_dup_corpus(tmp):
+    """12 documents; doc10 and doc11 repeat doc0 and doc1 with one word changed."""
+    chunks, queries = [], []
+    texts = {f"doc{d}": " ".join(f"{TOPICS[d]} word{d}x{i}" for i in range(40)) for d in range(10)}
+    texts["doc10"] = texts["doc0"].replace("word0x5", "changed")
+    texts["doc11"] = texts["doc1"].replace("word1x5", "changed")
+    for doc, text in texts.items():
+        chunks.append({"id": f"{doc}#0", "doc_id": doc, "title": doc, "text": text})
+        queries.append({"id": f"{doc}#0/q0", "chunk_id": f"{doc}#0", "text": f"query {doc}", "type": "keywords"})
+    write_jsonl(tmp / "chunks.jsonl", chunks)
+    write_jsonl(tmp / "queries.jsonl", queries)
+    pairs = [("doc0", "doc10"), ("doc1", "doc11")]
+    for seed in range(100):  # a seed whose split puts exactly one side of a pair in validation
+        held = split._assign(sorted(texts), 0.3, seed)
+        if any((a in held) != (b in held) for a, b in pairs) and len(held) > 2:
+            return seed, held, pairs
+    raise AssertionError("no seed splits a pair")
+
+
+@pytest.mark.parametrize("action", ["move_document", "drop_query"])
+def test_split_near_duplicates_across_the_boundary(tmp_path, action):
+    seed, held, pairs = _near_dup_corpus(tmp_path)
+    leaking = {a if a in held else b for a, b in pairs if (a in held) != (b in held)}
+    summary = _split(tmp_path, seed=seed, validation_fraction=0.3, near_duplicate_action=action)
+    val_docs = {q["_id"].split("#")[0] for q in read_jsonl(tmp_path / "validation" / "queries.jsonl")}
+    train_docs = {r["doc_id"] for r in read_jsonl(tmp_path / "train.jsonl")}
+    assert not leaking & val_docs, "a validation query on a chunk that nearly copies a training chunk"
+    assert summary["near_duplicate_validation_chunks"] == len(leaking)
+    if action == "move_document":
+        assert leaking <= train_docs and summary["near_duplicate_documents_moved"] == len(leaking)
+    else:
+        assert not leaking & train_docs and summary["near_duplicate_queries_dropped"] == len(leaking)
+    # With the check off, the leak is there: the test input does exercise it.
+    _split(tmp_path, seed=seed, validation_fraction=0.3, near_duplicate_threshold=None)
+    val_docs = {q["_id"].split("#")[0] for q in read_jsonl(tmp_path / "validation" / "queries.jsonl")}
+    assert leaking <= val_docs

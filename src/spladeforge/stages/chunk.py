@@ -5,6 +5,7 @@ relevance. A window ends at the last paragraph break in its second half, else th
 sentence end, else the last space; the next one starts `overlap` characters earlier, moved
 forward to a word start. Each chunk carries its document title and the Markdown heading path
 in effect where it starts. Chunk ids are `<doc id>#<index>`: stable while the document is.
+`chunk.mode: semantic` cuts at topic changes instead (`spladeforge.semantic_chunking`).
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def spans(text: str, size: int, overlap: int, min_chars: int) -> list[tuple[int,
         while start < n and text[start].isspace():
             start += 1
     if len(out) > 1 and out[-1][1] - out[-1][0] < min_chars:
-        out[-2] = (out[-2][0], out.pop()[1])  # a short tail joins its predecessor
+        tail = out.pop()
+        out[-1] = (out[-1][0], tail[1])  # a short tail joins its predecessor
     return out
 
 
@@ -67,11 +69,18 @@ def _section_path(headings: list[tuple[int, int, str]], pos: int) -> str:
     return " > ".join(title for _, title in path)
 
 
-def chunk_document(doc: dict[str, Any], cfg: ChunkConfig) -> list[dict[str, Any]]:
+def chunk_document(doc: dict[str, Any], cfg: ChunkConfig, model: Any = None) -> list[dict[str, Any]]:
+    """Chunks of one document; `model` (a dense encoder) is needed for `mode: semantic`."""
     text = doc["text"]
     headings = [(m.start(), len(m.group(1)), m.group(2).strip()) for m in _HEADING.finditer(text)]
+    if cfg.mode == "semantic":
+        from spladeforge.semantic_chunking import semantic_spans
+
+        cut = semantic_spans(text, cfg, model)
+    else:
+        cut = spans(text, cfg.size, cfg.overlap, cfg.min_chars)
     chunks = []
-    for index, (start, end) in enumerate(spans(text, cfg.size, cfg.overlap, cfg.min_chars)):
+    for index, (start, end) in enumerate(cut):
         body = text[start:end].strip()
         if len(body) < cfg.min_chars and index > 0:
             continue
@@ -89,9 +98,14 @@ def chunk_document(doc: dict[str, Any], cfg: ChunkConfig) -> list[dict[str, Any]
 def run(cfg: ChunkConfig, documents: Path, output: Path) -> dict[str, Any]:
     chunks: list[dict[str, Any]] = []
     docs = 0
+    model = None
+    if cfg.mode == "semantic":
+        from spladeforge.semantic_chunking import load_model
+
+        model = load_model(cfg)
     for doc in tqdm(iter_jsonl(documents, required=("id", "text")), desc="chunk", unit=" docs"):
         docs += 1
-        chunks.extend(chunk_document(doc, cfg))
+        chunks.extend(chunk_document(doc, cfg, model))
     if not chunks:
         raise InputError(f"{documents}: no chunks produced (is the file empty?)")
     lengths = sorted(len(c["text"]) for c in chunks)
@@ -101,5 +115,6 @@ def run(cfg: ChunkConfig, documents: Path, output: Path) -> dict[str, Any]:
         "chunks": len(chunks),
         "median_chars": lengths[len(lengths) // 2],
         "max_chars": lengths[-1],
+        "mode": cfg.mode,
         "output": str(output),
     }

@@ -4,6 +4,11 @@ Splitting by document, not by query or chunk, keeps overlapping chunks of one do
 landing on both sides (seed 000: a 90/10 split with minimal content overlap). The validation
 side is written as a BEIR folder, the same layout `evaluate` reads for any other task:
 `corpus.jsonl` (the held-out documents' chunks), `queries.jsonl`, `qrels/test.tsv`.
+
+Different documents can still share text (copied sections, near-identical pages). A validation
+chunk whose word-shingle Jaccard with a training chunk reaches `split.near_duplicate_threshold`
+would measure memorisation, not retrieval: its document moves to train (`move_document`) or its
+queries are dropped (`drop_query`); either is counted in the summary.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from spladeforge.config import SplitConfig
+from spladeforge.dedup import NearDuplicateIndex
 from spladeforge.errors import InputError
 from spladeforge.io import atomic_output, iter_jsonl, write_jsonl
 from spladeforge.text import stable_fraction
@@ -37,13 +43,27 @@ def run(cfg: SplitConfig, queries_path: Path, chunks_path: Path, train_output: P
         raise InputError(f"{queries_path}: queries come from {len(doc_ids)} document(s); a split "
                          "by document needs at least 2")
     held_out = _assign(doc_ids, cfg.validation_fraction, seed)
+    leaks = _leaking_chunks(cfg, chunks, set(doc_ids), held_out)
+    leak_docs = {chunks[c]["doc_id"] for c in leaks}
+    if cfg.near_duplicate_action == "move_document" and leak_docs:
+        if leak_docs >= held_out:
+            raise InputError(f"{chunks_path}: every validation document nearly duplicates a training chunk "
+                             f"(split.near_duplicate_threshold={cfg.near_duplicate_threshold}); raise the "
+                             "threshold, use near_duplicate_action: drop_query, or deduplicate the corpus")
+        held_out -= leak_docs
 
-    train, validation = [], []
+    train, validation, dropped = [], [], 0
     for q in queries:
         doc_id = chunks[q["chunk_id"]]["doc_id"]
         row = {"query_id": q["id"], "query": q["text"], "type": q.get("type", ""),
                "chunk_id": q["chunk_id"], "doc_id": doc_id}
+        if doc_id in held_out and q["chunk_id"] in leaks:
+            dropped += 1  # only reachable with drop_query: moved documents are no longer held out
+            continue
         (validation if doc_id in held_out else train).append(row)
+    if not validation:
+        raise InputError(f"{queries_path}: no validation query left after the near-duplicate check "
+                         f"({len(leaks)} leaking chunks); raise split.near_duplicate_threshold")
     if cfg.max_validation_queries is not None and len(validation) > cfg.max_validation_queries:
         validation.sort(key=lambda r: stable_fraction(seed, "val", r["query_id"]))
         validation = sorted(validation[: cfg.max_validation_queries], key=lambda r: r["query_id"])
@@ -63,4 +83,21 @@ def run(cfg: SplitConfig, queries_path: Path, chunks_path: Path, train_output: P
     return {"train_queries": len(train), "validation_queries": len(validation),
             "train_documents": len(doc_ids) - len(held_out), "validation_documents": len(held_out),
             "validation_corpus_chunks": len(corpus),
+            "near_duplicate_validation_chunks": len(leaks),
+            "near_duplicate_documents_moved":
+                len(leak_docs) if cfg.near_duplicate_action == "move_document" else 0,
+            "near_duplicate_queries_dropped": dropped,
             "outputs": [str(train_output), str(validation_output)]}
+
+
+def _leaking_chunks(cfg: SplitConfig, chunks: dict[str, dict[str, Any]], doc_ids: set[str],
+                    held_out: set[str]) -> set[str]:
+    """Validation chunk ids whose text nearly duplicates a training chunk."""
+    if cfg.near_duplicate_threshold is None:
+        return set()
+    index = NearDuplicateIndex(cfg.near_duplicate_threshold, cfg.shingle_words)
+    for c in chunks.values():
+        if c["doc_id"] in doc_ids and c["doc_id"] not in held_out:
+            index.add(c["id"], c["text"])
+    return {c["id"] for c in chunks.values()
+            if c["doc_id"] in held_out and index.match(c["text"]) is not None}

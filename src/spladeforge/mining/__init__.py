@@ -1,0 +1,1 @@
+"""Hard-negative mining helpers for the `mine` stage: dense candidates and teacher scores."""

@@ -1,0 +1,1 @@
+"""Query generation backends and filters for the `generate-queries` stage."""

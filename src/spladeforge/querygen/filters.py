@@ -1,0 +1,142 @@
+"""Query filters shared by every generation backend, with counts per filter and query type.
+
+Per query: length bounds (characters, words), verbatim copies of the chunk, duplicates within a
+chunk. Over the whole set: duplicates across chunks (`dedupe: global`) and round-trip
+consistency (Alberti et al., 2019, "Synthetic QA Corpora Generation with Roundtrip
+Consistency"; Dai et al., 2022, Promptagator): a query is kept only if a retriever ranks its own
+chunk in the top k, which removes queries too vague to identify their passage.
+
+The ICT `sentence` type (Lee et al., 2019) is a sentence of the chunk by design, so the
+copy filter does not apply to it; every other type copied verbatim would teach the model
+nothing beyond string matching.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from typing import Any
+
+from spladeforge.config import QueryFilterConfig
+from spladeforge.text import passage
+
+COPY_EXEMPT_TYPES = frozenset({"sentence"})
+_TOKEN = re.compile(r"\w+")
+
+
+def _norm(text: str) -> str:
+    return " ".join(_TOKEN.findall(text.lower()))
+
+
+class QueryFilter:
+    """Applies the per-query filters and keeps the counts for `queries.report.json`."""
+
+    def __init__(self, cfg: QueryFilterConfig) -> None:
+        self.cfg = cfg
+        self.rejected: dict[str, Counter[str]] = defaultdict(Counter)
+        self.generated: Counter[str] = Counter()
+        self._seen_in_chunk: dict[str, set[str]] = defaultdict(set)
+
+    def reason(self, text: str, qtype: str, chunk: dict[str, Any]) -> str | None:
+        """Why `text` is rejected for `chunk`, or None when it passes."""
+        cfg = self.cfg
+        words = len(text.split())
+        if len(text) < cfg.min_chars or words < cfg.min_words:
+            return "too_short"
+        if len(text) > cfg.max_chars or words > cfg.max_words:
+            return "too_long"
+        norm = _norm(text)
+        if (cfg.reject_copied and qtype not in COPY_EXEMPT_TYPES and len(norm.split()) >= cfg.copied_min_words
+                and norm in _norm(chunk["text"])):
+            return "copied_from_chunk"
+        if cfg.dedupe != "none" and norm in self._seen_in_chunk[chunk["id"]]:
+            return "duplicate"
+        return None
+
+    def accept(self, text: str | None, qtype: str, chunk: dict[str, Any]) -> bool:
+        """Count `text` as generated and return whether it passes; remember it if so."""
+        if not text or not text.strip():
+            self.generated[qtype] += 1
+            self.rejected["empty"][qtype] += 1
+            return False
+        self.generated[qtype] += 1
+        why = self.reason(text, qtype, chunk)
+        if why is not None:
+            self.rejected[why][qtype] += 1
+            return False
+        self._seen_in_chunk[chunk["id"]].add(_norm(text))
+        return True
+
+    def dedupe_global(self, queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Keep the first query of each normalized text across chunks (input order)."""
+        if self.cfg.dedupe != "global":
+            return queries
+        seen: set[str] = set()
+        kept = []
+        for q in queries:
+            norm = _norm(q["text"])
+            if norm in seen:
+                self.rejected["duplicate"][q["type"]] += 1
+                continue
+            seen.add(norm)
+            kept.append(q)
+        return kept
+
+    def round_trip(self, queries: list[dict[str, Any]], chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Keep queries whose own chunk is in the retriever's top `round_trip_k`."""
+        if self.cfg.round_trip == "none" or not queries:
+            return queries
+        k = self.cfg.round_trip_k
+        texts = [q["text"] for q in queries]
+        if self.cfg.round_trip == "bm25":
+            top = _bm25_top(texts, chunks, k)
+        else:
+            top = _splade_top(texts, chunks, k, self.cfg.round_trip_model)
+        ids = [c["id"] for c in chunks]
+        kept = []
+        for q, hits in zip(queries, top, strict=True):
+            if q["chunk_id"] in {ids[i] for i in hits}:
+                kept.append(q)
+            else:
+                self.rejected[f"round_trip_{self.cfg.round_trip}"][q["type"]] += 1
+        return kept
+
+    def report(self, kept: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "generated": dict(self.generated),
+            "rejected": {why: dict(by_type) for why, by_type in sorted(self.rejected.items())},
+            "rejected_total": sum(sum(c.values()) for c in self.rejected.values()),
+            "kept": dict(Counter(q["type"] for q in kept)),
+            "filters": self.cfg.model_dump(),
+            "copy_filter_exempt_types": sorted(COPY_EXEMPT_TYPES),
+        }
+
+
+def _bm25_top(texts: list[str], chunks: list[dict[str, Any]], k: int) -> list[list[int]]:
+    from spladeforge.retrieval.bm25 import BM25Index
+
+    index = BM25Index([passage(c) for c in chunks])
+    out: list[list[int]] = []
+    for lo in range(0, len(texts), 1024):
+        hits, scores = index.search(texts[lo: lo + 1024], k=k)
+        # A zero score is no match at all: bm25s still fills the k slots with arbitrary chunks.
+        out.extend([int(i) for i, s in zip(h, sc, strict=True) if s > 0]
+                   for h, sc in zip(hits, scores, strict=True))
+    return out
+
+
+def _splade_top(texts: list[str], chunks: list[dict[str, Any]], k: int, model_ref: str) -> list[list[int]]:
+    import torch
+
+    from spladeforge.models.build import load_sparse_encoder
+
+    model = load_sparse_encoder(model_ref, device="cpu", key="generate_queries.filters.round_trip_model")
+    docs = model.encode_document([passage(c) for c in chunks], batch_size=32, convert_to_sparse_tensor=True)
+    out: list[list[int]] = []
+    for lo in range(0, len(texts), 256):
+        q = model.encode_query(texts[lo: lo + 256], batch_size=32, convert_to_sparse_tensor=True)
+        scores = torch.sparse.mm(q, docs.t()).to_dense()
+        top = torch.topk(scores, k=min(k, len(chunks)), dim=1)
+        out.extend([int(i) for i, s in zip(idx, val, strict=True) if s > 0]
+                   for idx, val in zip(top.indices.tolist(), top.values.tolist(), strict=True))
+    return out

@@ -1,0 +1,185 @@
+"""Queries from any OpenAI-compatible chat-completions endpoint, cached on disk.
+
+One request per (chunk, query type) asks for a JSON list of queries. Requests run in a bounded
+thread pool; 429, 5xx, timeouts and dropped connections are retried with exponential backoff
+(capped, `Retry-After` honoured); other 4xx stop the run at once. Each answer is cached under
+the SHA-256 of (model, messages, sampling settings) -- the chunk text is part of the messages --
+so a rerun sends no request it has already paid for, and a run that stopped half-way resumes.
+The API key is read from the environment variable named in params and never logged or cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from spladeforge.config import OpenAIConfig
+from spladeforge.errors import ConfigError, SpladeforgeError
+
+
+class EndpointError(SpladeforgeError):
+    """The endpoint refused, kept failing, or answered something that is not a query list."""
+
+
+class BadResponse(ValueError):
+    """An answer that is not the JSON list of queries the prompt asked for."""
+
+
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
+
+
+def parse_queries(content: str) -> list[str]:
+    """`{"queries": [...]}` or a bare JSON list of strings (code fences tolerated)."""
+    text = _FENCE.sub("", content.strip()).strip()
+    if not text:
+        raise BadResponse("empty answer")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        raise BadResponse(f"not JSON: {text[:80]!r}") from None
+    if isinstance(data, dict):
+        data = data.get("queries")
+    if not isinstance(data, list) or not all(isinstance(q, str) for q in data):
+        raise BadResponse(f"expected {{\"queries\": [strings]}}, got {text[:80]!r}")
+    queries = [" ".join(q.split()) for q in data if q.strip()]
+    if not queries:
+        raise BadResponse("an empty list of queries")
+    return queries
+
+
+@dataclass
+class Stats:
+    requests: int = 0          # HTTP requests sent (retries included)
+    cache_hits: int = 0
+    retries: int = 0
+    bad_responses: int = 0
+    bad_examples: list[str] = field(default_factory=list)
+
+
+class OpenAIChatClient:
+    def __init__(self, cfg: OpenAIConfig, sleep=time.sleep) -> None:
+        self.cfg = cfg
+        self.url = cfg.base_url.rstrip("/") + "/chat/completions"
+        self.headers = {"Content-Type": "application/json"}
+        if cfg.api_key_env:
+            key = os.environ.get(cfg.api_key_env)
+            if not key:
+                raise ConfigError(f"generate_queries.openai.api_key_env: environment variable "
+                                  f"{cfg.api_key_env} is not set (set it, or set api_key_env: '' for an "
+                                  "endpoint without authentication)")
+            self.headers["Authorization"] = f"Bearer {key}"
+        self.cache_dir = Path(cfg.cache_dir)
+        self.stats = Stats()
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()  # set by the first fatal error: queued work is dropped
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            setattr(self.stats, name, getattr(self.stats, name) + 1)
+
+    def body(self, prompt: str) -> dict[str, Any]:
+        return {"model": self.cfg.model, "temperature": self.cfg.temperature,
+                "max_tokens": self.cfg.max_tokens,
+                "messages": [{"role": "system", "content": self.cfg.system_prompt},
+                             {"role": "user", "content": prompt}]}
+
+    def _cache_file(self, body: dict[str, Any]) -> Path:
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        return self.cache_dir / digest[:2] / f"{digest}.json"
+
+    def complete(self, prompt: str) -> str:
+        """The answer's text, from the cache or the endpoint (retried on 429/5xx/timeouts)."""
+        body = self.body(prompt)
+        cached = self._cache_file(body)
+        if cached.is_file():
+            self._count("cache_hits")
+            return json.loads(cached.read_text(encoding="utf-8"))["content"]
+        if self._stopped.is_set():
+            raise EndpointError("generate_queries.openai: cancelled after an earlier error")
+        try:
+            content = self._post(body)
+        except EndpointError:
+            self._stopped.set()
+            raise
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".tmp-")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"model": self.cfg.model, "content": content}, fh, ensure_ascii=False)
+        os.replace(tmp, cached)  # atomic: concurrent workers never read a half-written entry
+        return content
+
+    def _post(self, body: dict[str, Any]) -> str:
+        cfg = self.cfg
+        last = ""
+        for attempt in range(cfg.max_retries + 1):
+            if attempt:
+                self._count("retries")
+            self._count("requests")
+            wait = min(cfg.backoff_max_s, cfg.backoff_initial_s * 2 ** attempt)
+            try:
+                resp = requests.post(self.url, json=body, headers=self.headers, timeout=cfg.timeout_s)
+            except requests.Timeout:
+                last = f"no answer within timeout_s={cfg.timeout_s}"
+            except requests.ConnectionError as exc:
+                last = f"connection failed ({type(exc).__name__})"
+            else:
+                if resp.status_code == 200:
+                    try:
+                        return resp.json()["choices"][0]["message"]["content"] or ""
+                    except (ValueError, KeyError, IndexError, TypeError):
+                        return resp.text  # not chat-completions JSON: parse_queries reports it
+                last = f"HTTP {resp.status_code}: {resp.text[:200]}"
+                if resp.status_code != 429 and resp.status_code < 500:
+                    raise EndpointError(f"generate_queries.openai: {self.url} answered {last}")
+                retry_after = resp.headers.get("Retry-After", "")
+                if retry_after.replace(".", "", 1).isdigit():
+                    wait = min(cfg.backoff_max_s, float(retry_after))
+            if attempt < cfg.max_retries:
+                self._sleep(wait)
+        raise EndpointError(f"generate_queries.openai: {self.url} failed after "
+                            f"{cfg.max_retries + 1} attempts "
+                            f"(last: {last}); answers received so far are cached in {self.cache_dir}, "
+                            "so a rerun resumes")
+
+    def queries(self, prompt: str) -> list[str] | None:
+        """Parsed queries, or None for a bad answer when on_bad_response is `skip`."""
+        content = self.complete(prompt)
+        try:
+            return parse_queries(content)
+        except BadResponse as exc:
+            if self.cfg.on_bad_response == "fail":
+                raise EndpointError(f"generate_queries.openai: {self.cfg.model} gave {exc} (set "
+                                    "on_bad_response: skip to skip and count such answers)") from None
+            self._count("bad_responses")
+            if len(self.stats.bad_examples) < 5:
+                self.stats.bad_examples.append(str(exc))
+            return None
+
+    def map(self, prompts: list[str]) -> list[list[str] | None]:
+        """`queries` for every prompt, in order, at most max_concurrency at a time."""
+        with ThreadPoolExecutor(max_workers=self.cfg.max_concurrency) as pool:
+            futures = [pool.submit(self.queries, p) for p in prompts]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:
+                for f in futures:  # one fatal error (401, retries exhausted): send nothing more
+                    f.cancel()
+                raise
+
+    def report(self) -> dict[str, Any]:
+        s = self.stats
+        return {"endpoint": self.url, "model": self.cfg.model, "requests": s.requests,
+                "cache_hits": s.cache_hits, "retries": s.retries, "bad_responses": s.bad_responses,
+                "bad_examples": s.bad_examples, "cache_dir": str(self.cache_dir)}

@@ -1,0 +1,295 @@
+"""Query backends (seq2seq, openai) run for real, and every filter rejects what it should."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from spladeforge.config import GenerateQueriesConfig, QueryFilterConfig
+from spladeforge.errors import ConfigError, InputError
+from spladeforge.io import read_json, read_jsonl, write_jsonl
+from spladeforge.querygen.filters import QueryFilter
+from spladeforge.querygen.openai_chat import EndpointError, parse_queries
+from spladeforge.stages import generate_queries
+
+TOPICS = {
+    "gzip": "The gzip module compresses and decompresses files in the gzip format used by GNU zip. "
+            "Compression levels range from one to nine and trade speed for smaller archives.",
+    "sqlite3": "The sqlite3 module provides a SQL interface to SQLite databases stored in a single "
+               "file on disk. Cursors execute statements and fetch rows from query results.",
+    "socket": "The socket module gives access to the BSD socket interface for network connections "
+              "over TCP and UDP. Timeouts protect callers from hosts that never answer.",
+    "json": "The json module encodes Python objects as JSON strings and decodes JSON text back into "
+            "dictionaries and lists. Custom encoders serialize other types.",
+}
+
+
+@pytest.fixture()
+def chunks_file(tmp_path):
+    chunks = [{"id": f"{t}#0", "doc_id": t, "title": t, "section": t, "text": text} for t, text in TOPICS.items()]
+    write_jsonl(tmp_path / "chunks.jsonl", chunks)
+    return tmp_path / "chunks.jsonl"
+
+
+def _chunk(topic: str) -> dict:
+    return {"id": f"{topic}#0", "doc_id": topic, "title": topic, "text": TOPICS[topic]}
+
+
+# --- filters -------------------------------------------------------------------------------
+
+def test_length_copy_and_duplicate_filters():
+    f = QueryFilter(QueryFilterConfig(min_words=2, max_words=8, max_chars=60))
+    gz = _chunk("gzip")
+    copied = "compresses and decompresses files in the gzip format"
+    assert not f.accept("gzip", "keywords", gz)                       # one word
+    assert not f.accept("a b c d e f g h i", "keywords", gz)          # nine words
+    assert not f.accept(copied, "question", gz)                       # verbatim from the chunk
+    f2 = QueryFilter(QueryFilterConfig(max_words=20))
+    assert f2.accept(copied, "sentence", gz), "the ICT sentence type is a chunk sentence by design"
+    assert f.accept("gzip compression levels", "keywords", gz)
+    assert not f.accept("GZIP  compression levels!", "keywords", gz)  # same words, same chunk
+    assert not f.accept("", "question", gz)
+    report = f.report([])
+    assert report["rejected"] == {"too_short": {"keywords": 1}, "too_long": {"keywords": 1},
+                                  "copied_from_chunk": {"question": 1}, "duplicate": {"keywords": 1},
+                                  "empty": {"question": 1}}
+    assert report["generated"] == {"keywords": 4, "question": 2}
+
+
+def test_global_dedupe_and_bm25_round_trip():
+    chunks = [_chunk(t) for t in TOPICS]
+    queries = [
+        {"chunk_id": "gzip#0", "text": "gzip compression levels", "type": "keywords"},
+        {"chunk_id": "json#0", "text": "gzip compression levels", "type": "keywords"},  # duplicate text
+        {"chunk_id": "socket#0", "text": "sqlite cursors fetch rows", "type": "keywords"},  # wrong chunk
+        {"chunk_id": "sqlite3#0", "text": "sql interface to databases", "type": "question"},
+    ]
+    f = QueryFilter(QueryFilterConfig(round_trip="bm25", round_trip_k=1))
+    kept = f.round_trip(f.dedupe_global(queries), chunks)
+    assert [q["chunk_id"] for q in kept] == ["gzip#0", "sqlite3#0"]
+    assert f.report(kept)["rejected"] == {"duplicate": {"keywords": 1}, "round_trip_bm25": {"keywords": 1}}
+
+
+@pytest.mark.slow
+def test_splade_round_trip():
+    chunks = [_chunk(t) for t in TOPICS]
+    queries = [{"chunk_id": "gzip#0", "text": "gzip compression", "type": "keywords"},
+               {"chunk_id": "socket#0", "text": "sqlite database cursors rows", "type": "keywords"}]
+    f = QueryFilter(QueryFilterConfig(round_trip="splade", round_trip_k=1))
+    kept = f.round_trip(queries, chunks)
+    assert [q["chunk_id"] for q in kept] == ["gzip#0"]
+    assert f.rejected["round_trip_splade"]["keywords"] == 1
+
+
+def test_report_written_next_to_queries(chunks_file, tmp_path):
+    summary = generate_queries.run(GenerateQueriesConfig(queries_per_chunk=2), chunks_file,
+                                   tmp_path / "queries.jsonl", seed=0)
+    report = read_json(tmp_path / "queries.report.json")
+    assert summary["report"].endswith("queries.report.json")
+    assert report["queries"] == len(read_jsonl(tmp_path / "queries.jsonl"))
+    assert sum(report["kept"].values()) == report["queries"]
+    assert report["filters"]["round_trip"] == "bm25"
+
+
+def test_parse_queries_shapes():
+    assert parse_queries('{"queries": ["a b", " c  d "]}') == ["a b", "c d"]
+    assert parse_queries('```json\n["x y"]\n```') == ["x y"]
+    for bad in ("", "Sure! Here are queries", '{"queries": []}', '{"queries": [1, 2]}', '{"other": 1}'):
+        with pytest.raises(ValueError):
+            parse_queries(bad)
+
+
+# --- openai ----------------------------------------------------------------------------------
+
+class FakeEndpoint:
+    """A chat-completions server on 127.0.0.1 that checks requests and scripts its answers."""
+
+    def __init__(self, mode: str = "ok") -> None:
+        self.mode = mode
+        self.calls = 0
+        self.errors: list[str] = []
+        self.lock = threading.Lock()
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                with endpoint.lock:  # handler threads run concurrently
+                    endpoint.calls += 1
+                    first = endpoint.calls == 1
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path != "/v1/chat/completions":
+                    endpoint.errors.append(f"path {self.path}")
+                if self.headers.get("Authorization") != "Bearer sk-test-secret":
+                    endpoint.errors.append("bad Authorization header")
+                if body.get("model") != "tiny-llm" or [m["role"] for m in body["messages"]] != ["system", "user"]:
+                    endpoint.errors.append(f"bad body {body}")
+                prompt = body["messages"][1]["content"]
+                title = prompt.split("Title: ", 1)[1].split("\n", 1)[0]
+                if endpoint.mode == "slow":
+                    time.sleep(0.5)
+                if endpoint.mode == "unauthorized":
+                    return self._send(401, {"error": "invalid key"})
+                if first and endpoint.mode == "ok":
+                    return self._send(429, {"error": "rate limited"}, {"Retry-After": "0"})
+                if endpoint.mode == "garbage" and title == "json":
+                    content = "I cannot help with that."
+                elif "keyword" in prompt:
+                    content = json.dumps({"queries": [f"{title} module usage", f"{title} python examples"]})
+                else:
+                    content = json.dumps({"queries": [f"how does the {title} module work?",
+                                                      f"what is {title} used for?"]})
+                self._send(200, {"choices": [{"message": {"role": "assistant", "content": content}}]})
+
+            def _send(self, status, payload, headers=None):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture()
+def endpoint(request):
+    server = FakeEndpoint(getattr(request, "param", "ok"))
+    yield server
+    server.close()
+
+
+def _openai_cfg(endpoint, tmp_path, **openai) -> GenerateQueriesConfig:
+    return GenerateQueriesConfig(
+        backend="openai", queries_per_chunk=2, mix={"question": 1, "keywords": 1, "natural": 0},
+        openai={"base_url": endpoint.url, "model": "tiny-llm", "api_key_env": "SF_TEST_LLM_KEY",
+                "cache_dir": str(tmp_path / "llm-cache"), "backoff_initial_s": 0.01, "max_concurrency": 2,
+                **openai})
+
+
+def test_openai_retries_429_then_caches(endpoint, chunks_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("SF_TEST_LLM_KEY", "sk-test-secret")
+    cfg = _openai_cfg(endpoint, tmp_path)
+    summary = generate_queries.run(cfg, chunks_file, tmp_path / "queries.jsonl", seed=0)
+    first_calls = endpoint.calls
+    assert not endpoint.errors, endpoint.errors
+    queries = read_jsonl(tmp_path / "queries.jsonl")
+    assert summary["queries"] == len(queries) == 8
+    assert {q["backend"] for q in queries} == {"openai"} and {q["type"] for q in queries} <= {"question", "keywords"}
+    report = read_json(tmp_path / "queries.report.json")
+    requests_made = report["openai"]["requests"]
+    assert report["openai"]["retries"] == 1 and requests_made == first_calls
+    assert "sk-test-secret" not in json.dumps(report)
+    # Rerun: every answer comes from the cache; the endpoint sees no new call.
+    generate_queries.run(cfg, chunks_file, tmp_path / "again.jsonl", seed=0)
+    assert endpoint.calls == first_calls
+    assert read_json(tmp_path / "again.report.json")["openai"]["cache_hits"] == requests_made - 1
+    assert (tmp_path / "again.jsonl").read_bytes() == (tmp_path / "queries.jsonl").read_bytes()
+    assert not any("sk-test-secret" in p.read_text() for p in (tmp_path / "llm-cache").rglob("*.json"))
+
+
+@pytest.mark.parametrize("endpoint", ["garbage"], indirect=True)
+def test_openai_garbage_skipped_and_counted_or_fails(endpoint, chunks_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("SF_TEST_LLM_KEY", "sk-test-secret")
+    generate_queries.run(_openai_cfg(endpoint, tmp_path), chunks_file, tmp_path / "q.jsonl", seed=0)
+    report = read_json(tmp_path / "q.report.json")
+    assert report["openai"]["bad_responses"] >= 1 and "not JSON" in report["openai"]["bad_examples"][0]
+    assert "json#0" not in {q["chunk_id"] for q in read_jsonl(tmp_path / "q.jsonl")}
+    with pytest.raises(EndpointError, match="not JSON"):
+        generate_queries.run(_openai_cfg(endpoint, tmp_path / "fresh", on_bad_response="fail"), chunks_file,
+                             tmp_path / "q2.jsonl", seed=0)
+    assert not (tmp_path / "q2.jsonl").exists()
+
+
+@pytest.mark.parametrize("endpoint", ["slow"], indirect=True)
+def test_openai_timeout_retried_then_clear_error(endpoint, chunks_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("SF_TEST_LLM_KEY", "sk-test-secret")
+    cfg = _openai_cfg(endpoint, tmp_path, timeout_s=0.1, max_retries=2, max_concurrency=1)
+    with pytest.raises(EndpointError, match=r"failed after 3 attempts \(last: no answer within timeout_s=0.1\)"):
+        generate_queries.run(cfg, chunks_file, tmp_path / "q.jsonl", seed=0)
+    assert not (tmp_path / "q.jsonl").exists()
+
+
+@pytest.mark.parametrize("endpoint", ["unauthorized"], indirect=True)
+def test_openai_auth_errors(endpoint, chunks_file, tmp_path, monkeypatch):
+    monkeypatch.delenv("SF_TEST_LLM_KEY", raising=False)
+    with pytest.raises(ConfigError, match="SF_TEST_LLM_KEY is not set"):
+        generate_queries.run(_openai_cfg(endpoint, tmp_path), chunks_file, tmp_path / "q.jsonl", seed=0)
+    monkeypatch.setenv("SF_TEST_LLM_KEY", "sk-test-secret")
+    with pytest.raises(EndpointError, match="HTTP 401") as err:
+        generate_queries.run(_openai_cfg(endpoint, tmp_path, max_concurrency=1), chunks_file,
+                             tmp_path / "q.jsonl", seed=0)
+    assert "sk-test-secret" not in str(err.value)
+    assert endpoint.calls == 1, "a 401 is not retried"
+
+
+def test_backend_config_errors():
+    with pytest.raises(ValueError, match="needs openai.base_url"):
+        GenerateQueriesConfig(backend="openai")
+    with pytest.raises(ValueError, match="needs seq2seq.model"):
+        GenerateQueriesConfig(backend="seq2seq")
+    with pytest.raises(ValueError, match="mix.natural needs backend: openai"):
+        GenerateQueriesConfig(mix={"natural": 1})
+
+
+# --- seq2seq -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_t5(tmp_path_factory):
+    """A randomly initialised 1-layer T5 with the BERT-tiny tokenizer, saved like any hub model."""
+    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+
+    from spladeforge.models.builtin import resolve_model
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("builtin:splade-tiny"))
+    config = T5Config(vocab_size=len(tokenizer), d_model=32, d_ff=64, d_kv=16, num_heads=2, num_layers=1,
+                      num_decoder_layers=1, pad_token_id=tokenizer.pad_token_id,
+                      eos_token_id=tokenizer.sep_token_id, decoder_start_token_id=tokenizer.cls_token_id)
+    folder = tmp_path_factory.mktemp("t5") / "tiny-doc2query"
+    T5ForConditionalGeneration(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_seq2seq_backend_generates_with_a_saved_model(tiny_t5, chunks_file, tmp_path):
+    cfg = GenerateQueriesConfig(
+        backend="seq2seq", queries_per_chunk=2,
+        seq2seq={"model": str(tiny_t5), "batch_size": 3, "num_return_sequences": 3, "max_new_tokens": 8},
+        # A random model writes random words: only the generation path is under test here.
+        filters={"round_trip": "none", "min_words": 1})
+    summary = generate_queries.run(cfg, chunks_file, tmp_path / "a.jsonl", seed=5)
+    queries = read_jsonl(tmp_path / "a.jsonl")
+    assert summary["queries"] == len(queries) == 8
+    assert all(q["backend"] == "seq2seq" and q["type"] == "natural" and q["text"] for q in queries)
+    report = read_json(tmp_path / "a.report.json")
+    assert report["generated"]["natural"] == 12  # 4 chunks x 3 sampled sequences
+    generate_queries.run(cfg, chunks_file, tmp_path / "b.jsonl", seed=5)
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+
+
+def test_seq2seq_bad_model_folder(tmp_path, chunks_file):
+    (tmp_path / "notamodel").mkdir()
+    (tmp_path / "notamodel" / "config.json").write_text('{"model_type": "bert"}')
+    cfg = GenerateQueriesConfig(backend="seq2seq", seq2seq={"model": str(tmp_path / "notamodel")})
+    with pytest.raises(ConfigError, match="cannot load"):
+        generate_queries.run(cfg, chunks_file, tmp_path / "q.jsonl", seed=0)
+
+
+def test_filters_reject_everything_is_a_clear_error(chunks_file, tmp_path):
+    cfg = GenerateQueriesConfig(filters={"min_words": 30, "max_words": 40})
+    with pytest.raises(InputError, match="none passed the filters"):
+        generate_queries.run(cfg, chunks_file, tmp_path / "q.jsonl", seed=0)
