@@ -69,9 +69,17 @@ def _summary(stage: str, result: dict[str, Any], started: float) -> None:
     Console(stderr=False).print(table)
 
 
-def _stage(name: str, fn, *args, **kwargs) -> dict[str, Any]:
-    started = time.perf_counter()
+def _stage(name: str, fn, *args, inputs: tuple[Path, ...] = (), params: Any = None,
+           hashed: dict[str, str] | None = None, **kwargs) -> dict[str, Any]:
+    """Run a stage, print its summary, and record its manifest (input hashes, params, versions)."""
+    from spladeforge.manifest import hash_inputs, write_manifest
+
+    input_hashes = hashed if hashed is not None else hash_inputs(inputs)
+    wall, started = time.time(), time.perf_counter()
     result = fn(*args, **kwargs)
+    seconds = time.perf_counter() - started
+    section = params.model_dump(mode="json") if hasattr(params, "model_dump") else (params or {})
+    write_manifest(name, section, input_hashes, result, wall, seconds)
     _summary(name, result, started)
     return result
 
@@ -85,7 +93,8 @@ def ingest(
     """Read `data.source` (python-stdlib-docs, a folder, or a JSONL corpus) into documents.jsonl."""
     from spladeforge.stages import ingest as stage
 
-    _stage("ingest", stage.run, _params(params, set_).data, output)
+    cfg = _params(params, set_).data
+    _stage("ingest", stage.run, cfg, output, params=cfg)
 
 
 @app.command()
@@ -98,7 +107,8 @@ def chunk(
     """Cut documents into overlapping windows at paragraph, sentence or word boundaries."""
     from spladeforge.stages import chunk as stage
 
-    _stage("chunk", stage.run, _params(params, set_).chunk, documents, output)
+    cfg = _params(params, set_).chunk
+    _stage("chunk", stage.run, cfg, documents, output, inputs=(documents,), params=cfg)
 
 
 @app.command("generate-queries")
@@ -112,7 +122,8 @@ def generate_queries(
     from spladeforge.stages import generate_queries as stage
 
     p = _params(params, set_)
-    _stage("generate-queries", stage.run, p.generate_queries, chunks, output, p.seed)
+    _stage("generate-queries", stage.run, p.generate_queries, chunks, output, p.seed, inputs=(chunks,),
+           params={"seed": p.seed, **p.generate_queries.model_dump(mode="json")})
 
 
 @app.command()
@@ -128,7 +139,8 @@ def split(
     from spladeforge.stages import split as stage
 
     p = _params(params, set_)
-    _stage("split", stage.run, p.split, queries, chunks, train_output, validation_output, p.seed)
+    _stage("split", stage.run, p.split, queries, chunks, train_output, validation_output, p.seed,
+           inputs=(queries, chunks), params={"seed": p.seed, **p.split.model_dump(mode="json")})
 
 
 @app.command()
@@ -143,7 +155,8 @@ def mine(
     from spladeforge.stages import mine as stage
 
     p = _params(params, set_)
-    _stage("mine", stage.run, p.mine, train, chunks, output, p.seed)
+    _stage("mine", stage.run, p.mine, train, chunks, output, p.seed, inputs=(train, chunks),
+           params={"seed": p.seed, **p.mine.model_dump(mode="json")})
 
 
 @app.command()
@@ -156,12 +169,14 @@ def train(
     set_: SetOpt = None,
 ) -> None:
     """Fine-tune the base model with SpladeLoss; keep the checkpoint with the best validation NDCG@10."""
-    from spladeforge.io import sha256_tree
+    from spladeforge.manifest import hash_inputs
     from spladeforge.stages import train as stage
 
     p = _params(params, set_)
-    provenance = {"tuples_sha256": sha256_tree(tuples), "validation_sha256": sha256_tree(validation)}
-    _stage("train", stage.run, p.train, tuples, validation, output, reports, p.seed, provenance=provenance)
+    hashed = hash_inputs((tuples, validation))
+    provenance = {"tuples_sha256": hashed.get(str(tuples)), "validation_sha256": hashed.get(str(validation))}
+    _stage("train", stage.run, p.train, tuples, validation, output, reports, p.seed, provenance=provenance,
+           hashed=hashed, params={"seed": p.seed, **p.train.model_dump(mode="json")})
 
 
 @app.command()
@@ -198,7 +213,8 @@ def quantize(
     """Export to ONNX with dynamic INT8 quantization; report the NDCG@10 change and speed-up."""
     from spladeforge.stages import quantize as stage
 
-    _stage("quantize", stage.run, _params(params, set_).quantize, model, task, output, report)
+    cfg = _params(params, set_).quantize
+    _stage("quantize", stage.run, cfg, model, task, output, report, inputs=(model, task), params=cfg)
 
 
 @app.command()
@@ -256,6 +272,11 @@ def main() -> None:
     except SpladeforgeError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(2)
+    except OSError as exc:
+        # Disk full, permissions, a vanished mount: say which file, without a traceback.
+        where = f": {exc.filename}" if exc.filename else ""
+        typer.secho(f"error: {exc.strerror or exc}{where}", err=True, fg=typer.colors.RED)
+        sys.exit(1)
     except KeyboardInterrupt:
         typer.secho("interrupted", err=True)
         sys.exit(130)

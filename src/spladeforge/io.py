@@ -33,6 +33,9 @@ def atomic_output(dest: str | Path, *, directory: bool = False) -> Iterator[Path
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{dest.name}.tmp-"
+    # Leftovers of a run that was killed before it could clean up (SIGKILL, power loss).
+    for stale in [*dest.parent.glob(f"{prefix}*"), *dest.parent.glob(f".{dest.name}.old-*")]:
+        _remove(stale)
     if directory:
         tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=dest.parent))
         os.chmod(tmp, 0o755)

@@ -82,8 +82,10 @@ def _callbacks(cfg: TrainConfig, loss, tensorboard_dir: Path) -> list:
 def run(cfg: TrainConfig, tuples_path: Path, validation_dir: Path, output: Path, reports: Path,
         seed: int, checkpoints: Path | None = None, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train, keep the best checkpoint by validation NDCG@10, save the model folder and curves."""
+    from spladeforge.models.builtin import resolve_model
     from spladeforge.training.launch import inside_torchrun, is_main_process, launch
 
+    resolve_model(cfg.base_model, key="train.base_model")  # a missing model fails before any work
     checkpoints = checkpoints or output.parent / f".{output.name}-checkpoints"
     if cfg.processes > 1 and not inside_torchrun():
         return launch(cfg, tuples_path=tuples_path, validation_dir=validation_dir, output=output,
