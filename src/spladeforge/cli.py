@@ -165,6 +165,11 @@ def train(
     validation: Annotated[Path, typer.Option(help="Validation BEIR folder.")] = Path("data/split/validation"),
     output: Annotated[Path, typer.Option(help="Model folder to write.")] = Path("models/splade"),
     reports: Annotated[Path, typer.Option(help="Training curves folder.")] = Path("reports/train"),
+    documents_meta: Annotated[Path, typer.Option(
+        help="ingest's normalization record, copied into the model so inference normalizes alike."
+    )] = Path("data/documents.meta.json"),
+    checkpoints: Annotated[Path | None, typer.Option(
+        help="Checkpoint folder (default: hidden beside --output); a rerun resumes from it.")] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
 ) -> None:
@@ -175,7 +180,12 @@ def train(
     p = _params(params, set_)
     hashed = hash_inputs((tuples, validation))
     provenance = {"tuples_sha256": hashed.get(str(tuples)), "validation_sha256": hashed.get(str(validation))}
+    if documents_meta.is_file():
+        from spladeforge.io import read_json
+
+        provenance["documents"] = read_json(documents_meta)
     _stage("train", stage.run, p.train, tuples, validation, output, reports, p.seed, provenance=provenance,
+           checkpoints=checkpoints,
            hashed=hashed, params={"seed": p.seed, **p.train.model_dump(mode="json")})
 
 
