@@ -29,8 +29,19 @@ TINY = {
 }
 
 
+# Recognizable fake secrets in the pipeline's environment: none may reach any output.
+FAKE_SECRETS = {
+    "HF_TOKEN": "hf_FAKEsecretTOKEN0123456789abcdef",
+    "AWS_ACCESS_KEY_ID": "AKIAFAKESECRETKEY0001",
+    "AWS_SECRET_ACCESS_KEY": "fakeSECRETaccessKEY/0123456789abcdefghij",
+    "OPENAI_API_KEY": "sk-FAKEsecretOPENAIkey0123456789",
+    "MLFLOW_TRACKING_PASSWORD": "FAKEmlflowPASSWORD0123",
+}
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
+    env.update(FAKE_SECRETS)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", MLFLOW_DISABLE_TELEMETRY="true")
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -171,3 +182,27 @@ def test_a_worse_model_does_not_become_champion(project, tmp_path):
     assert str(challenger.version) == str(decision["version"])
     if before is not None:
         assert str(client.get_model_version_by_alias(first["model_name"], "champion").version) == before
+
+
+def test_no_secret_reaches_any_output(project):
+    """Logs, metrics, manifests, dvc.lock, MLflow's store and artifacts, the model card: no secret."""
+    leaks = []
+    for path in project.rglob("*"):
+        if path.is_file() and ".git" not in path.parts:
+            data = path.read_bytes()
+            leaks += [(str(path.relative_to(project)), name) for name, value in FAKE_SECRETS.items()
+                      if value.encode() in data]
+    assert leaks == []
+    assert (project / "dvc.lock").is_file() and (project / "mlflow.db").is_file()
+    assert (project / "repro.log").is_file()
+
+
+def test_every_stage_wrote_a_manifest(project):
+    for stage in ("ingest", "chunk", "generate-queries", "split", "mine", "train", "evaluate", "quantize",
+                  "register", "publish"):
+        manifest = json.loads((project / "reports" / "manifests" / f"{stage}.json").read_text())
+        assert manifest["stage"] == stage and manifest["packages"]["torch"]
+        assert manifest["seconds"] >= 0
+    train = json.loads((project / "reports/manifests/train.json").read_text())
+    assert set(train["inputs"]) == {"data/train_tuples.jsonl", "data/split/validation"}
+    assert train["params"]["seed"] == 42 and "learning_rate" in train["params"]
