@@ -45,6 +45,11 @@ class DataConfig(Section):
     # null turns the check off. 0.9 keeps revisions that change a paragraph or more.
     near_duplicate_threshold: float | None = Field(0.9, gt=0.0, le=1.0)
     shingle_words: int = Field(5, ge=1, le=20)
+    # Read `source` from a DVC-versioned data repository (git URL or path) at `dvc_rev`
+    # (null: its default branch). Credentials come from the environment, never from here.
+    dvc_repo: str | None = None
+    dvc_rev: str | None = None
+    dvc_remote_config: dict[str, str] = Field(default_factory=dict)  # e.g. {endpointurl: ...}
 
 
 class ChunkConfig(Section):
@@ -298,6 +303,10 @@ class TrainConfig(Section):
     torch_compile: bool = False
     gradient_accumulation_steps: int = Field(1, ge=1)
     gradient_checkpointing: bool = False
+    # Issue 9: compute max-pooled SPLADE weights without the [batch, length, vocab] logits and
+    # backpropagate only through each entry's argmax token (same function and gradients; faster,
+    # far less memory). Ignored by heads it does not support (CSR, non-BERT masked-LMs).
+    fused_head: bool = True
     dataloader_num_workers: int = Field(0, ge=0)
     dataloader_pin_memory: bool = False
     dataloader_prefetch_factor: int | None = Field(None, ge=1)

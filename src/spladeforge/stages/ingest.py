@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tempfile
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator
@@ -153,6 +154,18 @@ class _Reader:
 
 def run(cfg: DataConfig, output: Path) -> dict[str, Any]:
     """Read the source, normalize, drop duplicates and short texts, write `output` atomically."""
+    if cfg.dvc_repo:
+        from spladeforge.data.dvc_source import fetch
+
+        with tempfile.TemporaryDirectory(prefix="spladeforge-dvc-") as tmp:
+            local = Path(tmp) / Path(cfg.source).name
+            version = fetch(cfg.dvc_repo, cfg.source, cfg.dvc_rev, cfg.dvc_remote_config, local)
+            summary = _ingest(cfg.model_copy(update={"source": str(local)}), output, version)
+        return {**summary, "data_commit": version["commit"]}
+    return _ingest(cfg, output, None)
+
+
+def _ingest(cfg: DataConfig, output: Path, version: dict[str, Any] | None) -> dict[str, Any]:
     reader = _Reader(cfg)
     seen_ids: dict[str, str] = {}
     seen_text: set[str] = set()
@@ -203,7 +216,8 @@ def run(cfg: DataConfig, output: Path) -> dict[str, Any]:
             "near_duplicates": {"threshold": cfg.near_duplicate_threshold, "shingle_words": cfg.shingle_words,
                                 "method": "word shingles, MinHash LSH candidates, exact Jaccard",
                                 "dropped": dropped.get("near_duplicate", 0), "examples": near_examples},
-            "source": cfg.source, "documents": written, "dropped": dict(dropped)}
+            "source": cfg.source if version is None else version["path"], "data_version": version,
+            "documents": written, "dropped": dict(dropped)}
     write_json(meta_path(Path(output)), meta)
     return {
         "documents": written,
