@@ -58,10 +58,23 @@ def main() -> None:
     figures["base_ndcg_at_10"] = metrics.get("base_ndcg_at_10")
     figures["bm25_ndcg_at_10"] = metrics.get("bm25_ndcg_at_10")
     (clone / "repro.log").write_text(log)
+    stages = {}
+    for manifest in sorted((clone / "reports" / "manifests").glob("*.json")):
+        m = json.loads(manifest.read_text())
+        stages[m["stage"]] = {"seconds": m["seconds"], "peak_rss_mb": m.get("peak_rss_mb")}
+    figures["stages"] = stages
+    train = json.loads((clone / "reports" / "manifests" / "train.json").read_text())["summary"]
+    figures["train_triplets_per_second"] = train.get("triplets_per_second")
+    figures["train_steps"] = train.get("steps")
+    figures["train_seconds"] = train.get("seconds")
+    figures["val_ndcg_at_10"] = train.get("val_ndcg_at_10")
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "repro_walltime.json").write_text(json.dumps(figures, indent=2) + "\n")
-    rows = "\n".join(f"| {k} | {v if not isinstance(v, float) else round(v, 3)} |" for k, v in figures.items())
+    rows = "\n".join(f"| {k} | {v if not isinstance(v, float) else round(v, 3)} |"
+                     for k, v in figures.items() if k != "stages")
+    rows += "\n\n| stage | seconds | peak RSS (MB) |\n| --- | --- | --- |\n" + "\n".join(
+        f"| {name} | {v['seconds']:.1f} | {v['peak_rss_mb']} |" for name, v in figures["stages"].items())
     (RESULTS / "repro_walltime.md").write_text(
         "# make repro wall time (default cpu-tiny run)\n\nTargets: default run under 600 s, "
         "no-op second run under 20 s.\n\n| figure | value |\n| --- | --- |\n" + rows + "\n")

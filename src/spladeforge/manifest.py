@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
+import sys
 import time
 from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
@@ -35,6 +37,12 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
 def hash_inputs(paths: Iterable[Path]) -> dict[str, str]:
     return {str(p): sha256_tree(p) for p in paths if p.exists()}
 
@@ -49,6 +57,7 @@ def write_manifest(stage: str, params: dict[str, Any], inputs: dict[str, str], s
         "packages": package_versions(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "seconds": round(seconds, 3),
+        "peak_rss_mb": peak_rss_mb(),
         "summary": summary,
     })
     return dest

@@ -120,7 +120,7 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, tiny_beir_dir):
         "                  max_seq_length=48, learning_rate=1e-4, device='cpu', tracking=[])\n"
         f"s = train.run(cfg, Path({str(tuples)!r}), Path({str(tiny_beir_dir)!r}), Path(sys.argv[1]),\n"
         f"              Path(sys.argv[1] + '-reports'), seed=0, checkpoints=Path({str(ckpt)!r}))\n"
-        "print('RESUMED', s['resumed_from_step'], 'STEPS', s['steps'])\n"
+        "print('RESUMED', s['resumed_from_step'], 'STEPS', s['steps'], 'LOSS', s['final_loss'])\n"
     )
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "killed"), "30"], env=env,
@@ -140,6 +140,15 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, tiny_beir_dir):
     assert "RESUMED 2 STEPS 6" in done.stdout
     assert (tmp_path / "resumed" / "model.safetensors").exists()
     assert not ckpt.exists(), "checkpoints of a finished run are scratch and are removed"
+
+    # The same seed without the kill: the resumed run ends at the same loss (RNG, data order,
+    # optimizer and scheduler state all come back from the checkpoint). Tolerance: 1e-4 relative.
+    whole = subprocess.run([sys.executable, str(script), str(tmp_path / "whole"), "0"], env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stdout[-3000:] + whole.stderr[-3000:]
+    resumed_loss = float(done.stdout.rsplit("LOSS", 1)[1].split()[0])
+    whole_loss = float(whole.stdout.rsplit("LOSS", 1)[1].split()[0])
+    assert resumed_loss == pytest.approx(whole_loss, rel=1e-4)
 
 
 def test_two_process_gloo_run_saves_one_model(tmp_path, tiny_beir_dir):
