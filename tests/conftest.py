@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
+# Stage manifests of CLI calls made by tests go to a scratch folder, never into the repository.
+os.environ.setdefault("SPLADEFORGE_MANIFEST_DIR", tempfile.mkdtemp(prefix="spladeforge-test-manifests-"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -88,3 +91,16 @@ def model_dir(tmp_path, _saved_model_dir) -> Path:
     dest = tmp_path / "splade"
     shutil.copytree(_saved_model_dir, dest)
     return dest
+
+
+_REPO = Path(__file__).resolve().parents[1]
+_PIPELINE_OUTPUTS = ("data", "models", "reports", "export", "mlflow.db", "mlruns", "mlartifacts", "dvc.lock")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _repository_stays_clean():
+    """No test may leave pipeline outputs in the working tree (they belong in tmp_path)."""
+    before = {name for name in _PIPELINE_OUTPUTS if (_REPO / name).exists()}
+    yield
+    after = {name for name in _PIPELINE_OUTPUTS if (_REPO / name).exists()}
+    assert after <= before, f"tests left {sorted(after - before)} in {_REPO}"

@@ -14,8 +14,10 @@ STAGES = ["ingest", "chunk", "generate-queries", "split", "mine", "train", "eval
           "register", "publish"]
 
 
-def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+def cli(*args: str, cwd: Path = REPO, manifests: Path | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, HF_HUB_OFFLINE="1")
+    if manifests is not None:
+        env["SPLADEFORGE_MANIFEST_DIR"] = str(manifests)
     return subprocess.run([sys.executable, "-m", "spladeforge.cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
@@ -60,9 +62,12 @@ def test_ingest_chunk_summary(tmp_path):
     docs.mkdir()
     (docs / "a.md").write_text("# Alpha\n\n" + "Alpha text about parsing. " * 40)
     (docs / "b.md").write_text("# Beta\n\n" + "Beta text about sockets. " * 40)
-    proc = cli("ingest", "--output", str(tmp_path / "d.jsonl"), "--set", f"data.source={docs}")
+    proc = cli("ingest", "--output", str(tmp_path / "d.jsonl"), "--set", f"data.source={docs}",
+               manifests=tmp_path / "manifests")
     assert proc.returncode == 0, proc.stderr
     assert "spladeforge ingest: done" in proc.stdout and "documents" in proc.stdout
-    proc = cli("chunk", "--documents", str(tmp_path / "d.jsonl"), "--output", str(tmp_path / "c.jsonl"))
+    proc = cli("chunk", "--documents", str(tmp_path / "d.jsonl"), "--output", str(tmp_path / "c.jsonl"),
+               manifests=tmp_path / "manifests")
     assert proc.returncode == 0, proc.stderr
     assert "chunks" in proc.stdout
+    assert sorted(p.name for p in (tmp_path / "manifests").iterdir()) == ["chunk.json", "ingest.json"]
