@@ -194,3 +194,33 @@ def test_failed_push_is_an_error_only_when_required(tmp_path, model_dir, monkeyp
         publish.run(cfg, model_dir, decision, metrics, tmp_path / "export")
     assert secret not in str(info.value)
     assert json.loads((tmp_path / "export" / "publish.json").read_text()) == summary
+
+
+def test_lossy_pruned_int8_model_is_left_out(tmp_path, model_dir):
+    """The max_ndcg_drop guard applies to the vocabulary-pruned INT8 model on its own."""
+    decision, metrics = write_inputs(tmp_path, model_dir)
+    report, onnx_dir = write_int8(tmp_path, change=-0.004)
+    (onnx_dir / "model_int8_pruned.onnx").write_bytes(b"pruned")
+    figures = json.loads(report.read_text())
+    report.write_text(json.dumps({**figures, "pruned_int8_ndcg_at_10": 0.45,
+                                  "pruned_ndcg_at_10_change": -0.06, "pruned_encode_speed_ratio": 5.5,
+                                  "pruned_vocab_size": 329}))
+    export = tmp_path / "export"
+    summary = publish.run(PublishConfig(), model_dir, decision, metrics, export, quantize_report=report,
+                          onnx_dir=onnx_dir, max_ndcg_drop=0.02)
+    assert summary["int8"]["included"] and not summary["int8_pruned"]["included"]
+    assert (export / "onnx-int8" / "model_int8.onnx").is_file()
+    assert not (export / "onnx-int8" / "model_int8_pruned.onnx").exists()
+    assert "| Pruned INT8 NDCG@10 | – | 0.4500 |" in (export / "README.md").read_text()
+
+
+def test_incomplete_model_folder_is_named(tmp_path, model_dir):
+    """A model folder that lost a module folder is refused before anything is exported."""
+    import shutil
+
+    decision, metrics = write_inputs(tmp_path, model_dir)
+    modules = json.loads((model_dir / "modules.json").read_text())
+    shutil.rmtree(model_dir / next(m["path"] for m in modules if m["path"]))
+    with pytest.raises(InputError, match="incomplete model folder, missing"):
+        publish.run(PublishConfig(), model_dir, decision, metrics, tmp_path / "export")
+    assert not (tmp_path / "export").exists()

@@ -10,6 +10,8 @@ from spladeforge.config import QuantizeConfig
 from spladeforge.errors import InputError
 from spladeforge.models.onnx_encoder import OnnxSparseEncoder
 from spladeforge.stages import quantize
+from spladeforge.text import passage
+from tests.conftest import TINY_CORPUS
 
 FIELDS = ("fp32_ndcg_at_10", "int8_ndcg_at_10", "ndcg_at_10_change", "encode_speed_ratio",
           "fp32_size_bytes", "int8_size_bytes", "int8_doc_active_dims")
@@ -60,3 +62,34 @@ def test_missing_task_folder_fails_before_export(tmp_path, model_dir):
     with pytest.raises(InputError, match="BEIR folder not found"):
         quantize.run(QuantizeConfig(), model_dir, tmp_path / "nowhere", tmp_path / "out", tmp_path / "r.json")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def pruned(tmp_path_factory, _saved_model_dir, tiny_beir_dir):
+    root = tmp_path_factory.mktemp("quantize-pruned")
+    report = quantize.run(QuantizeConfig(prune_vocabulary=True), _saved_model_dir, tiny_beir_dir,
+                          root / "int8", root / "quantize.json")
+    return report, root / "int8"
+
+
+@pytest.mark.slow
+def test_pruned_model_is_reported_and_decodes_to_vocabulary_tokens(pruned, base_model):
+    """Pruning keeps a few hundred head rows, reports size/quality/speed, and the pruned encoder
+    returns the same vocabulary ids (and tokens) as the full one on the corpus it was pruned on."""
+    from spladeforge.models.vocab_pruning import PRUNED_INT8_FILE
+
+    report, out_dir = pruned
+    assert 0 < report["pruned_vocab_size"] < 30522 // 10
+    assert report["pruned_int8_size_bytes"] < report["int8_size_bytes"]
+    assert report["pruned_ndcg_at_10_change"] >= -0.1 and report["pruned_encode_speed_ratio"] > 0
+    assert report["pruned_onnx_fp32_max_abs_diff"] < 1e-4
+    assert not (out_dir / "model_pruned.onnx").exists()
+    text = passage({"title": "json", "text": TINY_CORPUS["d1"][1]})  # a corpus passage
+    full = OnnxSparseEncoder(out_dir).encode_document([text])[0].coalesce()
+    small_encoder = OnnxSparseEncoder(out_dir, PRUNED_INT8_FILE)
+    small = small_encoder.encode_document([text])[0].coalesce()
+    kept = set(small_encoder.token_ids.tolist())
+    assert small.shape == (30522,) and len(kept) == report["pruned_vocab_size"]
+    assert set(small.indices()[0].tolist()) == set(full.indices()[0].tolist()) & kept
+    tokens = dict(small_encoder.decode(small, top_k=5))
+    assert len(tokens) == 5 and "module" in tokens and all(w > 0 for w in tokens.values())

@@ -59,11 +59,11 @@ def aliases(cfg: RegisterConfig) -> dict[str, str]:
 
 def test_decide_compares_against_champion_then_base():
     """The gate rule on its own: champion first, base model when there is none, min_delta inclusive."""
-    assert decide(0.5, min_delta=0.0, base_ndcg=0.4).reference == "base model"
-    kept = decide(0.5, min_delta=0.0, champion_ndcg=0.6, champion_version="3", base_ndcg=0.1)
+    assert decide(0.5, min_delta=0.0, base_value=0.4).reference == "base model"
+    kept = decide(0.5, min_delta=0.0, champion_value=0.6, champion_version="3", base_value=0.1)
     assert not kept.promoted and kept.reference == "champion v3"
-    assert decide(0.5, min_delta=0.1, base_ndcg=0.4).promoted is True  # 0.4 + 0.1 in floating point
-    assert decide(0.5, min_delta=0.11, base_ndcg=0.4).promoted is False
+    assert decide(0.5, min_delta=0.1, base_value=0.4).promoted is True  # 0.4 + 0.1 in floating point
+    assert decide(0.5, min_delta=0.11, base_value=0.4).promoted is False
     with pytest.raises(ValueError):
         decide(0.5, min_delta=0.0)
 
@@ -102,7 +102,7 @@ def test_gate_promotes_only_better_versions(cfg, model_dir, tmp_path):
 
     second = register.run(cfg, model_dir, write_metrics(tmp_path, "m2.json", 0.45), decision_path)
     assert not second["promoted"] and second["reference"] == "champion v1"
-    assert (second["reference_ndcg_at_10"], second["champion_version"]) == (0.50, "1")
+    assert (second["reference_value"], second["champion_version"]) == (0.50, "1")
     assert aliases(cfg) == {"champion": "1", "challenger": "2"}
 
     third = register.run(cfg, model_dir, write_metrics(tmp_path, "m3.json", 0.55), decision_path)
@@ -113,6 +113,7 @@ def test_gate_promotes_only_better_versions(cfg, model_dir, tmp_path):
     v2 = mlflow_client.get_model_version(cfg.model_name, "2")
     assert float(v2.tags["ndcg_at_10"]) == 0.45 and v2.tags["gate.promoted"] == "false"
     assert v2.tags["gate.reference"] == "champion v1" and "falls short" in v2.tags["gate.reason"]
+    assert v2.tags["gate.failed"] == "min_delta" and float(v2.tags["gate.reference_value"]) == 0.50
     run = mlflow_client.get_run(first["run_id"])
     assert run.data.metrics["model_ndcg_at_10"] == 0.50 and "note" not in run.data.metrics
     assert run.data.params["train.learning_rate"] == "2e-05"
@@ -151,6 +152,8 @@ def test_champion_loads_as_pyfunc_and_returns_token_weights(cfg, model_dir, tmp_
     assert run.data.metrics["int8_ndcg_at_10"] == 0.49
     listed = {a.path for a in client(cfg).list_artifacts(result["run_id"], "onnx-int8")}
     assert listed == {"onnx-int8/model_int8.onnx"}
+    version = client(cfg).get_model_version(cfg.model_name, result["version"])
+    assert version.tags["onnx_int8_uri"] == f"runs:/{result['run_id']}/onnx-int8"
 
     with use_tracking_uri(cfg.tracking_uri):
         model = mlflow.pyfunc.load_model(f"models:/{cfg.model_name}@champion")
@@ -197,3 +200,18 @@ def test_unreachable_server_is_a_clear_error(cfg, model_dir, tmp_path, monkeypat
     assert redact_uri(uri) in message and "unreachable" in message and "hunter2" not in message
     assert not (tmp_path / "decision.json").exists()
     assert sha256_tree(model_dir) == before
+
+
+def test_incomplete_model_folder_fails_before_mlflow(cfg, model_dir, tmp_path):
+    """A model folder without its weights is named and no store is created."""
+    (model_dir / "model.safetensors").unlink()
+    with pytest.raises(InputError, match=r"incomplete model folder, missing a weights file"):
+        register.run(cfg, model_dir, write_metrics(tmp_path, "m.json", 0.5), tmp_path / "decision.json")
+    assert not (tmp_path / "decision.json").exists()
+
+
+def test_gate_figures_missing_from_metrics_are_named(cfg, model_dir, tmp_path):
+    """A ceiling on doc active dims needs model_doc_active_dims in metrics.json."""
+    cfg.max_doc_active_dims = 300
+    with pytest.raises(InputError, match=r"m\.json: model_doc_active_dims must be a finite number"):
+        register.run(cfg, model_dir, write_metrics(tmp_path, "m.json", 0.5), tmp_path / "decision.json")

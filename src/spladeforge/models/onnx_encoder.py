@@ -4,6 +4,9 @@
 (`encode_query`, `encode_document`, `encode`, `similarity`) and returns the same thing: a sparse
 COO torch tensor [n, vocab]. So the INT8 model is evaluated by exactly the MTEB path that
 evaluates the torch model.
+
+A vocabulary-pruned graph (`models.vocab_pruning`) outputs only the kept tokens; its columns are
+mapped back to vocabulary ids here, so callers see the same [n, vocab] tensors either way.
 """
 
 from __future__ import annotations
@@ -36,6 +39,15 @@ class OnnxSparseEncoder:
                              "(expected the output folder of `spladeforge quantize`)")
         self.meta = json.loads(sidecar.read_text())
         self.path = folder / (model_file or self.meta["model_file"])
+        pruned = self.meta.get("pruned") or {}
+        # Output column -> vocabulary id, for a pruned graph; None when the graph is full width.
+        self.token_ids: np.ndarray | None = None
+        if self.path.name in pruned.get("model_files", []):
+            ids_file = folder / pruned["token_ids_file"]
+            if not ids_file.is_file():
+                raise InputError(f"{ids_file}: file not found (the token ids of the pruned model "
+                                 f"{self.path.name})")
+            self.token_ids = np.asarray(json.loads(ids_file.read_text()), dtype=np.int64)
         self.max_seq_length: int = self.meta["max_seq_length"]
         self.similarity_fn_name: str = self.meta.get("similarity_fn_name", "dot")
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
@@ -65,7 +77,7 @@ class OnnxSparseEncoder:
             weights = self._run([texts[i] for i in index])
             batch_rows, batch_cols = np.nonzero(weights)
             rows.append(index[batch_rows])
-            cols.append(batch_cols)
+            cols.append(batch_cols if self.token_ids is None else self.token_ids[batch_cols])
             values.append(weights[batch_rows, batch_cols])
         indices = np.stack([np.concatenate(rows), np.concatenate(cols)]).astype(np.int64)
         embeddings = torch.sparse_coo_tensor(
@@ -87,6 +99,15 @@ class OnnxSparseEncoder:
         if not prompt:
             return inputs
         return prompt + inputs if isinstance(inputs, str) else [prompt + text for text in inputs]
+
+    def decode(self, embedding: torch.Tensor, top_k: int | None = None) -> list[tuple[str, float]]:
+        """(token, weight) pairs of one [vocab] embedding, heaviest first, as SparseEncoder.decode."""
+        dense = embedding.to_dense() if embedding.is_sparse else embedding
+        weights, ids = torch.sort(dense, descending=True)
+        keep = weights > 0
+        weights, ids = weights[keep][:top_k], ids[keep][:top_k]
+        tokens = self.tokenizer.convert_ids_to_tokens(ids.tolist())
+        return list(zip(tokens, weights.tolist(), strict=True))
 
     def similarity(self, embeddings1: torch.Tensor, embeddings2: torch.Tensor) -> torch.Tensor:
         from sentence_transformers import SimilarityFunction

@@ -130,23 +130,27 @@ def _torch_export(graph: torch.nn.Module, args: tuple[torch.Tensor, ...], path: 
         torch.onnx.export(graph, args, str(path), dynamo=True, external_data=False, **common)
 
 
-def quantize_int8(folder: str | Path, *, per_channel: bool = True) -> Path:
+def quantize_int8(folder: str | Path, *, per_channel: bool = True, source: str = FP32_FILE,
+                  dest_name: str = INT8_FILE) -> Path:
     """Quantize `folder/model.onnx` to `folder/model_int8.onnx` (dynamic, QInt8 weights).
 
     Dynamic quantization needs no calibration data: weights are stored as int8 and activations
-    are quantized on the fly, which suits a CPU serving path.
+    are quantized on the fly, which suits a CPU serving path. Another `source`/`dest_name` pair
+    (the vocabulary-pruned graph) is quantized alike but leaves the sidecar's `model_file` alone.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     folder = Path(folder)
-    dest = folder / INT8_FILE
+    dest = folder / dest_name
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # onnxruntime warns on the root logger to run its pre-processing,
     try:  # whose symbolic shape inference does not complete on this graph
-        quantize_dynamic(folder / FP32_FILE, dest, weight_type=QuantType.QInt8, per_channel=per_channel)
+        quantize_dynamic(folder / source, dest, weight_type=QuantType.QInt8, per_channel=per_channel)
     finally:
         root.setLevel(level)
+    if dest_name != INT8_FILE:
+        return dest
     meta = json.loads((folder / SIDECAR).read_text())
     _write_meta(folder, {**meta, "model_file": INT8_FILE, "weight_type": "QInt8", "per_channel": per_channel})
     return dest

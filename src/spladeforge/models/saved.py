@@ -38,6 +38,25 @@ def read_sidecar(model_dir: str | Path) -> dict[str, Any]:
     return meta
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
+
+
+def check_model_files(model_dir: str | Path) -> None:
+    """InputError naming what is missing when a model folder is incomplete (a failed copy or
+    sync): every module folder that `modules.json` lists, and at least one weights file."""
+    model_dir = Path(model_dir)
+    modules = read_json(model_dir / "modules.json")
+    if not isinstance(modules, list):
+        raise InputError(f"{model_dir / 'modules.json'}: expected a JSON list of modules")
+    missing = [f"{entry.get('path')}/" for entry in modules
+               if isinstance(entry, dict) and entry.get("path") and not (model_dir / entry["path"]).is_dir()]
+    if not any(p.suffix in WEIGHT_SUFFIXES for p in model_dir.rglob("*") if p.is_file()):
+        missing.append(f"a weights file ({', '.join('*' + s for s in WEIGHT_SUFFIXES)})")
+    if missing:
+        raise InputError(f"{model_dir}: incomplete model folder, missing {', '.join(missing)} "
+                         "(expected the whole output folder of `spladeforge train`)")
+
+
 def load_saved_model(model_dir: str | Path, device: str = "cpu") -> tuple[SparseEncoder, dict[str, Any]]:
     """Load the SparseEncoder in `model_dir` with its training max_seq_length, and its sidecar."""
     from spladeforge.models.build import load_sparse_encoder

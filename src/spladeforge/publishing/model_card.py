@@ -97,7 +97,15 @@ def _int8_section(quantize: Mapping[str, Any] | None, int8: Mapping[str, Any]) -
         ("NDCG@10", quantize.get("fp32_ndcg_at_10"), quantize.get("int8_ndcg_at_10")),
         ("Size (MiB)", *sizes),
     ]
+    if "pruned_int8_ndcg_at_10" in quantize:  # quantize.prune_vocabulary
+        pruned_size = quantize.get("pruned_int8_size_bytes")
+        rows.append(("Pruned INT8 NDCG@10", None, quantize["pruned_int8_ndcg_at_10"]))
+        rows.append(("Pruned INT8 size (MiB)", None,
+                     f"{pruned_size / 2**20:.1f}" if pruned_size is not None else None))
     facts = []
+    if "pruned_encode_speed_ratio" in quantize:
+        facts.append(f"the vocabulary-pruned INT8 model ({int(quantize.get('pruned_vocab_size', 0))} "
+                     f"tokens) encodes {quantize['pruned_encode_speed_ratio']:.2f}x the speed of fp32")
     if "ndcg_at_10_change" in quantize:
         facts.append(f"NDCG@10 change {quantize['ndcg_at_10_change']:+.4f}")
     if "encode_speed_ratio" in quantize:
@@ -167,13 +175,18 @@ def render_card(
 def render_not_promoted(decision: Mapping[str, Any]) -> str:
     """The note left in the export folder when the gate kept the champion."""
     champion = decision.get("champion_version")
+    # `candidate_value`/`reference_value` since the gate metric became configurable; the older
+    # `*_ndcg_at_10` keys are still read from decisions written before.
     rows = [
-        ("Candidate", f"v{decision['version']}", decision.get("candidate_ndcg_at_10")),
-        ("Reference", decision.get("reference", "–"), decision.get("reference_ndcg_at_10")),
+        ("Candidate", f"v{decision['version']}",
+         decision.get("candidate_value", decision.get("candidate_ndcg_at_10"))),
+        ("Reference", decision.get("reference", "–"),
+         decision.get("reference_value", decision.get("reference_ndcg_at_10"))),
     ]
+    metric = metric_label(decision.get("metric", "model_ndcg_at_10").removeprefix("model_"))
     return (
         f"# {decision['model_name']} v{decision['version']}: not promoted\n\n"
         f"Nothing was exported: {decision['reason']}.\n\n"
-        + _table(("", "Version", "NDCG@10"), rows) + "\n\n"
+        + _table(("", "Version", metric), rows) + "\n\n"
         + (f"The champion is still v{champion}.\n" if champion else "There is no champion yet.\n")
     )

@@ -4,11 +4,15 @@ The export folder is always written, whole and atomically, so DVC and KFP have t
 nothing from an earlier run survives in it:
 
     promoted:      model/ (with the card as its README.md), onnx-int8/ when the INT8 model kept
-                   NDCG@10 within `max_ndcg_drop`, README.md (the card), publish.json
+                   NDCG@10 within `max_ndcg_drop` (its vocabulary-pruned variant likewise),
+                   search-engine/ for an inference-free model (document encoder, tokenizer,
+                   idf.json: the OpenSearch neural sparse layout), README.md (the card),
+                   publish.json
     not promoted:  README.md (why), publish.json
 
-The Hub upload (`publish.hub`) pushes `model/` once the export is complete in its temporary
-folder; without a repo id or token it lists the files it would have pushed.
+The Hub upload (`publish.hub`) pushes `model/`, the S3 upload (`publish.s3`) the whole export
+under `<prefix>/<model_name>/v<version>/`, once the export is complete in its temporary folder;
+without a repo id, bucket or credentials each lists the files it would have uploaded.
 """
 
 from __future__ import annotations
@@ -21,13 +25,16 @@ from typing import Any
 from spladeforge.config import PublishConfig
 from spladeforge.errors import ConfigError, InputError
 from spladeforge.io import atomic_output, read_json, sha256_tree, write_json
-from spladeforge.models.saved import read_sidecar
-from spladeforge.publishing import hub
+from spladeforge.models.saved import check_model_files, read_sidecar
+from spladeforge.publishing import hub, s3
 from spladeforge.publishing.model_card import render_card, render_not_promoted
+from spladeforge.publishing.search_engine import FOLDER as SEARCH_ENGINE_DIR
+from spladeforge.publishing.search_engine import export_search_engine, is_inference_free
 from spladeforge.stages.register import read_figures
 
 DECISION_KEYS = ("model_name", "version", "promoted", "reason")
 INT8_FILE = "model_int8.onnx"
+PRUNED_FILE = "model_int8_pruned.onnx"
 # Figures come from JSON written elsewhere; -0.02 must pass a 0.02 guard despite rounding.
 _EPS = 1e-9
 
@@ -81,8 +88,24 @@ def int8_verdict(
     return verdict
 
 
+def pruned_verdict(quantize: dict[str, float] | None, onnx_dir: Path | None,
+                   max_ndcg_drop: float) -> dict[str, Any] | None:
+    """The same guard for the vocabulary-pruned INT8 model, when `quantize` wrote one."""
+    if onnx_dir is None or not (onnx_dir / PRUNED_FILE).is_file():
+        return None
+    change = (quantize or {}).get("pruned_ndcg_at_10_change")
+    if change is None or not math.isfinite(change):
+        return {"included": False, "reason": "no pruned_ndcg_at_10_change in the quantize report"}
+    if change < -max_ndcg_drop - _EPS:
+        return {"included": False, "ndcg_at_10_change": change,
+                "reason": f"its NDCG@10 change {change:+.4f} exceeds the allowed drop of {max_ndcg_drop:g}"}
+    return {"included": True, "ndcg_at_10_change": change,
+            "reason": f"its NDCG@10 change {change:+.4f} is within the allowed drop of {max_ndcg_drop:g}"}
+
+
 def _export_promoted(
-    tmp: Path, model_dir: Path, onnx_dir: Path | None, int8: dict[str, Any], card: str
+    tmp: Path, model_dir: Path, onnx_dir: Path | None, int8: dict[str, Any], card: str,
+    pruned: dict[str, Any] | None = None, inference_free: bool = False,
 ) -> list[str]:
     shutil.copytree(model_dir, tmp / "model")
     # The card replaces the generic one sentence-transformers saved, so the Hub shows it too.
@@ -90,7 +113,12 @@ def _export_promoted(
     exported = ["README.md", "model"]
     if int8["included"]:
         shutil.copytree(onnx_dir, tmp / "onnx-int8")
+        if pruned is not None and not pruned["included"]:
+            (tmp / "onnx-int8" / PRUNED_FILE).unlink()
         exported.append("onnx-int8")
+    if inference_free:
+        export_search_engine(model_dir, tmp / SEARCH_ENGINE_DIR)
+        exported.append(SEARCH_ENGINE_DIR)
     (tmp / "README.md").write_text(card, encoding="utf-8")
     return exported
 
@@ -114,6 +142,7 @@ def run(
     quantize_report = Path(quantize_report) if quantize_report is not None else None
     decision = _read_decision(decision_path)
     hub_plan = hub.plan(cfg.hub)  # a required Hub without repo/token fails before any writing
+    s3_plan = s3.plan(cfg.s3)  # likewise a required S3 upload without bucket/credentials
 
     summary: dict[str, Any] = {
         "model_name": decision["model_name"], "version": decision["version"],
@@ -126,26 +155,35 @@ def run(
             summary["exported"] = ["README.md"]
             summary["hub"] = {"repo_id": hub_plan.repo_id, "pushed": False, "files": [],
                               "message": "Hub upload skipped: the model was not promoted"}
+            summary["s3"] = {"bucket": s3_plan.bucket, "uploaded": False, "files": [],
+                             "message": "S3 upload skipped: the model was not promoted"}
             write_json(tmp / "publish.json", summary)
         return summary
 
     sidecar = read_sidecar(model_dir)
+    check_model_files(model_dir)
     _check_same_model(decision, decision_path, model_dir)
     metrics = read_figures(Path(metrics_path))
     quantize = read_figures(quantize_report) if quantize_report is not None else None
     int8 = int8_verdict(quantize, quantize_report, onnx_dir, max_ndcg_drop)
+    pruned = pruned_verdict(quantize, onnx_dir, max_ndcg_drop) if int8["included"] else None
     card = render_card(
         decision=decision, metrics=metrics, sidecar=sidecar, params=params, quantize=quantize,
         int8=int8, model_ref=hub_plan.repo_id or str(export_dir / "model"),
     )
     with atomic_output(export_dir, directory=True) as tmp:
-        summary["exported"] = _export_promoted(tmp, model_dir, onnx_dir, int8, card)
+        summary["exported"] = _export_promoted(tmp, model_dir, onnx_dir, int8, card, pruned,
+                                               is_inference_free(sidecar))
         summary["int8"] = int8
+        if pruned is not None:
+            summary["int8_pruned"] = pruned
         # Pushed from the temporary folder, so publish.json can record the outcome; a required
         # upload that fails leaves the previous export in place.
         summary["hub"] = hub.push(
             hub_plan, tmp / "model", export_dir / "model",
             commit_message=f"{decision['model_name']} v{decision['version']} (spladeforge)",
         )
+        summary["s3"] = s3.push(s3_plan, tmp, export_dir, model_name=decision["model_name"],
+                                version=str(decision["version"]), model_sha256=decision.get("model_sha256"))
         write_json(tmp / "publish.json", summary)
     return summary

@@ -5,6 +5,11 @@ a flat JSON dict: NDCG@10 of the fp32 torch model and of the INT8 model on the t
 through the same MTEB path), their difference, the document encoding speed ratio, file sizes
 and the INT8 model's active dimensions. The fp32 ONNX graph is checked against the torch model
 before it is quantized, so a broken export fails here rather than as a quality drop.
+
+With `quantize.prune_vocabulary`, the folder also holds `model_int8_pruned.onnx` and
+`kept_token_ids.json` (see `models.vocab_pruning`): the MLM head cut to the tokens the task's
+documents and queries activate. Its fp32 graph is checked against the torch model the same way,
+and the report gains `pruned_*` figures (size, NDCG@10 and its change against fp32, speed ratio).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ def run(cfg: QuantizeConfig, model_dir: Path, task_dir: Path, out_dir: Path, rep
     from spladeforge.models.onnx_encoder import OnnxSparseEncoder
     from spladeforge.models.onnx_export import FP32_FILE, INT8_FILE, export_onnx, quantize_int8
     from spladeforge.models.saved import load_saved_model
+    from spladeforge.models.vocab_pruning import PRUNED_INT8_FILE, activated_token_ids, export_pruned
 
     data = load_beir(task_dir)
     # CPU on purpose: INT8 ONNX is a CPU serving format, so the speed ratio is CPU against CPU.
@@ -55,6 +61,29 @@ def run(cfg: QuantizeConfig, model_dir: Path, task_dir: Path, out_dir: Path, rep
         (tmp / FP32_FILE).unlink()  # the INT8 model is the deliverable
         fp32 = evaluate_model(model, task, name="fp32", batch_size=BATCH_SIZE)
         int8 = evaluate_model(OnnxSparseEncoder(tmp), task, name="int8", batch_size=BATCH_SIZE)
+        pruned: dict[str, float] = {}
+        if cfg.prune_vocabulary:
+            documents = [passage({"title": t, "text": x}) for t, x in data.corpus.values()]
+            keep = activated_token_ids(model, documents, list(data.queries.values()), BATCH_SIZE)
+            pruned_fp32 = export_pruned(model, tmp, keep, opset=cfg.opset, per_channel=cfg.per_channel)
+            pruned_diff = max_abs_difference(model, OnnxSparseEncoder(tmp, pruned_fp32.name),
+                                             check_texts(data))
+            if pruned_diff > FP32_TOLERANCE:
+                raise RuntimeError(f"the pruned fp32 ONNX graph differs from the torch model by "
+                                   f"{pruned_diff:.2e} (tolerance {FP32_TOLERANCE:.0e})")
+            pruned_fp32.unlink()
+            scores = evaluate_model(OnnxSparseEncoder(tmp, PRUNED_INT8_FILE), task, name="int8-pruned",
+                                    batch_size=BATCH_SIZE)
+            pruned = {
+                "pruned_vocab_size": len(keep),
+                "pruned_int8_size_bytes": (tmp / PRUNED_INT8_FILE).stat().st_size,
+                "pruned_int8_ndcg_at_10": round(scores["ndcg_at_10"], 4),
+                "pruned_ndcg_at_10_change": round(scores["ndcg_at_10"] - fp32["ndcg_at_10"], 4),
+                "pruned_encode_speed_ratio": round(scores["docs_per_second"] / fp32["docs_per_second"], 3),
+                "pruned_int8_docs_per_second": round(scores["docs_per_second"], 2),
+                "pruned_int8_doc_active_dims": round(scores["doc_active_dims"], 2),
+                "pruned_onnx_fp32_max_abs_diff": float(f"{pruned_diff:.3g}"),
+            }
 
     report = {
         "fp32_ndcg_at_10": round(fp32["ndcg_at_10"], 4),
@@ -70,6 +99,7 @@ def run(cfg: QuantizeConfig, model_dir: Path, task_dir: Path, out_dir: Path, rep
         "onnx_fp32_max_abs_diff": float(f"{max_diff:.3g}"),
         "num_queries": len(data.queries),
         "num_documents": len(data.corpus),
+        **pruned,
     }
     write_json(report_path, report)
     return report

@@ -2,10 +2,12 @@
 
 One MLflow run holds the run configuration (params), the evaluation and quantization figures
 (metrics), the reports and the INT8 ONNX folder (artifacts) and the model as a pyfunc. The new
-version gets alias `challenger`; `champion` moves to it only when its NDCG@10 >= the champion's
-(or, with no champion yet, the base model's) + `register.min_delta`. Each version carries its
-NDCG@10 as a tag, so the gate reads the registry alone. The decision goes to the version, the run
-and `decision_path`.
+version gets alias `challenger`; `champion` moves to it only when it passes the gate of
+`registry.policy` (`register.metric` >= the champion's, or with no champion yet the base model's,
++ `register.min_delta`; `register.min_ndcg`; `register.max_doc_active_dims`). Each version
+carries its figures as tags, so the gate reads the registry alone. The decision, with its reasons
+and both versions' figures, goes to the version, the run and `decision_path`; a promotion is
+recorded by `registry.champion` so that `spladeforge registry rollback` can undo it.
 
 Nothing is written outside MLflow until MLflow holds the final state, and the model folder is only
 read: a tracking failure leaves the inputs as they were and no decision file behind.
@@ -21,8 +23,18 @@ from typing import Any
 from spladeforge.config import RegisterConfig
 from spladeforge.errors import InputError, SpladeforgeError
 from spladeforge.io import read_json, sha256_tree, write_json
-from spladeforge.models.saved import SIDECAR, read_sidecar
-from spladeforge.registry.policy import CHALLENGER, CHAMPION, NDCG_TAG, Decision, decide
+from spladeforge.models.saved import SIDECAR, check_model_files, read_sidecar
+from spladeforge.registry.champion import move_champion
+from spladeforge.registry.policy import (
+    CHALLENGER,
+    CHAMPION,
+    DOC_DIMS_KEY,
+    NDCG_TAG,
+    Decision,
+    base_key,
+    decide,
+    metric_tag,
+)
 from spladeforge.registry.tracking import (
     check_reachable,
     flatten_params,
@@ -86,47 +98,69 @@ def _pip_requirements() -> list[str]:
     return pins
 
 
-def _champion(client, name: str) -> tuple[str | None, float | None]:
-    """The current champion's version and NDCG@10 (tag first, its run's metric as a fallback)."""
+def version_figure(client, mv, metric: str) -> float | None:
+    """A version's figure for `metric`: its tag first, its run's metric as a fallback."""
+    for tag in (metric_tag(metric), NDCG_TAG if metric == CANDIDATE_KEY else None):
+        if tag and tag in mv.tags:
+            return float(mv.tags[tag])
+    if mv.run_id:
+        value = client.get_run(mv.run_id).data.metrics.get(metric)
+        if value is not None:
+            return float(value)
+    return None
+
+
+def _champion(client, name: str, metric: str) -> tuple[str | None, float | None, float | None]:
+    """The current champion's version, its `metric` and its doc active dims (if known)."""
     from mlflow.exceptions import MlflowException
 
     try:
         version = client.get_registered_model(name).aliases.get(CHAMPION)
     except MlflowException as exc:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None, None
+            return None, None, None
         raise
     if version is None:
-        return None, None
+        return None, None, None
     mv = client.get_model_version(name, version)
-    if NDCG_TAG in mv.tags:
-        return str(version), float(mv.tags[NDCG_TAG])
-    if mv.run_id:
-        metric = client.get_run(mv.run_id).data.metrics.get(CANDIDATE_KEY)
-        if metric is not None:
-            return str(version), float(metric)
-    raise SpladeforgeError(
-        f"registered model {name!r}: champion v{version} has no {NDCG_TAG!r} tag and no "
-        f"{CANDIDATE_KEY} metric on its run; set the tag on that version or move the alias"
-    )
+    value = version_figure(client, mv, metric)
+    if value is None:
+        raise SpladeforgeError(
+            f"registered model {name!r}: champion v{version} has no {metric_tag(metric)!r} tag and "
+            f"no {metric} metric on its run; set the tag on that version or move the alias"
+        )
+    return str(version), value, version_figure(client, mv, DOC_DIMS_KEY)
 
 
 def _gate(
     client, cfg: RegisterConfig, figures: dict[str, float], metrics_path: Path
 ) -> tuple[Decision, str | None]:
     """Decide before anything is logged, so a missing reference leaves the registry untouched."""
-    champion_version, champion_ndcg = _champion(client, cfg.model_name)
-    if champion_version is None and BASE_KEY not in figures:
+    champion_version, champion_value, champion_dims = _champion(client, cfg.model_name, cfg.metric)
+    reference_key = base_key(cfg.metric)
+    if champion_version is None and reference_key not in figures:
         raise InputError(
-            f"{metrics_path}: {BASE_KEY} is missing and {cfg.model_name!r} has no {CHAMPION!r} "
+            f"{metrics_path}: {reference_key} is missing and {cfg.model_name!r} has no {CHAMPION!r} "
             "version yet, so there is nothing to compare against (accepted: a metrics.json from "
             "evaluate with evaluate.compare_base: true)"
         )
     decision = decide(
-        figures[CANDIDATE_KEY], min_delta=cfg.min_delta, champion_ndcg=champion_ndcg,
-        champion_version=champion_version, base_ndcg=figures.get(BASE_KEY),
+        figures[cfg.metric], min_delta=cfg.min_delta, champion_value=champion_value,
+        champion_version=champion_version, base_value=figures.get(reference_key),
+        metric=cfg.metric, candidate_ndcg=figures.get(CANDIDATE_KEY), min_ndcg=cfg.min_ndcg,
+        doc_active_dims=figures.get(DOC_DIMS_KEY), max_doc_active_dims=cfg.max_doc_active_dims,
+        champion_doc_active_dims=champion_dims,
     )
     return decision, champion_version
+
+
+def version_tags(cfg: RegisterConfig, figures: dict[str, float]) -> dict[str, str]:
+    """The figures the gate reads back from a version later, as tags."""
+    tags = {NDCG_TAG: repr(figures[CANDIDATE_KEY])}
+    for key in {cfg.metric, CANDIDATE_KEY, DOC_DIMS_KEY}:
+        if key in figures:
+            tags[metric_tag(key)] = repr(figures[key])
+    return tags
 
 
 def _log_and_register(
@@ -175,12 +209,14 @@ def _log_and_register(
             input_example=["how do I decode a json string"],
             pip_requirements=_pip_requirements(),
         )
-        tags = {NDCG_TAG: repr(figures[CANDIDATE_KEY]), "model_sha256": model_sha, **decision.tags()}
+        tags = {**version_tags(cfg, figures), "model_sha256": model_sha, **decision.tags()}
+        if onnx_dir is not None:  # the INT8 variant, logged in the same run beside the pyfunc
+            tags["onnx_int8_uri"] = f"runs:/{run.info.run_id}/onnx-int8"
         version = str(mlflow.register_model(info.model_uri, cfg.model_name, tags=tags).version)
         client.set_registered_model_alias(cfg.model_name, CHALLENGER, version)
         mlflow.set_tags({**decision.tags(), "gate.version": version})
         if decision.promoted:
-            client.set_registered_model_alias(cfg.model_name, CHAMPION, version)
+            move_champion(client, cfg.model_name, version, action="gate", reason=decision.reason)
             champion_version = version
     return decision, version, champion_version, run.info.run_id
 
@@ -206,7 +242,11 @@ def run(
     """Log, register and gate the model; write the decision JSON and return it."""
     model_dir, metrics_path, decision_path = Path(model_dir), Path(metrics_path), Path(decision_path)
     sidecar = read_sidecar(model_dir)
-    figures = read_figures(metrics_path, required=(CANDIDATE_KEY,))
+    check_model_files(model_dir)
+    required = (CANDIDATE_KEY, cfg.metric)
+    if cfg.max_doc_active_dims is not None:
+        required += (DOC_DIMS_KEY,)
+    figures = read_figures(metrics_path, required=tuple(dict.fromkeys(required)))
     reports = [metrics_path]
     if quantize_report is not None:
         figures.update(read_figures(Path(quantize_report)))

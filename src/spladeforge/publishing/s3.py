@@ -1,0 +1,182 @@
+"""Upload an export folder to S3 (or an S3-compatible store) under a versioned prefix.
+
+`s3://<bucket>/<prefix>/<model_name>/v<version>/` is written once: a prefix that already holds
+objects is never overwritten. A rerun for the same model (same `model_sha256` in the
+`manifest.json` uploaded last) is recognised and left alone; anything else there is an error.
+
+Credentials come from the environment only (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, optional
+AWS_SESSION_TOKEN): the session is built from those variables, so neither ~/.aws nor an instance
+profile is consulted, and no key ever reaches a message, a log line or a written file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spladeforge.config import S3Config
+from spladeforge.errors import ConfigError, SpladeforgeError
+
+logger = logging.getLogger(__name__)
+
+KEY_ENV = "AWS_ACCESS_KEY_ID"
+SECRET_ENV = "AWS_SECRET_ACCESS_KEY"
+TOKEN_ENV = "AWS_SESSION_TOKEN"
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class S3Plan:
+    bucket: str | None
+    prefix: str
+    endpoint_url: str | None
+    region: str | None
+    required: bool
+    missing: str | None  # None when the bucket and the credentials are there
+
+    @property
+    def ready(self) -> bool:
+        return self.missing is None
+
+    @property
+    def where(self) -> str:
+        return f"endpoint {self.endpoint_url or 'AWS S3 (default endpoint)'}"
+
+    def version_prefix(self, model_name: str, version: str) -> str:
+        parts = [p for p in (self.prefix.strip("/"), model_name, f"v{version}") if p]
+        return "/".join(parts) + "/"
+
+
+def plan(cfg: S3Config) -> S3Plan:
+    """Check the configuration; with `required: true` a missing bucket or credential is an error."""
+    if not cfg.bucket:
+        missing = "publish.s3.bucket is not set"
+    elif not (os.environ.get(KEY_ENV) and os.environ.get(SECRET_ENV)):
+        missing = f"the environment variables {KEY_ENV} and {SECRET_ENV} are not both set"
+    else:
+        missing = None
+    if missing and cfg.required:
+        raise ConfigError(f"publish.s3.required is true but {missing}; set it, or set "
+                          "publish.s3.required: false to export locally only")
+    return S3Plan(cfg.bucket, cfg.prefix, cfg.endpoint_url, cfg.region, cfg.required, missing)
+
+
+def _client(s3_plan: S3Plan):
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(
+        aws_access_key_id=os.environ.get(KEY_ENV), aws_secret_access_key=os.environ.get(SECRET_ENV),
+        aws_session_token=os.environ.get(TOKEN_ENV) or None, region_name=s3_plan.region or "us-east-1",
+    )
+    # Few, short retries: a wrong endpoint should fail in seconds, not minutes.
+    config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=60)
+    return session.client("s3", endpoint_url=s3_plan.endpoint_url, config=config)
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def _describe(exc: Exception) -> str:
+    """The error code and message of a botocore error, without request details or keys."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and "Error" in response:
+        error = response["Error"]
+        text = f"{error.get('Code', type(exc).__name__)}: {error.get('Message', '')}".rstrip(": ")
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    for secret in (os.environ.get(SECRET_ENV), os.environ.get(TOKEN_ENV)):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _existing(client, bucket: str, prefix: str) -> dict[str, Any] | None:
+    """None when nothing is under `prefix`; else the manifest found there ({} if none)."""
+    listed = client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+    if not listed.get("KeyCount"):
+        return None
+    try:
+        body = client.get_object(Bucket=bucket, Key=prefix + MANIFEST)["Body"].read()
+        manifest = json.loads(body)
+    except Exception:  # noqa: BLE001 - no or unreadable manifest: a foreign or partial upload
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def _remove_partial(client, bucket: str | None, keys: list[str]) -> None:
+    """Best effort: delete what an interrupted upload wrote, so a rerun finds the prefix empty
+    (without a manifest it would otherwise be refused as someone else's upload)."""
+    if client is None or not keys:
+        return
+    try:
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": key} for key in keys[start:start + 1000]]  # the API's limit per call
+            client.delete_objects(Bucket=bucket, Delete={"Objects": batch})
+    except Exception as exc:  # noqa: BLE001 - the upload error is the one to report
+        logger.warning("could not remove the partial upload (%d objects): %s", len(keys), _describe(exc))
+
+
+def push(s3_plan: S3Plan, folder: Path, shown_folder: Path, *, model_name: str, version: str,
+         model_sha256: str | None) -> dict[str, Any]:
+    """Upload every file of `folder`, then `manifest.json`; or return what would be uploaded.
+
+    A failure (bad credentials, missing bucket, unreachable endpoint, an existing version
+    prefix holding another model) is an error when `required`, else a warning the result records.
+    """
+    files = _files(folder)
+    prefix = s3_plan.version_prefix(model_name, version)
+    target = f"s3://{s3_plan.bucket or '<bucket>'}/{prefix} ({s3_plan.where})"
+    result: dict[str, Any] = {"bucket": s3_plan.bucket, "prefix": prefix,
+                              "endpoint_url": s3_plan.endpoint_url, "uploaded": False, "files": files}
+    if not s3_plan.ready:
+        result["message"] = (f"S3 upload skipped: {s3_plan.missing}. It would upload {len(files)} files "
+                             f"from {shown_folder} to {target}: {', '.join(files)}")
+        (logger.warning if s3_plan.bucket else logger.info)(result["message"])
+        return result
+
+    def fail(message: str) -> dict[str, Any]:
+        if s3_plan.required:
+            raise SpladeforgeError(message) from None
+        logger.warning(message)
+        result["message"] = message
+        return result
+
+    uploaded: list[str] = []
+    client = None
+    try:
+        client = _client(s3_plan)
+        existing = _existing(client, s3_plan.bucket, prefix)
+        if existing is not None:
+            if model_sha256 and existing.get("model_sha256") == model_sha256:
+                result["message"] = f"Already published to {target} (same model_sha256); left as it is"
+                result["already_published"] = True
+                logger.info(result["message"])
+                return result
+            what = "another model" if existing else "objects without a manifest.json"
+            return fail(f"S3 upload refused: {target} already holds {what}; a published version is "
+                        "never overwritten (register a new version instead)")
+        for name in files:
+            content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            client.upload_file(str(folder / name), s3_plan.bucket, prefix + name,
+                               ExtraArgs={"ContentType": content_type})
+            uploaded.append(prefix + name)
+        manifest = {"model_name": model_name, "version": str(version), "model_sha256": model_sha256,
+                    "files": files}
+        client.put_object(Bucket=s3_plan.bucket, Key=prefix + MANIFEST, Body=json.dumps(manifest, indent=2),
+                          ContentType="application/json")
+    except SpladeforgeError:
+        raise
+    except Exception as exc:  # botocore: credentials, bucket, endpoint, throttling
+        _remove_partial(client, s3_plan.bucket, uploaded)
+        return fail(f"S3 upload of {shown_folder} to {target} failed: {_describe(exc)}")
+    result.update(uploaded=True, files=files + [MANIFEST],
+                  message=f"Uploaded {len(files) + 1} files from {shown_folder} to {target}")
+    logger.info(result["message"])
+    return result
