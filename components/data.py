@@ -6,17 +6,19 @@ function source to the pod, so every import is inside the body; the image provid
 """
 
 # No `from __future__ import annotations`: KFP reads these annotations as types.
-from kfp.dsl import Dataset, Input, Output
+from kfp.dsl import Artifact, Dataset, Input, Output
 
 
-def ingest(data: dict, documents: Output[Dataset]):
-    """Read `data.source` into documents.jsonl."""
+def ingest(data: dict, documents: Output[Dataset], documents_meta: Output[Artifact]):
+    """Read `data.source` into documents.jsonl; its normalization/data-version record beside it."""
+    import shutil
     from pathlib import Path
 
     from spladeforge.config import DataConfig
     from spladeforge.stages import ingest as stage
 
     documents.metadata.update(stage.run(DataConfig.model_validate(data), Path(documents.path)))
+    shutil.copyfile(stage.meta_path(Path(documents.path)), documents_meta.path)
 
 
 def chunk(chunk: dict, documents: Input[Dataset], chunks: Output[Dataset]):

@@ -5,7 +5,7 @@ from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 
 def train(train: dict, seed: int, tuples: Input[Dataset], validation: Input[Dataset],
-          checkpoint_root: str, run_id: str,
+          documents_meta: Input[Artifact], checkpoint_root: str, run_id: str,
           model: Output[Model], curves: Output[Artifact], metrics: Output[Metrics]):
     """Fine-tune the base model; checkpoints go under `checkpoint_root/run_id` (a PVC in the cluster).
 
@@ -15,11 +15,10 @@ def train(train: dict, seed: int, tuples: Input[Dataset], validation: Input[Data
     from pathlib import Path
 
     from spladeforge.config import TrainConfig
-    from spladeforge.io import sha256_tree
     from spladeforge.stages import train as stage
 
     tuples_path, validation_dir = Path(tuples.path), Path(validation.path)
-    provenance = {"tuples_sha256": sha256_tree(tuples_path), "validation_sha256": sha256_tree(validation_dir)}
+    provenance = stage.provenance(tuples_path, validation_dir, Path(documents_meta.path))
     result = stage.run(TrainConfig.model_validate(train), tuples_path, validation_dir, Path(model.path),
                        Path(curves.path), seed, checkpoints=Path(checkpoint_root) / run_id / "train",
                        provenance=provenance)

@@ -70,7 +70,8 @@ def make_pipeline(params: Params, enable_caching: bool = True) -> Callable:
         tuples = cpu_task(c.mine(mine=mine, seed=seed, train_pairs=halves.outputs["train_pairs"],
                                  chunks=chunks.outputs["chunks"]), k)
         trained = c.train(train=train, seed=seed, tuples=tuples.outputs["tuples"],
-                          validation=halves.outputs["validation"], checkpoint_root=checkpoint_root,
+                          validation=halves.outputs["validation"],
+                          documents_meta=docs.outputs["documents_meta"], checkpoint_root=checkpoint_root,
                           run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
         use_secrets(gpu_train_task(trained, k), k, hf=True)
 

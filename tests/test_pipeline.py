@@ -75,6 +75,9 @@ def project(tmp_path_factory) -> Path:
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     dvc(root, "init", "-q")
     dvc(root, "config", "core.analytics", "false")
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.email=ci@example.invalid", "-c", "user.name=ci", "commit", "-qm",
+                    "project"], cwd=root, check=True)
     result = dvc(root, "repro")
     (root / "repro.log").write_text(result.stdout + result.stderr)
     return root
@@ -133,6 +136,12 @@ def test_mlflow_holds_the_version_with_the_right_alias(project):
     name = decision["model_name"]
     version = client.get_model_version_by_alias(name, "challenger")
     assert str(version.version) == str(decision["version"])
+    # lineage: the project commit and the DVC hash of the training tuples, as dvc.lock has them
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    tuples_md5 = next(d["md5"] for d in lock["stages"]["train"]["deps"] if d["path"] == "data/train_tuples.jsonl")
+    assert version.tags["provenance.dvc.data/train_tuples.jsonl"] == tuples_md5
+    assert version.tags["provenance.data.source"] == "python-stdlib-docs"
+    assert len(version.tags["provenance.project.commit"]) == 40
     if decision["promoted"]:
         assert str(client.get_model_version_by_alias(name, "champion").version) == str(version.version)
         assert (project / "export/model/modules.json").exists()

@@ -174,19 +174,13 @@ def train(
     set_: SetOpt = None,
 ) -> None:
     """Fine-tune the base model with SpladeLoss; keep the checkpoint with the best validation NDCG@10."""
-    from spladeforge.manifest import hash_inputs
     from spladeforge.stages import train as stage
 
     p = _params(params, set_)
-    hashed = hash_inputs((tuples, validation))
-    provenance = {"tuples_sha256": hashed.get(str(tuples)), "validation_sha256": hashed.get(str(validation))}
-    if documents_meta.is_file():
-        from spladeforge.io import read_json
-
-        provenance["documents"] = read_json(documents_meta)
+    provenance = stage.provenance(tuples, validation, documents_meta)
+    hashed = {str(tuples): provenance["tuples_sha256"], str(validation): provenance["validation_sha256"]}
     _stage("train", stage.run, p.train, tuples, validation, output, reports, p.seed, provenance=provenance,
-           checkpoints=checkpoints,
-           hashed=hashed, params={"seed": p.seed, **p.train.model_dump(mode="json")})
+           checkpoints=checkpoints, hashed=hashed, params={"seed": p.seed, **p.train.model_dump(mode="json")})
 
 
 @app.command()

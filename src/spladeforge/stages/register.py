@@ -24,6 +24,7 @@ from spladeforge.config import RegisterConfig
 from spladeforge.errors import InputError, SpladeforgeError
 from spladeforge.io import read_json, sha256_tree, write_json
 from spladeforge.models.saved import SIDECAR, check_model_files, read_sidecar
+from spladeforge.registry.provenance import provenance_tags
 from spladeforge.registry.champion import move_champion
 from spladeforge.registry.policy import (
     CHALLENGER,
@@ -192,10 +193,12 @@ def _log_and_register(
         if params:
             mlflow.log_params(flatten_params(params))
         mlflow.log_metrics(figures)
+        lineage = provenance_tags(sidecar)  # the data revision and input hashes it was trained on
         mlflow.set_tags({
             "spladeforge.base_model": str(sidecar.get("base_model", "")),
             "spladeforge.architecture": str(sidecar.get("architecture", "")),
             "spladeforge.model_sha256": model_sha,
+            **lineage,
         })
         for report in reports:
             mlflow.log_artifact(str(report), artifact_path="reports")
@@ -209,7 +212,7 @@ def _log_and_register(
             input_example=["how do I decode a json string"],
             pip_requirements=_pip_requirements(),
         )
-        tags = {**version_tags(cfg, figures), "model_sha256": model_sha, **decision.tags()}
+        tags = {**version_tags(cfg, figures), "model_sha256": model_sha, **decision.tags(), **lineage}
         if onnx_dir is not None:  # the INT8 variant, logged in the same run beside the pyfunc
             tags["onnx_int8_uri"] = f"runs:/{run.info.run_id}/onnx-int8"
         version = str(mlflow.register_model(info.model_uri, cfg.model_name, tags=tags).version)

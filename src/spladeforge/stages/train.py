@@ -35,6 +35,17 @@ from spladeforge.training.data import corpus_texts, load_tuples, load_validation
 logger = logging.getLogger(__name__)
 
 
+def provenance(tuples_path: Path, validation_dir: Path, documents_meta: Path | None = None) -> dict[str, Any]:
+    """What the model is trained on: input hashes and ingest's record (normalization, data version)."""
+    from spladeforge.io import read_json, sha256_tree
+
+    out: dict[str, Any] = {"tuples_sha256": sha256_tree(tuples_path),
+                           "validation_sha256": sha256_tree(validation_dir)}
+    if documents_meta is not None and documents_meta.is_file():
+        out["documents"] = read_json(documents_meta)
+    return out
+
+
 def _distillation(cfg: TrainConfig, has_scores: bool, n_neg: int) -> str | None:
     if cfg.distillation == "none" or not has_scores:
         if cfg.distillation in ("margin-mse", "kl-div"):
@@ -97,6 +108,7 @@ def run(cfg: TrainConfig, tuples_path: Path, validation_dir: Path, output: Path,
     from transformers import set_seed
 
     from spladeforge.models.architectures import build_model, corpus_idf
+    from spladeforge.models.fused_head import enable_fused_head
     from spladeforge.training.curves import write_curves
     from spladeforge.training.losses import build_loss
 
@@ -112,6 +124,8 @@ def run(cfg: TrainConfig, tuples_path: Path, validation_dir: Path, output: Path,
     set_seed(seed)
     passages = corpus_texts(columns)
     model = build_model(cfg, device, passages)
+    if cfg.fused_head and not enable_fused_head(model):
+        logger.info("train.fused_head: this model's head is not supported, training it unfused")
     idf = None
     if cfg.document_regularizer == "idf-flops" and cfg.architecture != "csr":
         idf = corpus_idf(model.tokenizer, passages)
