@@ -1,9 +1,10 @@
-"""Benchmark the evaluate stage's BM25 and zero-shot base-model figures on a BEIR folder.
+"""Benchmark the evaluate stage's baselines (BM25, zero-shot base model, dense, hybrid) on a BEIR folder.
 
     python benchmarks/eval_msmarco.py ../shared/benchmarks/msmarco-dl19-subset
 
-Runs the same code path as `spladeforge evaluate` (local MTEB task, MTEB's bm25s baseline,
-the SparseEncoder through MTEB) and writes JSON and Markdown figures, with wall times, to
+Runs the same code path as `spladeforge evaluate` (local MTEB task, MTEB's bm25s baseline, the
+SparseEncoder and the dense model retrieving over spladeforge's indexes, scored by MTEB, and
+their min-max hybrid) and writes JSON and Markdown figures, with wall times, to
 benchmarks/results/. The folder is read in place: never copy benchmark data into the repository.
 Reference figures for msmarco-dl19-subset (its README): BM25 0.727, BERT-tiny SPLADE 0.810
 nDCG@10 over the 43 judged queries.
@@ -34,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-model", default="builtin:splade-tiny")
     parser.add_argument("--max-seq-length", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--dense-model", default="builtin:minilm-l6", help="'none' skips dense and hybrid")
+    parser.add_argument("--hybrid-weight", type=float, default=0.5)
+    parser.add_argument("--latency-queries", type=int, default=43)
     parser.add_argument("--output", type=Path, default=RESULTS, help="folder for the JSON/Markdown figures")
     args = parser.parse_args(argv)
 
@@ -41,9 +45,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from spladeforge.evaluation.beir import load_beir
     from spladeforge.evaluation.mteb_task import LocalRetrievalTask
+    from spladeforge.evaluation.search import HybridSearch, IndexedSearch
     from spladeforge.evaluation.systems import bm25_system, evaluate_model
     from spladeforge.io import write_json
     from spladeforge.models.build import load_sparse_encoder
+    from spladeforge.models.builtin import resolve_model
 
     start = time.perf_counter()
     data = load_beir(args.beir_folder)
@@ -51,7 +57,21 @@ def main(argv: list[str] | None = None) -> int:
     systems = {}
     systems["bm25"] = evaluate_model(bm25_system(), task, name="bm25", batch_size=args.batch_size)
     model = load_sparse_encoder(args.base_model, max_seq_length=args.max_seq_length)
-    systems["base"] = evaluate_model(model, task, name="base", batch_size=args.batch_size)
+    base = IndexedSearch(model, "base", "sparse", args.batch_size)
+    searches = {"base": base}
+    if args.dense_model != "none":
+        from sentence_transformers import SentenceTransformer
+
+        dense_model = SentenceTransformer(resolve_model(args.dense_model, key="--dense-model"))
+        dense_model.max_seq_length = min(dense_model.max_seq_length, args.max_seq_length)
+        searches["dense"] = IndexedSearch(dense_model, "dense", "dense", args.batch_size)
+        searches["hybrid"] = HybridSearch(base, searches["dense"], args.hybrid_weight)
+    queries = list(data.queries.values())[:args.latency_queries]
+    for name, search in searches.items():
+        systems[name] = evaluate_model(search, task, name=name, batch_size=args.batch_size,
+                                       show_progress_bar=False)
+        if isinstance(search, IndexedSearch) and queries:
+            systems[name].update(search.measure_latency(queries)[0])
 
     name = args.beir_folder.resolve().name
     reference = REFERENCE.get(name, {})
@@ -63,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         "base_model": args.base_model,
         "max_seq_length": args.max_seq_length,
         "batch_size": args.batch_size,
+        "dense_model": args.dense_model,
+        "hybrid_weight": args.hybrid_weight,
         "systems": {k: {m: round(v, 4) for m, v in s.items()} for k, s in systems.items()},
         "reference_ndcg_at_10": reference,
         "wall_seconds": round(time.perf_counter() - start, 1),
@@ -89,15 +111,20 @@ def render(figures: dict) -> str:
         f"max_seq_length {figures['max_seq_length']}, batch {figures['batch_size']}; "
         f"{figures['machine']['cpus']} CPUs. Wall time {figures['wall_seconds']} s. {figures['date']}",
         "",
-        "| system | nDCG@10 | reference | MRR@10 | Recall@100 | query dims | doc dims | docs/s | seconds |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"Dense model {figures['dense_model']}; hybrid weight {figures['hybrid_weight']} on the sparse side.",
+        "",
+        "| system | nDCG@10 | reference | MRR@10 | Recall@100 | Recall@1000 | query dims | doc dims | FLOPS "
+        "| index MB | docs/s | p50 ms | p99 ms | seconds |",
+        "| --- |" + " ---: |" * 13,
     ]
     for system, s in figures["systems"].items():
         ref = figures["reference_ndcg_at_10"].get(system)
         cells = [f"{s['ndcg_at_10']:.4f}", f"{ref:.3f}" if ref is not None else "–", f"{s['mrr_at_10']:.4f}",
-                 f"{s['recall_at_100']:.4f}"]
+                 f"{s['recall_at_100']:.4f}", f"{s['recall_at_1000']:.4f}"]
+        cells += [f"{s[k]:.1f}" if k in s else "–" for k in ("query_active_dims", "doc_active_dims", "flops")]
+        cells.append(f"{s['index_bytes'] / 1e6:.2f}" if "index_bytes" in s else "–")
         cells += [f"{s[k]:.1f}" if k in s else "–"
-                  for k in ("query_active_dims", "doc_active_dims", "docs_per_second")]
+                  for k in ("docs_per_second", "latency_p50_ms", "latency_p99_ms")]
         cells.append(f"{s['seconds']:.1f}")
         lines.append(f"| {system} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

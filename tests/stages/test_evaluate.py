@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import pytest
 
@@ -21,15 +22,25 @@ QUERIES = {
     "q6": ("python numbers and times", {"d5": 2, "d6": 1, "d4": 1}),
     "q7": ("a query nobody judged", {}),
 }
-SYSTEMS = ("model", "base", "bm25")
+SYSTEMS = ("model", "base", "bm25", "dense", "hybrid")
+# A second local task on another split, with its own unjudged query.
+EXTRA_QUERIES = {"e1": ("compress files", {"d2": 2, "d3": 1}), "e2": ("random numbers", {"d5": 1}),
+                 "e3": ("nobody judged this", {})}
+OFFLINE_TASK = "NanoSciFactRetrieval"
 
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory, _saved_model_dir):
     root = tmp_path_factory.mktemp("evaluate")
     task_dir = write_beir(root / "beir", queries=QUERIES)
+    extra_dir = write_beir(root / "Extra-Set", queries=EXTRA_QUERIES, split="dev")
     out_dir, metrics_path = root / "out", root / "metrics.json"
-    summary = evaluate.run(EvaluateConfig(batch_size=4), _saved_model_dir, task_dir, out_dir, metrics_path)
+    cfg = EvaluateConfig(batch_size=4, beir_datasets=[str(extra_dir)], beir_split="dev",
+                         mteb_tasks=[OFFLINE_TASK], error_analysis_queries=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = evaluate.run(cfg, _saved_model_dir, task_dir, out_dir, metrics_path)
+    summary["warnings"] = [str(w.message) for w in caught]
     return summary, json.loads(metrics_path.read_text()), out_dir
 
 
@@ -51,7 +62,17 @@ def test_metrics_file_is_flat_and_complete(evaluated):
     for system in ("model", "base"):
         assert metrics[f"{system}_query_active_dims"] > 0
         assert metrics[f"{system}_doc_active_dims"] > metrics[f"{system}_query_active_dims"]
-    assert "bm25_doc_active_dims" not in metrics
+        assert 0.99 < metrics[f"{system}_doc_sparsity"] < 1.0  # ~60 of 30,522 terms
+        assert 0 < metrics[f"{system}_flops"] <= metrics[f"{system}_query_active_dims"]
+        assert metrics[f"{system}_index_bytes"] > 0
+    for system in ("model", "base", "dense"):
+        assert metrics[f"{system}_docs_per_second"] > 0
+    for system in ("model", "dense"):  # the base model shares the model's architecture: not timed
+        assert 0 < metrics[f"{system}_latency_p50_ms"] <= metrics[f"{system}_latency_p99_ms"]
+    for system in SYSTEMS:
+        for metric in ("recall_at_10", "recall_at_1000", "map_at_100"):
+            assert 0.0 <= metrics[f"{system}_{metric}"] <= 1.0
+    assert "bm25_doc_active_dims" not in metrics and "dense_doc_active_dims" not in metrics
     assert metrics["num_queries"] == 6
     assert metrics["num_queries_without_judgments"] == 1
     assert metrics["num_documents"] == len(TINY_CORPUS)
@@ -79,6 +100,53 @@ def test_each_system_ranks_the_whole_corpus_and_its_ndcg_follows_from_its_rankin
 
 
 @pytest.mark.slow
+def test_hybrid_ranking_is_the_fusion_of_the_model_and_dense_rankings(evaluated):
+    """The hybrid's saved ranking is min-max(model) / min-max(dense) at weight 0.5, per query."""
+    from spladeforge.evaluation.fusion import fuse
+
+    _, _, out_dir = evaluated
+    runs = {system: json.loads((out_dir / "predictions" / system / f"{TASK_NAME}_predictions.json")
+                               .read_text())["default"]["test"] for system in ("model", "dense", "hybrid")}
+    expected = fuse(runs["model"], runs["dense"], weight=0.5)
+    for qid, ranking in runs["hybrid"].items():
+        assert ranking == pytest.approx(expected[qid], abs=1e-5)
+
+
+@pytest.mark.slow
+def test_other_tasks_get_prefixed_keys_and_unjudged_queries_are_counted_not_averaged(evaluated):
+    _, metrics, out_dir = evaluated
+    assert metrics["extra_set_num_queries"] == 2
+    assert metrics["extra_set_num_queries_without_judgments"] == 1
+    for system in SYSTEMS:
+        assert 0.0 <= metrics[f"extra_set_{system}_ndcg_at_10"] <= 1.0
+    [result] = (out_dir / "mteb" / "results").glob(f"spladeforge__model/*/{TASK_NAME}-extra_set.json")
+    scores = json.loads(result.read_text())["scores"]["test"][0]
+    assert round(scores["ndcg_at_10"], 4) == metrics["extra_set_model_ndcg_at_10"]
+    assert "extra_set_ndcg_at_10_delta_vs_base" in metrics
+
+
+@pytest.mark.slow
+def test_offline_mteb_task_is_skipped_with_a_warning_and_the_run_continues(evaluated):
+    summary, metrics, out_dir = evaluated
+    assert any(f"skipping MTEB task {OFFLINE_TASK}" in w for w in summary["warnings"])
+    assert summary["skipped_tasks"] == 1
+    assert not any(key.startswith("nanoscifact") for key in metrics)
+    assert f"skipping MTEB task {OFFLINE_TASK}" in (out_dir / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_plots_and_error_analysis_are_written(evaluated):
+    _, _, out_dir = evaluated
+    for name in ("ndcg", "active_dims", "latency"):
+        assert (out_dir / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    errors = json.loads((out_dir / "errors.json").read_text())
+    assert len(errors) == 3
+    assert errors[0]["ndcg_at_10"] <= errors[-1]["ndcg_at_10"]
+    assert errors[0]["expansion"] and len(errors[0]["model_top"]) == 3 and len(errors[0]["bm25_top"]) == 3
+    assert f"## {errors[0]['query_id']}: " in (out_dir / "errors.md").read_text()
+
+
+@pytest.mark.slow
 def test_outputs_mteb_results_and_report(evaluated):
     _, metrics, out_dir = evaluated
     for system in SYSTEMS:
@@ -86,19 +154,27 @@ def test_outputs_mteb_results_and_report(evaluated):
         scores = json.loads(result.read_text())["scores"]["test"][0]
         assert round(scores["ndcg_at_10"], 4) == metrics[f"{system}_ndcg_at_10"]
     report = (out_dir / "report.md").read_text()
-    assert "| system | NDCG@10 | MRR@10 | Recall@100 |" in report
+    assert "| system | NDCG@10 | MRR@10 | Recall@10 | Recall@100 | Recall@1000 | MAP@100 |" in report
     for system in SYSTEMS:
         assert f"| {system} | {metrics[f'{system}_ndcg_at_10']:.4f} |" in report
 
 
 @pytest.mark.slow
 def test_comparisons_can_be_switched_off_and_queries_capped(tmp_path, model_dir, tiny_beir_dir):
-    cfg = EvaluateConfig(compare_base=False, compare_bm25=False, max_queries=2)
-    evaluate.run(cfg, model_dir, tiny_beir_dir, tmp_path / "out", tmp_path / "metrics.json")
+    """Only the model, and a baseline file: the report and metrics show the change against it."""
+    baseline = tmp_path / "old_metrics.json"
+    baseline.write_text(json.dumps({"model_ndcg_at_10": 0.25, "bm25_ndcg_at_10": 0.5}))
+    cfg = EvaluateConfig(compare_base=False, compare_bm25=False, max_queries=2, dense_model=None,
+                         error_analysis_queries=0, latency_queries=0)
+    evaluate.run(cfg, model_dir, tiny_beir_dir, tmp_path / "out", tmp_path / "metrics.json",
+                 baseline=baseline)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["num_queries"] == 2
-    assert not any(key.startswith(("base_", "bm25_")) for key in metrics)
+    assert not any(key.startswith(("base_", "bm25_", "dense_", "hybrid_")) for key in metrics)
     assert "ndcg_at_10_delta_vs_base" not in metrics
+    assert metrics["model_ndcg_at_10_delta_vs_baseline"] == pytest.approx(metrics["model_ndcg_at_10"] - 0.25)
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert f"| model_ndcg_at_10 | 0.2500 | {metrics['model_ndcg_at_10']:.4f} |" in report
 
 
 def test_bad_task_folder_fails_before_writing_anything(tmp_path, model_dir):
@@ -113,3 +189,23 @@ def test_model_folder_without_sidecar_is_refused(tmp_path, model_dir, tiny_beir_
     (model_dir / "spladeforge.json").unlink()
     with pytest.raises(InputError, match=r"spladeforge\.json: file not found"):
         evaluate.run(EvaluateConfig(), model_dir, tiny_beir_dir, tmp_path / "out", tmp_path / "metrics.json")
+
+
+@pytest.mark.parametrize("problem", ["missing corpus", "unknown document", "empty split"])
+def test_bad_extra_beir_folder_fails_naming_the_file_before_writing_anything(tmp_path, model_dir,
+                                                                           tiny_beir_dir, problem):
+    folder = write_beir(tmp_path / "extra")
+    qrels = folder / "qrels" / "test.tsv"
+    if problem == "missing corpus":
+        (folder / "corpus.jsonl").unlink()
+        expected = r"corpus\.jsonl: file not found"
+    elif problem == "unknown document":
+        qrels.write_text(qrels.read_text() + "q1\td99\t1\n")
+        expected = r"qrels/test\.tsv:\d+: corpus-id 'd99'"
+    else:
+        qrels.write_text("query-id\tcorpus-id\tscore\n")
+        expected = r"qrels/test\.tsv: no judgments found"
+    cfg = EvaluateConfig(beir_datasets=[str(folder)])
+    with pytest.raises(InputError, match=expected):
+        evaluate.run(cfg, model_dir, tiny_beir_dir, tmp_path / "out", tmp_path / "metrics.json")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "metrics.json").exists()

@@ -42,14 +42,16 @@ class LocalRetrievalTask(AbsTaskRetrieval):
         sample_creation="found",
         bibtex_citation="",
     )
-    # The stage reports @10 and @100; ranking 100 deep (not MTEB's 1000) keeps the saved
-    # predictions a tenth of the size.
-    k_values = (1, 3, 5, 10, 20, 100)
+    # The stage reports Recall@1000, so systems rank 1,000 deep; the stage trims the saved
+    # predictions to the top 100.
+    k_values = (1, 3, 5, 10, 20, 100, 1000)
 
-    def __init__(self, data: BeirData, **kwargs: Any) -> None:
+    def __init__(self, data: BeirData, suffix: str = "", **kwargs: Any) -> None:
         self.data = data
-        # Per instance: the folder and its content hash land in MTEB's result files.
+        # Per instance: the folder and its content hash land in MTEB's result files; a suffix
+        # gives each local task of one run its own result file name.
         self.metadata = self.metadata.model_copy(update={
+            "name": f"{TASK_NAME}-{suffix}" if suffix else TASK_NAME,
             "dataset": {"path": str(data.folder), "revision": data.fingerprint or "local"},
         })
         super().__init__(**kwargs)

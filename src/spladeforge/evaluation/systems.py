@@ -9,7 +9,6 @@ very embeddings MTEB scores, so the corpus is encoded once.
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,8 @@ if TYPE_CHECKING:
     import torch
     from torch.utils.data import DataLoader
 
-HEADLINE_METRICS = ("ndcg_at_10", "mrr_at_10", "recall_at_100")
+HEADLINE_METRICS = ("ndcg_at_10", "mrr_at_10", "recall_at_10", "recall_at_100", "recall_at_1000",
+                    "map_at_100")
 
 
 class SparseSystem(AbsEncoder):
@@ -100,7 +100,7 @@ def bm25_system(k1: float = 1.5, b: float = 0.75) -> Any:
 
 def evaluate_model(
     encoder: Any,
-    task: LocalRetrievalTask,
+    task: LocalRetrievalTask | Any,
     *,
     name: str = "model",
     batch_size: int = 32,
@@ -122,8 +122,9 @@ def evaluate_model(
     if output_dir is not None:
         cache = mteb.ResultCache(Path(output_dir) / "mteb")
         prediction_folder = Path(output_dir) / "predictions" / name
-        # MTEB merges predictions into an existing file; start from none.
-        shutil.rmtree(prediction_folder, ignore_errors=True)
+        # MTEB merges predictions into an existing file; start from none (for this task only:
+        # the folder holds one file per task).
+        (prediction_folder / f"{task.metadata.name}_predictions.json").unlink(missing_ok=True)
     start = time.perf_counter()
     result = mteb.evaluate(
         system,
@@ -135,9 +136,10 @@ def evaluate_model(
         prediction_folder=prediction_folder,
         show_progress_bar=show_progress_bar,
     )
-    scores = result.task_results[0].scores[SPLIT][0]
-    metrics = {key: float(scores[key]) for key in HEADLINE_METRICS}
+    split_scores = result.task_results[0].scores
+    scores = (split_scores[SPLIT] if SPLIT in split_scores else next(iter(split_scores.values())))[0]
+    metrics = {key: float(scores[key]) for key in HEADLINE_METRICS if key in scores}
     metrics["seconds"] = time.perf_counter() - start
-    if isinstance(system, SparseSystem):
+    if callable(getattr(system, "stats", None)):
         metrics.update(system.stats())
     return metrics

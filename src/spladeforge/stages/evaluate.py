@@ -1,108 +1,272 @@
-"""Stage `evaluate`: score the trained model, its base model and BM25 on one BEIR folder with MTEB.
+"""Stage `evaluate`: compare the trained model with its baselines on every task, through MTEB.
 
-All systems rank the same corpus for the same judged queries in one run. Queries without a
-judged-relevant document are counted and left out, not averaged in as zeros.
+Tasks: the held-out BEIR folder, each folder in `evaluate.beir_datasets`, each named MTEB task
+in `evaluate.mteb_tasks` (skipped with a warning when its data cannot be loaded, e.g. offline).
+Systems, all on the same corpus and judged queries: the trained model (and its INT8 ONNX export
+when `int8_dir` is given), the base model, BM25, a dense model and the sparse+dense hybrid.
+Sparse and dense systems retrieve through spladeforge's own indexes (`retrieval.sparse_index`);
+MTEB scores every ranking. Queries without a judged-relevant document are counted and left out.
 
-Writes `out_dir/` (MTEB's result files under `mteb/`, each system's top 100 per query under
-`predictions/`, and `report.md`) and `metrics_path`, a flat JSON dict for DVC
-(`model_ndcg_at_10`, `base_ndcg_at_10`, `bm25_ndcg_at_10`, ..., `ndcg_at_10_delta_vs_base`).
+Writes `out_dir/`: MTEB's result files under `mteb/`, each system's top 100 per query under
+`predictions/`, `report.md`, `report.json`, `errors.md`/`errors.json` and `plots/*.png`; and
+`metrics_path`, a flat JSON dict for DVC. Held-out keys keep their names (`model_ndcg_at_10`,
+`base_ndcg_at_10`, `bm25_ndcg_at_10`, ...); other tasks' keys start with the task label
+(`<task>_model_ndcg_at_10`).
+
+INT8 is optional because `quantize` runs after this stage and already reports the INT8 model's
+NDCG@10 and speed against fp32 on the held-out task; pass `int8_dir` (CLI `--int8`) to put it
+in this comparison on every task.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from spladeforge.config import EvaluateConfig
 from spladeforge.evaluation.beir import BeirData, load_beir
+from spladeforge.evaluation.report import COLUMNS, EFFICIENCY
 from spladeforge.io import atomic_output, write_json
 
-# metric key -> column title in report.md; the first three come from MTEB.
-COLUMNS = {
-    "ndcg_at_10": "NDCG@10",
-    "mrr_at_10": "MRR@10",
-    "recall_at_100": "Recall@100",
-    "query_active_dims": "query active dims",
-    "doc_active_dims": "doc active dims",
-}
 DIGITS = 4
+PREDICTIONS_DEPTH = 100  # systems rank 1,000 deep (Recall@1000); the saved files keep the top 100
+LATENCY_K = 10
 
 
-def run(cfg: EvaluateConfig, model_dir: Path, task_dir: Path, out_dir: Path, metrics_path: Path) -> dict:
+def run(
+    cfg: EvaluateConfig,
+    model_dir: Path,
+    task_dir: Path,
+    out_dir: Path,
+    metrics_path: Path,
+    *,
+    int8_dir: Path | None = None,
+    baseline: Path | None = None,
+) -> dict:
     """Evaluate and write the outputs; return a short summary for the CLI to print."""
-    from spladeforge.evaluation.mteb_task import LocalRetrievalTask
-    from spladeforge.evaluation.systems import bm25_system, evaluate_model
-    from spladeforge.models.build import resolve_device
+    from spladeforge.evaluation import tasks as tasks_mod
+    from spladeforge.evaluation.report import read_baseline
     from spladeforge.models.builtin import resolve_model
-    from spladeforge.models.saved import SIDECAR, load_base_model, load_saved_model
+    from spladeforge.models.saved import SIDECAR, read_sidecar
 
-    data = load_beir(task_dir).subsample(cfg.max_queries)
-    device = resolve_device("auto")
-    model, meta = load_saved_model(model_dir, device=device)
-    if cfg.compare_base:  # a base model that cannot be found fails now, not after the first evaluation
+    # Everything a user can get wrong is checked before the first model is loaded.
+    heldout = load_beir(task_dir).subsample(cfg.max_queries)
+    beir = tasks_mod.load_beir_tasks(cfg.beir_datasets, cfg.beir_split, cfg.max_queries)
+    named = tasks_mod.resolve_mteb_names(cfg.mteb_tasks) if cfg.mteb_tasks else []
+    previous = read_baseline(baseline) if baseline is not None else None
+    meta = read_sidecar(model_dir)
+    if cfg.compare_base:
         resolve_model(meta["base_model"], key=f"{Path(model_dir) / SIDECAR}: base_model")
-    task = LocalRetrievalTask(data)
-    results: dict[str, dict[str, float]] = {}
+    if cfg.dense_model:
+        resolve_model(cfg.dense_model, key="evaluate.dense_model")
+
+    tasks = [tasks_mod.local_task(heldout, "held-out")]
+    tasks += [tasks_mod.local_task(data, label, prefix=f"{label}_") for label, data in beir]
+    loaded, skipped = tasks_mod.load_mteb_tasks(named)
+    tasks += loaded
+    systems = build_systems(cfg, model_dir, meta, int8_dir)
+
     with atomic_output(out_dir, directory=True) as tmp:
-
-        def evaluate(system: Any, name: str) -> dict[str, float]:
-            return evaluate_model(system, task, name=name, batch_size=cfg.batch_size, output_dir=tmp)
-
-        results["model"] = evaluate(model, "model")
-        del model
-        if cfg.compare_base:
-            results["base"] = evaluate(load_base_model(model_dir, meta, device=device), "base")
-        if cfg.compare_bm25:
-            results["bm25"] = evaluate(bm25_system(), "bm25")
-        metrics = flat_metrics(results, data)
-        (tmp / "report.md").write_text(render_report(results, metrics, data), encoding="utf-8")
+        per_task, extras = evaluate_all(cfg, systems, tasks, tmp)
+        metrics = flat_metrics(per_task, tasks, heldout)
+        deltas = _add_baseline(metrics, previous)
+        write_outputs(cfg, tmp, per_task, tasks, metrics, extras, skipped, deltas, baseline)
     write_json(metrics_path, metrics)
     summary = {key: value for key, value in metrics.items()
-               if "ndcg_at_10" in key or key.startswith("num_")}
+               if key.endswith("ndcg_at_10") or key.startswith("num_")}
+    summary["skipped_tasks"] = len(skipped)
     summary["report"] = str(Path(out_dir) / "report.md")
     return summary
 
 
-def flat_metrics(results: dict[str, dict[str, float]], data: BeirData) -> dict[str, float | int]:
-    """`{system}_{metric}` for every system and metric, the query/document counts, the delta."""
+def build_systems(cfg: EvaluateConfig, model_dir: Path, meta: dict, int8_dir: Path | None) -> dict[str, Any]:
+    """name -> MTEB search model, in report order; the hybrid reuses the model's and dense runs."""
+    from spladeforge.evaluation.search import HybridSearch, IndexedSearch, RecordingSearch
+    from spladeforge.evaluation.systems import bm25_system
+    from spladeforge.models.build import resolve_device
+    from spladeforge.models.saved import load_base_model, load_saved_model
+
+    device = resolve_device("auto")
+    model, _ = load_saved_model(model_dir, device=device)
+    systems: dict[str, Any] = {"model": IndexedSearch(model, "model", "sparse", cfg.batch_size)}
+    if int8_dir is not None:
+        from spladeforge.models.onnx_encoder import OnnxSparseEncoder
+
+        systems["int8"] = IndexedSearch(OnnxSparseEncoder(int8_dir), "int8", "sparse", cfg.batch_size)
+    if cfg.compare_base:
+        base = load_base_model(model_dir, meta, device=device)
+        systems["base"] = IndexedSearch(base, "base", "sparse", cfg.batch_size)
+    if cfg.compare_bm25:
+        systems["bm25"] = RecordingSearch(bm25_system())
+    if cfg.dense_model:
+        from sentence_transformers import SentenceTransformer
+
+        from spladeforge.models.builtin import resolve_model
+
+        path = resolve_model(cfg.dense_model, key="evaluate.dense_model")
+        dense = SentenceTransformer(path, device=device, local_files_only=Path(path).is_dir())
+        # The trained model's truncation, so both read the same words (and the dense model,
+        # 6 layers of 384, costs half as much as at its own 256 tokens).
+        dense.max_seq_length = min(dense.max_seq_length or meta["max_seq_length"], meta["max_seq_length"])
+        systems["dense"] = IndexedSearch(dense, "dense", "dense", cfg.batch_size)
+        systems["hybrid"] = HybridSearch(systems["model"], systems["dense"], cfg.hybrid_weight)
+    return systems
+
+
+def evaluate_all(cfg: EvaluateConfig, systems: dict[str, Any], tasks: list, tmp: Path) -> tuple[dict, dict]:
+    """Every system on every task; latency, vector statistics and errors on the held-out task."""
+    import numpy as np
+
+    from spladeforge.evaluation.errors import worst_queries
+    from spladeforge.evaluation.search import IndexedSearch
+    from spladeforge.evaluation.systems import evaluate_model
+
+    per_task: dict[str, dict[str, dict[str, float]]] = {}
+    extras: dict[str, Any] = {"latency": {}, "active_dims": {}, "errors": []}
+    for position, task in enumerate(tasks):
+        results = per_task.setdefault(task.label, {})
+        for name, system in systems.items():
+            results[name] = evaluate_model(system, task.task, name=name, batch_size=cfg.batch_size,
+                                           output_dir=tmp, show_progress_bar=False)
+            _trim_predictions(tmp / "predictions" / name, task.task.metadata.name)
+            if position != 0 or not isinstance(system, IndexedSearch):
+                continue
+            queries = list(task.data.queries.values())[:cfg.latency_queries]
+            # The base model has the trained model's architecture, hence its latency: not timed.
+            if queries and name != "base":
+                percentiles, seconds = system.measure_latency(queries, k=LATENCY_K)
+                results[name].update(percentiles)
+                extras["latency"][name] = seconds
+            if system.kind == "sparse":
+                extras["active_dims"][name] = {
+                    "query": np.diff(_csr(system.query_vectors).indptr),
+                    "document": np.diff(_csr(system.doc_vectors).indptr)}
+        if position == 0 and cfg.error_analysis_queries:
+            model = systems["model"]
+            extras["errors"] = worst_queries(
+                model.run, task.data.qrels, task.data.queries, task.data.corpus, cfg.error_analysis_queries,
+                bm25_run=systems["bm25"].run if "bm25" in systems else None,
+                decode=_decoder(model.encoder))
+    return per_task, extras
+
+
+def _csr(vectors: Any):
+    from spladeforge.retrieval.sparse_index import to_csr
+
+    matrix = to_csr(vectors)
+    matrix.eliminate_zeros()
+    return matrix
+
+
+def _decoder(encoder: Any, top_k: int = 10):
+    """Top expansion terms of each query (SparseEncoder.decode), or None if the encoder cannot decode."""
+    if not callable(getattr(encoder, "decode", None)):
+        return None
+
+    def decode(texts: list[str]) -> list[list[tuple[str, float]]]:
+        embeddings = encoder.encode_query(texts, convert_to_sparse_tensor=True)
+        return [encoder.decode(embeddings[i], top_k=top_k) for i in range(len(texts))]
+
+    return decode
+
+
+def _trim_predictions(folder: Path, task_name: str) -> None:
+    """Keep each query's top `PREDICTIONS_DEPTH` in MTEB's predictions file (it saves all 1,000)."""
+    path = folder / f"{task_name}_predictions.json"
+    if not path.is_file():
+        return
+    data = json.loads(path.read_text())
+
+    def trim(node: Any) -> Any:
+        if isinstance(node, dict) and node and all(isinstance(v, int | float) for v in node.values()):
+            return dict(sorted(node.items(), key=lambda item: -item[1])[:PREDICTIONS_DEPTH])
+        if isinstance(node, dict):
+            return {key: trim(value) for key, value in node.items()}
+        return node
+
+    path.write_text(json.dumps(trim(data)))
+
+
+def flat_metrics(
+    per_task: dict[str, dict[str, dict[str, float]]], tasks: list, heldout: BeirData
+) -> dict[str, float | int]:
+    """`{prefix}{system}_{metric}` for every task, system and metric; counts; the delta vs base."""
     metrics: dict[str, float | int] = {
-        "num_queries": len(data.queries),
-        "num_queries_without_judgments": len(data.unjudged_query_ids),
-        "num_documents": len(data.corpus),
+        "num_queries": len(heldout.queries),
+        "num_queries_without_judgments": len(heldout.unjudged_query_ids),
+        "num_documents": len(heldout.corpus),
     }
-    for system, values in results.items():
-        for key in COLUMNS:
-            if key in values:
-                metrics[f"{system}_{key}"] = round(values[key], DIGITS)
-    if "base" in results:
-        delta = results["model"]["ndcg_at_10"] - results["base"]["ndcg_at_10"]
-        metrics["ndcg_at_10_delta_vs_base"] = round(delta, DIGITS)
+    keys = (*COLUMNS, *EFFICIENCY, "query_sparsity")
+    for task in tasks:
+        if task.prefix and task.data is not None:
+            metrics[f"{task.prefix}num_queries"] = len(task.data.queries)
+            metrics[f"{task.prefix}num_queries_without_judgments"] = len(task.data.unjudged_query_ids)
+            metrics[f"{task.prefix}num_documents"] = len(task.data.corpus)
+        for system, values in per_task[task.label].items():
+            for key in keys:
+                if key in values:
+                    digits = 6 if key.endswith("sparsity") else DIGITS
+                    metrics[f"{task.prefix}{system}_{key}"] = round(values[key], digits)
+        results = per_task[task.label]
+        if "base" in results:
+            delta = results["model"]["ndcg_at_10"] - results["base"]["ndcg_at_10"]
+            metrics[f"{task.prefix}ndcg_at_10_delta_vs_base"] = round(delta, DIGITS)
     return metrics
 
 
-def render_report(results: dict[str, dict[str, float]], metrics: dict[str, Any], data: BeirData) -> str:
+def _add_baseline(metrics: dict[str, Any], previous: dict[str, float] | None) -> dict | None:
+    if previous is None:
+        return None
+    from spladeforge.evaluation.report import baseline_deltas
+
+    deltas = baseline_deltas(metrics, previous)
+    for key, (_, _, delta) in deltas.items():
+        if key.endswith("ndcg_at_10"):
+            metrics[f"{key}_delta_vs_baseline"] = round(delta, DIGITS)
+    return deltas
+
+
+def write_outputs(cfg, tmp: Path, per_task, tasks, metrics, extras, skipped, deltas, baseline) -> None:
     import mteb
 
-    lines = [
-        "# Retrieval evaluation",
-        "",
-        f"Task: `{data.folder}` (content hash {data.fingerprint}), scored by MTEB {mteb.__version__}.",
-        f"{metrics['num_queries']} judged queries over {metrics['num_documents']} documents; "
-        f"{metrics['num_queries_without_judgments']} queries without a judged-relevant document "
-        "were left out.",
-        "",
-        "| system | " + " | ".join(COLUMNS.values()) + " | seconds |",
-        "| --- |" + " ---: |" * (len(COLUMNS) + 1),
-    ]
-    for system, values in results.items():
-        cells = [_cell(key, values.get(key)) for key in COLUMNS]
-        lines.append(f"| {system} | " + " | ".join(cells) + f" | {values['seconds']:.1f} |")
-    if "ndcg_at_10_delta_vs_base" in metrics:
-        lines += ["", f"NDCG@10 change against the base model: {metrics['ndcg_at_10_delta_vs_base']:+.4f}"]
-    return "\n".join(lines) + "\n"
+    from spladeforge.evaluation import report
+    from spladeforge.evaluation.errors import render_errors
 
+    lines = ["# Retrieval evaluation", "",
+             f"Scored by MTEB {mteb.__version__}. Queries without a judged-relevant document are left "
+             "out of every mean. Sparse and dense systems retrieve over spladeforge's own index; latency "
+             f"is per query, encoding plus top-{LATENCY_K}, one query at a time (not timed for the base "
+             "model, which has the trained model's architecture).", ""]
+    if cfg.dense_model:
+        lines += [f"Dense model `{cfg.dense_model}`; hybrid = {cfg.hybrid_weight} x min-max(model) + "
+                  f"{1 - cfg.hybrid_weight:g} x min-max(dense) per query.", ""]
+    for task in tasks:
+        lines += [f"## {task.label}", ""]
+        if task.data is not None:
+            lines += [f"`{task.data.folder}` (content hash {task.data.fingerprint}): "
+                      f"{len(task.data.queries)} judged queries over {len(task.data.corpus)} documents; "
+                      f"{len(task.data.unjudged_query_ids)} queries without a judged-relevant document "
+                      "were reported, not averaged in.", ""]
+        results = per_task[task.label]
+        lines += report.quality_table(results) + [""]
+        efficiency = report.efficiency_table(results)
+        lines += efficiency + ([""] if efficiency else [])
+        if f"{task.prefix}ndcg_at_10_delta_vs_base" in metrics:
+            lines += [f"NDCG@10 change against the base model: "
+                      f"{metrics[f'{task.prefix}ndcg_at_10_delta_vs_base']:+.4f}", ""]
+    if skipped:
+        lines += ["## Skipped tasks", ""] + [f"- {message}" for message in skipped] + [""]
+    if deltas is not None:
+        lines += report.baseline_section(deltas, baseline) + [""]
+    (tmp / "report.md").write_text("\n".join(lines), encoding="utf-8")
+    write_json(tmp / "report.json", {"tasks": per_task, "skipped_tasks": skipped})
 
-def _cell(key: str, value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.1f}" if key.endswith("active_dims") else f"{value:.4f}"
+    plots = tmp / "plots"
+    plots.mkdir()
+    report.plot_ndcg(per_task, plots / "ndcg.png")
+    # Every file is always written (empty when switched off): dvc.yaml declares each one.
+    report.plot_active_dims(extras["active_dims"], plots / "active_dims.png")
+    report.plot_latency(extras["latency"], plots / "latency.png")
+    (tmp / "errors.md").write_text(render_errors(extras["errors"]), encoding="utf-8")
+    write_json(tmp / "errors.json", extras["errors"])
