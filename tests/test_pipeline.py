@@ -142,6 +142,10 @@ def test_mlflow_holds_the_version_with_the_right_alias(project):
     assert version.tags["provenance.dvc.data/train_tuples.jsonl"] == tuples_md5
     assert version.tags["provenance.data.source"] == "python-stdlib-docs"
     assert len(version.tags["provenance.project.commit"]) == 40
+    run = client.get_run(version.run_id)
+    assert run.data.params["train.learning_rate"] == "5e-05", "the run configuration is logged as params"
+    assert run.data.metrics["model_ndcg_at_10"] == pytest.approx(
+        json.loads((project / "reports/metrics.json").read_text())["model_ndcg_at_10"])
     if decision["promoted"]:
         assert str(client.get_model_version_by_alias(name, "champion").version) == str(version.version)
         assert (project / "export/model/modules.json").exists()

@@ -69,7 +69,7 @@ def _summary(stage: str, result: dict[str, Any], started: float) -> None:
     Console(stderr=False).print(table)
 
 
-def _stage(name: str, fn, *args, inputs: tuple[Path, ...] = (), params: Any = None,
+def _stage(name: str, fn, *args, inputs: tuple[Path, ...] = (), recorded: Any = None,
            hashed: dict[str, str] | None = None, **kwargs) -> dict[str, Any]:
     """Run a stage, print its summary, and record its manifest (input hashes, params, versions)."""
     from spladeforge.manifest import hash_inputs, write_manifest
@@ -78,7 +78,7 @@ def _stage(name: str, fn, *args, inputs: tuple[Path, ...] = (), params: Any = No
     wall, started = time.time(), time.perf_counter()
     result = fn(*args, **kwargs)
     seconds = time.perf_counter() - started
-    section = params.model_dump(mode="json") if hasattr(params, "model_dump") else (params or {})
+    section = recorded.model_dump(mode="json") if hasattr(recorded, "model_dump") else (recorded or {})
     write_manifest(name, section, input_hashes, result, wall, seconds)
     _summary(name, result, started)
     return result
@@ -94,7 +94,7 @@ def ingest(
     from spladeforge.stages import ingest as stage
 
     cfg = _params(params, set_).data
-    _stage("ingest", stage.run, cfg, output, params=cfg)
+    _stage("ingest", stage.run, cfg, output, recorded=cfg)
 
 
 @app.command()
@@ -108,7 +108,7 @@ def chunk(
     from spladeforge.stages import chunk as stage
 
     cfg = _params(params, set_).chunk
-    _stage("chunk", stage.run, cfg, documents, output, inputs=(documents,), params=cfg)
+    _stage("chunk", stage.run, cfg, documents, output, inputs=(documents,), recorded=cfg)
 
 
 @app.command("generate-queries")
@@ -123,7 +123,7 @@ def generate_queries(
 
     p = _params(params, set_)
     _stage("generate-queries", stage.run, p.generate_queries, chunks, output, p.seed, inputs=(chunks,),
-           params={"seed": p.seed, **p.generate_queries.model_dump(mode="json")})
+           recorded={"seed": p.seed, **p.generate_queries.model_dump(mode="json")})
 
 
 @app.command()
@@ -140,7 +140,7 @@ def split(
 
     p = _params(params, set_)
     _stage("split", stage.run, p.split, queries, chunks, train_output, validation_output, p.seed,
-           inputs=(queries, chunks), params={"seed": p.seed, **p.split.model_dump(mode="json")})
+           inputs=(queries, chunks), recorded={"seed": p.seed, **p.split.model_dump(mode="json")})
 
 
 @app.command()
@@ -156,7 +156,7 @@ def mine(
 
     p = _params(params, set_)
     _stage("mine", stage.run, p.mine, train, chunks, output, p.seed, inputs=(train, chunks),
-           params={"seed": p.seed, **p.mine.model_dump(mode="json")})
+           recorded={"seed": p.seed, **p.mine.model_dump(mode="json")})
 
 
 @app.command()
@@ -180,7 +180,7 @@ def train(
     provenance = stage.provenance(tuples, validation, documents_meta)
     hashed = {str(tuples): provenance["tuples_sha256"], str(validation): provenance["validation_sha256"]}
     _stage("train", stage.run, p.train, tuples, validation, output, reports, p.seed, provenance=provenance,
-           checkpoints=checkpoints, hashed=hashed, params={"seed": p.seed, **p.train.model_dump(mode="json")})
+           checkpoints=checkpoints, hashed=hashed, recorded={"seed": p.seed, **p.train.model_dump(mode="json")})
 
 
 @app.command()
@@ -201,8 +201,9 @@ def evaluate(
     """Evaluate the model against its base model, BM25, a dense model and a hybrid, with MTEB."""
     from spladeforge.stages import evaluate as stage
 
-    _stage("evaluate", stage.run, _params(params, set_).evaluate, model, task, output, metrics,
-           int8_dir=int8, baseline=baseline)
+    cfg = _params(params, set_).evaluate
+    _stage("evaluate", stage.run, cfg, model, task, output, metrics, int8_dir=int8, baseline=baseline,
+           inputs=(model, task), recorded=cfg)
 
 
 @app.command()
@@ -218,7 +219,7 @@ def quantize(
     from spladeforge.stages import quantize as stage
 
     cfg = _params(params, set_).quantize
-    _stage("quantize", stage.run, cfg, model, task, output, report, inputs=(model, task), params=cfg)
+    _stage("quantize", stage.run, cfg, model, task, output, report, inputs=(model, task), recorded=cfg)
 
 
 @app.command()
@@ -237,7 +238,8 @@ def register(
     p = _params(params, set_)
     _stage("register", stage.run, p.register, model, metrics, decision,
            quantize_report=quantize_report if quantize_report.exists() else None,
-           onnx_dir=onnx if onnx.exists() else None, params=p.model_dump(mode="json"))
+           onnx_dir=onnx if onnx.exists() else None, params=p.model_dump(mode="json"),
+           inputs=(model, metrics), recorded=p.register)
 
 
 @app.command()
@@ -258,7 +260,8 @@ def publish(
     _stage("publish", stage.run, p.publish, model, decision, metrics, output,
            quantize_report=quantize_report if quantize_report.exists() else None,
            onnx_dir=onnx if onnx.exists() else None,
-           max_ndcg_drop=p.quantize.max_ndcg_drop, params=p.model_dump(mode="json"))
+           max_ndcg_drop=p.quantize.max_ndcg_drop, params=p.model_dump(mode="json"),
+           inputs=(model, decision, metrics), recorded=p.publish)
 
 
 @app.command("check-params")
