@@ -93,3 +93,22 @@ def test_pruned_model_is_reported_and_decodes_to_vocabulary_tokens(pruned, base_
     assert set(small.indices()[0].tolist()) == set(full.indices()[0].tolist()) & kept
     tokens = dict(small_encoder.decode(small, top_k=5))
     assert len(tokens) == 5 and "module" in tokens and all(w > 0 for w in tokens.values())
+
+
+@pytest.mark.slow
+def test_evaluate_ranks_the_int8_model_beside_fp32(quantized, _saved_model_dir, tmp_path, tiny_beir_dir):
+    """`spladeforge evaluate --int8`: the INT8 model is one more system on the same task."""
+    import json
+
+    from spladeforge.config import EvaluateConfig
+    from spladeforge.stages import evaluate
+
+    _, _, out_dir = quantized
+    model_dir = _saved_model_dir
+    cfg = EvaluateConfig(compare_base=False, compare_bm25=False, dense_model=None, latency_queries=0,
+                         error_analysis_queries=0)
+    evaluate.run(cfg, model_dir, tiny_beir_dir, tmp_path / "eval", tmp_path / "metrics.json", int8_dir=out_dir)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert 0.0 <= metrics["int8_ndcg_at_10"] <= 1.0
+    assert abs(metrics["int8_ndcg_at_10"] - metrics["model_ndcg_at_10"]) <= 0.2
+    assert metrics["int8_doc_active_dims"] > 0
