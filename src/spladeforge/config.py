@@ -343,6 +343,8 @@ class EvaluateConfig(Section):
     # Hybrid = w * minmax(model) + (1 - w) * minmax(dense), per query.
     hybrid_weight: float = Field(0.5, ge=0.0, le=1.0)
     error_analysis_queries: int = Field(10, ge=0)  # 0 skips errors.md
+    # Encode with the fused SPLADE head (same outputs, faster); false falls back to plain modules.
+    fused_head: bool = True
     # Queries timed one at a time (encode + top-10) on the held-out task. 50 keeps the default
     # run's cost to seconds; p99 of 50 samples is close to their maximum: raise it for serving tests.
     latency_queries: int = Field(50, ge=0)

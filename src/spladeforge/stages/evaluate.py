@@ -87,8 +87,12 @@ def build_systems(cfg: EvaluateConfig, model_dir: Path, meta: dict, int8_dir: Pa
     from spladeforge.models.build import resolve_device
     from spladeforge.models.saved import load_base_model, load_saved_model
 
+    from spladeforge.models.fused_head import enable_fused_head
+
     device = resolve_device("auto")
     model, _ = load_saved_model(model_dir, device=device)
+    if cfg.fused_head:
+        enable_fused_head(model)  # same function, ~3x faster document encoding; False if unsupported
     systems: dict[str, Any] = {"model": IndexedSearch(model, "model", "sparse", cfg.batch_size)}
     if int8_dir is not None:
         from spladeforge.models.onnx_encoder import OnnxSparseEncoder
@@ -96,6 +100,8 @@ def build_systems(cfg: EvaluateConfig, model_dir: Path, meta: dict, int8_dir: Pa
         systems["int8"] = IndexedSearch(OnnxSparseEncoder(int8_dir), "int8", "sparse", cfg.batch_size)
     if cfg.compare_base:
         base = load_base_model(model_dir, meta, device=device)
+        if cfg.fused_head:
+            enable_fused_head(base)
         systems["base"] = IndexedSearch(base, "base", "sparse", cfg.batch_size)
     if cfg.compare_bm25:
         systems["bm25"] = RecordingSearch(bm25_system())
