@@ -14,7 +14,9 @@ export DO_NOT_TRACK ?= true
 
 install: $(STAMP)
 
-$(STAMP): constraints.txt pyproject.toml
+# The stamp's name carries the hash of the pins: it exists exactly when this venv has them
+# (no file-time prerequisites, which a fresh clone would always make look newer).
+$(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q pip==26.3
 	# torch first, alone: the pinned CPU build (a bare `torch` would pull a multi-GB CUDA build)

@@ -45,8 +45,10 @@ def main() -> None:
     figures: dict[str, object] = {"machine": f"{platform.processor() or platform.machine()}, "
                                              f"{os.cpu_count()} cores", "python": platform.python_version()}
     if args.reuse_venv:
+        # The stamp names the pins' hash, so `make` finds the linked venv installed and does not
+        # reinstall; `spladeforge` then runs from the venv's editable install (this checkout,
+        # at the same commit when the working tree is clean).
         (clone / ".venv").symlink_to(args.reuse_venv.resolve())
-        # the stamp names the constraints hash: the linked venv is already installed
         figures["install_seconds"] = "reused"
     else:
         figures["install_seconds"], _ = timed(["make", "install"], clone)

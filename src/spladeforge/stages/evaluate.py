@@ -85,9 +85,8 @@ def build_systems(cfg: EvaluateConfig, model_dir: Path, meta: dict, int8_dir: Pa
     from spladeforge.evaluation.search import HybridSearch, IndexedSearch, RecordingSearch
     from spladeforge.evaluation.systems import bm25_system
     from spladeforge.models.build import resolve_device
-    from spladeforge.models.saved import load_base_model, load_saved_model
-
     from spladeforge.models.fused_head import enable_fused_head
+    from spladeforge.models.saved import load_base_model, load_saved_model
 
     device = resolve_device("auto")
     model, _ = load_saved_model(model_dir, device=device)

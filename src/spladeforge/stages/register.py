@@ -24,7 +24,6 @@ from spladeforge.config import RegisterConfig
 from spladeforge.errors import InputError, SpladeforgeError
 from spladeforge.io import read_json, sha256_tree, write_json
 from spladeforge.models.saved import SIDECAR, check_model_files, read_sidecar
-from spladeforge.registry.provenance import provenance_tags
 from spladeforge.registry.champion import move_champion
 from spladeforge.registry.policy import (
     CHALLENGER,
@@ -36,6 +35,7 @@ from spladeforge.registry.policy import (
     decide,
     metric_tag,
 )
+from spladeforge.registry.provenance import provenance_tags
 from spladeforge.registry.tracking import (
     check_reachable,
     flatten_params,
