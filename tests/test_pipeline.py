@@ -143,6 +143,8 @@ def test_mlflow_holds_the_version_with_the_right_alias(project):
     assert version.tags["provenance.data.source"] == "python-stdlib-docs"
     assert len(version.tags["provenance.project.commit"]) == 40
     run = client.get_run(version.run_id)
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
+    assert {"reports/report.md", "reports/errors.md", "reports/ndcg.png"} <= logged, logged
     assert run.data.params["train.learning_rate"] == "5e-05", "the run configuration is logged as params"
     assert run.data.metrics["model_ndcg_at_10"] == pytest.approx(
         json.loads((project / "reports/metrics.json").read_text())["model_ndcg_at_10"])

@@ -229,6 +229,8 @@ def register(
     quantize_report: Annotated[Path, typer.Option(help="quantize.json.")] = Path("reports/quantize.json"),
     onnx: Annotated[Path, typer.Option(help="INT8 ONNX folder.")] = Path("models/splade-int8"),
     decision: Annotated[Path, typer.Option(help="Gate decision JSON to write.")] = Path("reports/register.json"),
+    eval_dir: Annotated[Path, typer.Option(help="evaluate's report folder, logged with the run.")] = Path(
+        "reports/eval"),
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
 ) -> None:
@@ -239,7 +241,7 @@ def register(
     _stage("register", stage.run, p.register, model, metrics, decision,
            quantize_report=quantize_report if quantize_report.exists() else None,
            onnx_dir=onnx if onnx.exists() else None, params=p.model_dump(mode="json"),
-           inputs=(model, metrics), recorded=p.register)
+           eval_dir=eval_dir if eval_dir.exists() else None, inputs=(model, metrics), recorded=p.register)
 
 
 @app.command()

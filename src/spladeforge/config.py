@@ -295,6 +295,12 @@ class TrainConfig(Section):
     resume: Literal["auto", "never"] = "auto"
     logging_steps: int = Field(10, ge=1)
     tracking: list[Literal["mlflow", "tensorboard"]] = Field(default_factory=lambda: ["tensorboard"])
+    # More training data mixed with the generated tuples (seed 001's multi-dataset configs):
+    # JSONL files or `datasets.save_to_disk` folders of pairs or triplets. Columns are taken in
+    # order as anchor, positive, negatives (or by those names when present).
+    extra_datasets: list[str] = Field(default_factory=list)
+    # ROUND_ROBIN: equal turns until the smallest is exhausted; PROPORTIONAL: by dataset size.
+    multi_dataset_sampler: Literal["round_robin", "proportional"] = "round_robin"
     # Data-parallel processes on this node (torchrun; NCCL on GPUs, gloo on CPU).
     processes: int = Field(1, ge=1, le=64)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"

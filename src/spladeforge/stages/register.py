@@ -241,8 +241,12 @@ def run(
     quantize_report: Path | None = None,
     onnx_dir: Path | None = None,
     params: dict | None = None,
+    eval_dir: Path | None = None,
 ) -> dict:
-    """Log, register and gate the model; write the decision JSON and return it."""
+    """Log, register and gate the model; write the decision JSON and return it.
+
+    `eval_dir` (evaluate's output folder) adds its report, error analysis and plots to the run.
+    """
     model_dir, metrics_path, decision_path = Path(model_dir), Path(metrics_path), Path(decision_path)
     sidecar = read_sidecar(model_dir)
     check_model_files(model_dir)
@@ -256,6 +260,11 @@ def run(
         reports.append(Path(quantize_report))
     _check_onnx_dir(Path(onnx_dir) if onnx_dir is not None else None)
     reports.append(model_dir / SIDECAR)
+    if eval_dir is not None and Path(eval_dir).is_dir():
+        eval_dir = Path(eval_dir)
+        reports += [eval_dir / name for name in ("report.md", "report.json", "errors.md", "errors.json")
+                    if (eval_dir / name).is_file()]
+        reports += sorted((eval_dir / "plots").glob("*.png"))
     model_sha = sha256_tree(model_dir)
 
     uri = resolve_tracking_uri(cfg.tracking_uri)

@@ -46,6 +46,30 @@ def provenance(tuples_path: Path, validation_dir: Path, documents_meta: Path | N
     return out
 
 
+def _datasets(cfg: TrainConfig, columns: dict[str, list[Any]], distill: str | None):
+    """The generated tuples alone, or a dict of named datasets with the extra ones mixed in."""
+    from datasets import Dataset
+
+    from spladeforge.training.data import load_extra_dataset
+
+    generated = Dataset.from_dict(columns)
+    if not cfg.extra_datasets:
+        return generated, {}
+    if distill is not None:
+        raise ConfigError("train.extra_datasets: mixing datasets with distillation is not supported "
+                          "(the extra datasets carry no teacher scores); set train.distillation: none")
+    datasets = {"generated": generated}
+    for i, ref in enumerate(cfg.extra_datasets):
+        datasets[f"extra_{i}_{Path(ref).stem}"] = load_extra_dataset(ref)
+    return datasets, {name: len(d) for name, d in datasets.items() if name != "generated"}
+
+
+def _column_names(dataset) -> list[str]:
+    if isinstance(dataset, dict):
+        return sorted({c for d in dataset.values() for c in d.column_names})
+    return list(dataset.column_names)
+
+
 def _distillation(cfg: TrainConfig, has_scores: bool, n_neg: int) -> str | None:
     if cfg.distillation == "none" or not has_scores:
         if cfg.distillation in ("margin-mse", "kl-div"):
@@ -102,7 +126,6 @@ def run(cfg: TrainConfig, tuples_path: Path, validation_dir: Path, output: Path,
         return launch(cfg, tuples_path=tuples_path, validation_dir=validation_dir, output=output,
                       reports=reports, seed=seed, checkpoints=checkpoints, provenance=provenance)
 
-    from datasets import Dataset
     from sentence_transformers.sparse_encoder import SparseEncoderTrainer
     from sentence_transformers.sparse_encoder.evaluation import SparseInformationRetrievalEvaluator
     from transformers import set_seed
@@ -146,14 +169,15 @@ def run(cfg: TrainConfig, tuples_path: Path, validation_dir: Path, output: Path,
         resume_from = holder[0]
 
     train_columns = with_labels(columns, distill)
+    train_dataset, extra_rows = _datasets(cfg, train_columns, distill)
     evaluator = SparseInformationRetrievalEvaluator(
         queries=queries, corpus=corpus, relevant_docs=relevant, name=EVAL_NAME,
         batch_size=cfg.batch_size, write_csv=False,
     )
     trainer = SparseEncoderTrainer(
         model=model,
-        args=training_args(cfg, checkpoints, device, seed, steps, list(train_columns)),
-        train_dataset=Dataset.from_dict(train_columns),
+        args=training_args(cfg, checkpoints, device, seed, steps, _column_names(train_dataset)),
+        train_dataset=train_dataset,
         loss=loss,
         evaluator=evaluator,
         callbacks=_callbacks(cfg, loss, reports.parent / "tensorboard"),
@@ -194,6 +218,7 @@ def run(cfg: TrainConfig, tuples_path: Path, validation_dir: Path, output: Path,
         "tuples": n,
         "negatives_per_tuple": n_neg,
         "distillation": distill or "none",
+        "extra_datasets": extra_rows,
         "device": device,
         "processes": int(os.environ.get("WORLD_SIZE", "1")),
         "seconds": round(seconds, 1),

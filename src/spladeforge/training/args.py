@@ -21,7 +21,7 @@ FINGERPRINT = "spladeforge-run.json"
 
 def training_args(cfg: TrainConfig, checkpoints: Path, device: str, seed: int,
                   steps: int, columns: list[str]):
-    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.base.sampler import BatchSamplers, MultiDatasetBatchSamplers
     from sentence_transformers.sparse_encoder import SparseEncoderTrainingArguments
 
     from spladeforge.models.architectures import STATIC_WEIGHT_PATTERN
@@ -55,6 +55,8 @@ def training_args(cfg: TrainConfig, checkpoints: Path, device: str, seed: int,
         torch_compile=cfg.torch_compile,
         batch_sampler=BatchSamplers.NO_DUPLICATES if cfg.batch_sampler == "no_duplicates"
         else BatchSamplers.BATCH_SAMPLER,
+        multi_dataset_batch_sampler=MultiDatasetBatchSamplers.ROUND_ROBIN
+        if cfg.multi_dataset_sampler == "round_robin" else MultiDatasetBatchSamplers.PROPORTIONAL,
         dataloader_num_workers=cfg.dataloader_num_workers,
         dataloader_pin_memory=cfg.dataloader_pin_memory,
         dataloader_prefetch_factor=cfg.dataloader_prefetch_factor if cfg.dataloader_num_workers else None,

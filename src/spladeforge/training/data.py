@@ -66,3 +66,43 @@ def load_validation(folder: Path) -> tuple[dict[str, str], dict[str, str], dict[
     if not queries or not corpus:
         raise InputError(f"{folder}: the validation split has no judged queries or no corpus")
     return queries, corpus, relevant
+
+
+def load_extra_dataset(ref: str, key: str = "train.extra_datasets"):
+    """A JSONL file or a `save_to_disk` folder of pairs/triplets as anchor, positive, negative_1..
+
+    Columns named anchor/positive/negative* keep their role; otherwise the first column is the
+    anchor, the second the positive and the rest negatives, as sentence-transformers reads them.
+    """
+    from datasets import Dataset, load_from_disk
+
+    from spladeforge.errors import ConfigError
+
+    path = Path(ref)
+    if path.is_dir():
+        try:
+            data = load_from_disk(str(path))
+        except Exception as exc:  # noqa: BLE001 - any unreadable folder
+            raise ConfigError(f"{key}: {ref} is not a datasets.save_to_disk folder ({exc})") from None
+        if not isinstance(data, Dataset):
+            raise ConfigError(f"{key}: {ref} holds several splits; point at one split's folder")
+    elif path.is_file():
+        rows = list(iter_jsonl(path))
+        if not rows:
+            raise InputError(f"{path}: no rows")
+        names = list(rows[0])
+        for lineno, row in enumerate(rows, start=1):
+            if list(row) != names:
+                raise InputError(f"{path}:{lineno}: fields {list(row)} differ from the first line's {names}")
+        data = Dataset.from_dict({name: [str(r[name]) for r in rows] for name in names})
+    else:
+        raise ConfigError(f"{key}: {ref} does not exist (accepted: a .jsonl file or a save_to_disk folder)")
+    columns = [c for c in data.column_names if c not in ("label", "score")]
+    if len(columns) < 2:
+        raise InputError(f"{ref}: needs at least two text columns (anchor, positive), found {columns}")
+    named = {"anchor", "positive"} <= set(columns)
+    ordered = (["anchor", "positive", *sorted(c for c in columns if c.startswith("negative"))] if named
+               else columns)
+    renamed = {old: new for old, new in zip(ordered, ["anchor", "positive", *[
+        f"negative_{i}" for i in range(1, len(ordered) - 1)]], strict=True) if old != new}
+    return data.select_columns(ordered).rename_columns(renamed)
