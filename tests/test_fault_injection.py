@@ -90,3 +90,28 @@ def test_data_stages_killed_before_publishing_leave_nothing_and_rerun_identicall
             assert sha256_tree(killed / out) == sha256_tree(reference / out), f"{stage}: {out} differs"
         leftovers = [p.name for p in (killed / outputs[0]).parent.glob(".*tmp-*")]
         assert leftovers == [], f"{stage}: temporary files left after the rerun: {leftovers}"
+
+
+def test_train_killed_while_publishing_its_model_leaves_none_and_the_rerun_matches(workdirs):
+    """The last moment of a long run: checkpoints exist, the model folder is being renamed in."""
+    from safetensors.torch import load_file
+
+    reference, killed = workdirs
+    args = ["train", "--tuples", "data/train_tuples.jsonl", "--validation", "data/split/validation",
+            "--output", "models/splade", "--reports", "reports/train",
+            "--set", "train.max_steps=2", "--set", "train.eval_steps=2", "--set", "train.max_seq_length=64",
+            "--set", "train.batch_size=8"]
+    for root in (reference, killed):
+        if not (root / "data" / "train_tuples.jsonl").exists():
+            pytest.skip("needs the data stages of the test above")
+    done = _run(reference, args, kill=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    crashed = _run(killed, args, kill=True)
+    assert crashed.returncode == -9, crashed.stderr[-2000:]
+    assert not (killed / "models" / "splade").exists()
+    rerun = _run(killed, args, kill=False)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    a = load_file(reference / "models" / "splade" / "model.safetensors")
+    b = load_file(killed / "models" / "splade" / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5
