@@ -158,3 +158,20 @@ def test_two_process_gloo_run_saves_one_model(tmp_path, tiny_beir_dir):
     assert summary["processes"] == 2 and summary["steps"] == 2
     assert (out / "model.safetensors").exists()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("model")) == ["model"]
+
+
+def test_mlflow_tracking_logs_loss_parts_lr_grad_norm_and_validation(tmp_path, tiny_beir_dir, monkeypatch):
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'track.db'}"
+    monkeypatch.chdir(tmp_path)  # any default artifact folder lands here, not in the repository
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "spladeforge-train")
+    summary, _ = _train(tmp_path, tiny_beir_dir, _cfg(tracking=["mlflow"], max_steps=2, eval_steps=2))
+    assert summary["steps"] == 2
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("spladeforge-train").experiment_id])
+    logged = set(run.data.metrics)
+    for key in ("loss", "base_loss", "document_regularizer_loss", "query_regularizer_loss", "learning_rate",
+                "grad_norm", "eval_validation_dot_ndcg_10", "eval_validation_query_active_dims"):  # MLflow: @ -> _
+        assert any(name == key or name.endswith(key) for name in logged), (key, " ".join(sorted(logged)))
