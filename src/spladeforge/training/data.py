@@ -49,22 +49,19 @@ def corpus_texts(columns: dict[str, list[Any]]) -> list[str]:
 
 
 def load_validation(folder: Path) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
-    """Queries, corpus and relevant docs of a BEIR folder, for the in-training evaluator."""
-    corpus = {d["_id"]: passage(d) for d in iter_jsonl(folder / "corpus.jsonl", required=("_id", "text"))}
-    queries = {q["_id"]: q["text"] for q in iter_jsonl(folder / "queries.jsonl", required=("_id", "text"))}
-    relevant: dict[str, set[str]] = {}
-    qrels = folder / "qrels" / "test.tsv"
-    if not qrels.is_file():
-        raise InputError(f"{qrels}: file not found (a BEIR folder needs qrels/test.tsv)")
-    for lineno, line in enumerate(qrels.read_text(encoding="utf-8").splitlines()[1:], start=2):
-        parts = line.split("\t")
-        if len(parts) != 3 or not parts[2].strip().lstrip("-").isdigit():
-            raise InputError(f"{qrels}:{lineno}: expected query-id<TAB>corpus-id<TAB>integer score")
-        if int(parts[2]) > 0:
-            relevant.setdefault(parts[0], set()).add(parts[1])
-    queries = {q: t for q, t in queries.items() if q in relevant}
-    if not queries or not corpus:
-        raise InputError(f"{folder}: the validation split has no judged queries or no corpus")
+    """Queries, corpus and relevant docs of a BEIR folder, for the in-training evaluator.
+
+    Reads through `evaluation.beir.load_beir`, the same checked reader evaluate uses.
+    """
+    from spladeforge.evaluation.beir import load_beir
+
+    data = load_beir(folder)
+    corpus = {doc_id: passage({"title": title, "text": text}) for doc_id, (title, text) in data.corpus.items()}
+    relevant = {q: {d for d, grade in rels.items() if grade > 0} for q, rels in data.qrels.items()}
+    relevant = {q: docs for q, docs in relevant.items() if docs}
+    queries = {q: t for q, t in data.queries.items() if q in relevant}
+    if not queries:
+        raise InputError(f"{folder}: the validation split has no judged queries")
     return queries, corpus, relevant
 
 
