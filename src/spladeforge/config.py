@@ -215,6 +215,10 @@ class SplitConfig(Section):
     # `move_document`: its whole document goes to train; `drop_query`: its queries are dropped.
     near_duplicate_action: Literal["move_document", "drop_query"] = "move_document"
     shingle_words: int = Field(5, ge=1, le=20)
+    # Queries flagged by generate-queries' round-trip filter never train. `keep` also holds them out
+    # for validation: dropping them there leaves only queries the round-trip retriever answers,
+    # which inflates that retriever's column of the report (BM25 0.934 vs 0.783 on the default run).
+    validation_round_trip: Literal["keep", "drop"] = "keep"
 
 
 class MineConfig(Section):

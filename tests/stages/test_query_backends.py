@@ -70,8 +70,12 @@ def test_global_dedupe_and_bm25_round_trip():
     ]
     f = QueryFilter(QueryFilterConfig(round_trip="bm25", round_trip_k=1))
     kept = f.round_trip(f.dedupe_global(queries), chunks)
-    assert [q["chunk_id"] for q in kept] == ["gzip#0", "sqlite3#0"]
-    assert f.report(kept)["rejected"] == {"duplicate": {"keywords": 1}, "round_trip_bm25": {"keywords": 1}}
+    # The round trip flags, it does not drop: split keeps the failures out of training only.
+    assert [(q["chunk_id"], q["round_trip_ok"]) for q in kept] == [
+        ("gzip#0", True), ("socket#0", False), ("sqlite3#0", True)]
+    report = f.report(kept)
+    assert report["rejected"] == {"duplicate": {"keywords": 1}}
+    assert report["round_trip_bm25_failed"] == {"keywords": 1}
 
 
 @pytest.mark.slow
@@ -80,9 +84,9 @@ def test_splade_round_trip():
     queries = [{"chunk_id": "gzip#0", "text": "gzip compression", "type": "keywords"},
                {"chunk_id": "socket#0", "text": "sqlite database cursors rows", "type": "keywords"}]
     f = QueryFilter(QueryFilterConfig(round_trip="splade", round_trip_k=1))
-    kept = f.round_trip(queries, chunks)
-    assert [q["chunk_id"] for q in kept] == ["gzip#0"]
-    assert f.rejected["round_trip_splade"]["keywords"] == 1
+    flagged = f.round_trip(queries, chunks)
+    assert [q["round_trip_ok"] for q in flagged] == [True, False]
+    assert f.report(flagged)["round_trip_splade_failed"] == {"keywords": 1}
 
 
 def test_report_written_next_to_queries(chunks_file, tmp_path):

@@ -13,7 +13,8 @@ Backends (`generate_queries.backend`):
 The type of each query is drawn from `generate_queries.mix`. Every draw is seeded by the run
 seed and the chunk id, so the output does not depend on chunk order. Every backend's queries
 pass the filters of `spladeforge.querygen.filters`; what they rejected, per filter and type,
-goes to `<output stem>.report.json` (`queries.report.json`).
+goes to `<output stem>.report.json` (`queries.report.json`). The round-trip filter only flags
+queries (`round_trip_ok`); `split` drops the flagged ones from training, not from validation.
 """
 
 from __future__ import annotations
@@ -193,7 +194,8 @@ def run(cfg: GenerateQueriesConfig, chunks_path: Path, output: Path, seed: int) 
     by_type = Counter(q["type"] for q in queries)
     summary = {"backend": cfg.backend, "chunks": len(chunks), "queries": len(queries),
                "by_type": dict(by_type),
-               "chunks_without_query": len(chunks) - len({q["chunk_id"] for q in queries})}
+               "chunks_without_query": len(chunks) - len({q["chunk_id"] for q in queries}),
+               "round_trip_failed": sum(not q.get("round_trip_ok", True) for q in queries)}
     write_jsonl(output, queries)
     write_json(report_path(output), {**summary, **qfilter.report(queries), **extra})
     return {**summary, "rejected": sum(sum(v.values()) for v in qfilter.rejected.values()),

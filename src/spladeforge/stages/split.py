@@ -9,6 +9,10 @@ Different documents can still share text (copied sections, near-identical pages)
 chunk whose word-shingle Jaccard with a training chunk reaches `split.near_duplicate_threshold`
 would measure memorisation, not retrieval: its document moves to train (`move_document`) or its
 queries are dropped (`drop_query`); either is counted in the summary.
+
+Queries that failed generate-queries' round-trip filter (`round_trip_ok: false`) are dropped from
+training, where a query too vague to find its passage is noise. The held-out side keeps them
+(`split.validation_round_trip: keep`): a validation set pre-selected by BM25 would flatter BM25.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ def run(cfg: SplitConfig, queries_path: Path, chunks_path: Path, train_output: P
         validation_output: Path, seed: int) -> dict[str, Any]:
     chunks = {c["id"]: c for c in iter_jsonl(chunks_path, required=("id", "doc_id", "text"))}
     queries = list(iter_jsonl(queries_path, required=("id", "chunk_id", "text")))
+    ok = {q["id"]: q.get("round_trip_ok", True) for q in queries}
     unknown = [q["id"] for q in queries if q["chunk_id"] not in chunks]
     if unknown:
         raise InputError(f"{queries_path}: {len(unknown)} queries name chunks missing from "
@@ -53,6 +58,7 @@ def run(cfg: SplitConfig, queries_path: Path, chunks_path: Path, train_output: P
         held_out -= leak_docs
 
     train, validation, dropped = [], [], 0
+    round_trip_dropped = {"train": 0, "validation": 0}
     for q in queries:
         doc_id = chunks[q["chunk_id"]]["doc_id"]
         row = {"query_id": q["id"], "query": q["text"], "type": q.get("type", ""),
@@ -60,7 +66,14 @@ def run(cfg: SplitConfig, queries_path: Path, chunks_path: Path, train_output: P
         if doc_id in held_out and q["chunk_id"] in leaks:
             dropped += 1  # only reachable with drop_query: moved documents are no longer held out
             continue
-        (validation if doc_id in held_out else train).append(row)
+        side = "validation" if doc_id in held_out else "train"
+        if q.get("round_trip_ok") is False and (side == "train" or cfg.validation_round_trip == "drop"):
+            round_trip_dropped[side] += 1
+            continue
+        (validation if side == "validation" else train).append(row)
+    if not train:
+        raise InputError(f"{queries_path}: no training query left ({round_trip_dropped['train']} failed the "
+                         "round-trip filter); loosen generate_queries.filters.round_trip_k or set round_trip: none")
     if not validation:
         raise InputError(f"{queries_path}: no validation query left after the near-duplicate check "
                          f"({len(leaks)} leaking chunks); raise split.near_duplicate_threshold")
@@ -87,6 +100,10 @@ def run(cfg: SplitConfig, queries_path: Path, chunks_path: Path, train_output: P
             "near_duplicate_documents_moved":
                 len(leak_docs) if cfg.near_duplicate_action == "move_document" else 0,
             "near_duplicate_queries_dropped": dropped,
+            "round_trip_dropped_train": round_trip_dropped["train"],
+            "round_trip_dropped_validation": round_trip_dropped["validation"],
+            "validation_round_trip_failed": sum(
+                1 for r in validation if not ok.get(r["query_id"], True)),
             "outputs": [str(train_output), str(validation_output)]}
 
 
