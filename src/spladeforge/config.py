@@ -276,7 +276,8 @@ class TrainConfig(Section):
     # 3e-3 on documents.
     query_regularizer_weight: float = Field(5e-4, ge=0.0)
     document_regularizer_weight: float = Field(3e-3, ge=0.0)
-    # `idf-flops` weights each vocabulary entry's FLOPS term by its corpus IDF (seed 002).
+    # `idf-flops` scales each vocabulary entry's FLOPS term by idf_max / idf: common tokens pay more,
+    # informative ones less (arXiv 2411.04403). inference-free's IDF query weights already do so.
     document_regularizer: Literal["flops", "idf-flops"] = "flops"
     # Regularizer weights rise quadratically from 0 over this share of training.
     regularizer_warmup_ratio: float = Field(1 / 3, gt=0.0, le=1.0)

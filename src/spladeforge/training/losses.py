@@ -25,26 +25,46 @@ if TYPE_CHECKING:
 
 
 class IdfFlopsLoss(FlopsLoss):
-    """FLOPS with every vocabulary entry weighted by its corpus IDF: sum_j (idf_j * mean_i w_ij)^2.
+    """FLOPS that penalises common tokens more than informative ones: sum_j (s_j * mean_i w_ij)^2.
 
-    The form of seed 002 (section 7.3); arXiv 2411.04403 motivates bringing IDF into the
-    sparsification of inference-free models. Only the weighting is new: thresholds and the rest
-    of FlopsLoss stay as sentence-transformers defines them.
+    s_j = idf_max / max(idf_j, idf_min), with idf_min the smallest positive corpus IDF: the rarest
+    tokens keep FLOPS' own weight (s = 1), the most common ones are penalised idf_max / idf_min
+    times more, and special tokens (IDF 0) as much as the most common token.
+
+    arXiv 2411.04403 (Geng et al., "Towards Competitive Search Relevance For Inference-Free
+    Learned Sparse Retrievers") brings IDF into sparsification so that it "suppresses the
+    contribution of low-IDF tokens and increases the model's focus on informative terms". In
+    the authors' reference training code this comes from the matching function: the query side
+    is one-hot times IDF and FLOPS acts on the raw document weights, so per unit of score an
+    informative token is penalised less. spladeforge's inference-free architecture scores the
+    same way (IDF-initialised static query weights), so plain `flops` already is that loss there;
+    `idf-flops` gives a SPLADE model (whose queries carry no IDF) the same direction of
+    preference. The literal form sum_j (idf_j * mean_i w_ij)^2 would do the opposite: it
+    penalises the rare, informative tokens most.
     """
 
     def __init__(self, model: SparseEncoder, idf: torch.Tensor, threshold: float | None = None) -> None:
         super().__init__(model, threshold=threshold)
-        self.register_buffer("idf", idf.float(), persistent=False)
+        self.register_buffer("scale", idf_penalty_scale(idf), persistent=False)
 
     def compute_loss_from_embeddings(self, embeddings: torch.Tensor) -> torch.Tensor:
         if self.threshold is not None:
             mask = ((embeddings != 0).sum(dim=1) > self.threshold).float()
             embeddings = embeddings * mask.unsqueeze(1)
-        idf = self.idf.to(device=embeddings.device, dtype=embeddings.dtype)
-        return torch.sum((torch.mean(embeddings, dim=0) * idf) ** 2)
+        scale = self.scale.to(device=embeddings.device, dtype=embeddings.dtype)
+        return torch.sum((torch.mean(embeddings, dim=0) * scale) ** 2)
 
     def get_config_dict(self) -> dict:
-        return {"threshold": self.threshold, "weighting": "idf"}
+        return {"threshold": self.threshold, "weighting": "idf_max / idf"}
+
+
+def idf_penalty_scale(idf: torch.Tensor) -> torch.Tensor:
+    """Per-token penalty scale idf_max / max(idf, idf_min): 1 for the rarest tokens, larger for common ones."""
+    idf = idf.float()
+    positive = idf[idf > 0]
+    if positive.numel() == 0:
+        raise ValueError("idf-flops needs at least one token with a positive corpus IDF")
+    return positive.max() / idf.clamp(min=positive.min().item())
 
 
 def ranking_loss(cfg: TrainConfig, model: SparseEncoder, distill: str | None):
