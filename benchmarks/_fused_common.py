@@ -11,6 +11,7 @@ import math
 import os
 import platform
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,3 +97,93 @@ def write_results(name: str, figures: dict[str, Any], markdown: str, output: Pat
     (output / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     (output / f"{name}.md").write_text(markdown, encoding="utf-8")
     print(markdown)
+
+
+# --- devices: CUDA when present, peak memory, synchronised timing, largest batch ----------------
+
+NO_CUDA = "no CUDA device: largest-batch search skipped"
+
+
+def pick_device(requested: str | None) -> str:
+    """`--device`: cuda when one is visible, else cpu; an explicit cuda without one is an error."""
+    import torch
+
+    if requested is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit(f"--device {requested}: no CUDA device is visible")
+    return requested
+
+
+def synchronize(device: str) -> None:
+    """Wait for queued CUDA kernels, so that wall-clock time covers the work (no-op on CPU)."""
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def free_cuda_memory() -> None:
+    """Release what a failed attempt left: collect its tensors, then return cached blocks to CUDA."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def largest_batch(step: Callable[[int], Any], start: int = 1, limit: int = 4096,
+                  cleanup: Callable[[], None] | None = free_cuda_memory) -> tuple[int, list[dict[str, Any]]]:
+    """The largest n in [start, limit] for which `step(n)` runs without CUDA running out of memory.
+
+    Doubles n from `start` until an attempt fails (or `limit` is reached), then bisects between
+    the last batch that fit and the first that did not; `cleanup` runs after every attempt. Only
+    torch.cuda.OutOfMemoryError counts as "does not fit", any other error propagates. Assumes
+    that a batch fits whenever a larger one does. Returns (0, attempts) if even `start` fails;
+    attempts lists every {"batch": n, "fits": bool} in order.
+    """
+    import torch
+
+    attempts: list[dict[str, Any]] = []
+
+    def fits(n: int) -> bool:
+        try:
+            step(n)
+            ok = True
+        except torch.cuda.OutOfMemoryError:
+            ok = False
+        finally:
+            if cleanup is not None:
+                cleanup()
+        attempts.append({"batch": n, "fits": ok})
+        return ok
+
+    if not fits(start):
+        return 0, attempts
+    good, bad = start, None
+    while bad is None and good < limit:
+        candidate = min(2 * good, limit)
+        if fits(candidate):
+            good = candidate
+        else:
+            bad = candidate
+    while bad is not None and bad - good > 1:
+        middle = (good + bad) // 2
+        if fits(middle):
+            good = middle
+        else:
+            bad = middle
+    return good, attempts
+
+
+def cuda_note(device: str) -> str:
+    """Where largest-batch figures come from, or why there are none (for JSON and Markdown)."""
+    import torch
+
+    if device.startswith("cuda"):
+        return f"CUDA device {torch.cuda.get_device_name(device)}"
+    if not torch.cuda.is_available():
+        return NO_CUDA
+    return f"--device {device}: largest-batch search skipped (it runs on CUDA only)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 
 import pytest
 import torch
@@ -98,13 +99,17 @@ def test_encode_matches_and_switch_restores_the_modules(model):
     assert not is_fused(model) and all("forward" not in vars(m) for m in model)
 
 
-def test_unsupported_models_are_left_untouched(model):
-    """Sum pooling (and anything not Transformer(fill-mask) + SpladePooling(max)) is refused."""
+def test_unsupported_models_are_left_untouched(model, monkeypatch):
+    """Sum pooling is refused with a warning; a model with no SPLADE head has nothing to fuse, silently."""
+    monkeypatch.setattr(fused_head, "_WARNED", set())
     summed = SparseEncoder(modules=[model[0], SpladePooling("sum")], device="cpu")
-    assert not enable_fused_head(summed)
+    with pytest.warns(RuntimeWarning, match="SpladePooling\\('sum'"):
+        assert not enable_fused_head(summed)
     assert all("forward" not in vars(m) for m in summed)
     static = SparseEncoder(modules=[SparseStaticEmbedding(tokenizer=model.tokenizer)], device="cpu")
-    assert not enable_fused_head(static)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to fuse is not a fallback: no warning
+        assert not enable_fused_head(static)
 
 
 def test_saved_folder_is_a_plain_sentence_transformers_folder(model, tmp_path):
