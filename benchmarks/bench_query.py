@@ -1,6 +1,6 @@
 """Query latency (inference-free and regular SPLADE) and inverted-index top-k latency (issue 9).
 
-    python benchmarks/bench_query.py [beir_folder] [--queries 200] [--sizes 10000 100000]
+    python benchmarks/bench_query.py [beir_folder] [--queries 200] [--sizes 10000 100000] [--device cuda]
 
 1. Query encoding latency, one query at a time (what a search service does), p50/p95 in ms:
    - inference-free: a SparseStaticEmbedding of corpus IDF weights (as `train.architecture:
@@ -11,6 +11,9 @@
    [vocab, documents] of synthetic document vectors with ~128 active dimensions each (term ids
    drawn Zipf-like, weights log-normal, like real SPLADE passages), at 10k and 100k documents,
    for queries of ~17 active dimensions (regular SPLADE) taken from real encoded queries.
+
+`--device` (default: cuda when present) runs the query encoders there, synchronising before each
+clock read; the static lookup and the CSR index stay on the CPU, where a search service runs them.
 """
 
 from __future__ import annotations
@@ -22,7 +25,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _fused_common import RESULTS, load_beir_folder, machine, stdlib_passages, write_results  # noqa: E402
+from _fused_common import (  # noqa: E402
+    RESULTS,
+    load_beir_folder,
+    machine,
+    pick_device,
+    stdlib_passages,
+    synchronize,
+    write_results,
+)
 
 
 def percentiles(ms: list[float]) -> dict[str, float]:
@@ -31,18 +42,21 @@ def percentiles(ms: list[float]) -> dict[str, float]:
             "mean_ms": statistics.fmean(ms)}
 
 
-def time_each(fn, items: list, warmup: int = 5) -> dict[str, float]:
+def time_each(fn, items: list, warmup: int = 5, device: str = "cpu") -> dict[str, float]:
     for item in items[:warmup]:
         fn(item)
     ms = []
     for item in items:
+        synchronize(device)
         start = time.perf_counter()
         fn(item)
+        synchronize(device)
         ms.append((time.perf_counter() - start) * 1000)
     return percentiles(ms)
 
 
-def query_latency(queries: list[str], passages: list[str], model_ref: str) -> tuple[dict, list]:
+def query_latency(queries: list[str], passages: list[str], model_ref: str,
+                  device: str = "cpu") -> tuple[dict, list]:
     import torch
     from sentence_transformers.sparse_encoder import SparseEncoder
     from sentence_transformers.sparse_encoder.modules import Router, SparseStaticEmbedding
@@ -52,25 +66,26 @@ def query_latency(queries: list[str], passages: list[str], model_ref: str) -> tu
     from spladeforge.models.fused_head import enable_fused_head
     from spladeforge.models.static_query import StaticQueryEncoder
 
-    regular = load_sparse_encoder(model_ref, max_seq_length=256)
+    regular = load_sparse_encoder(model_ref, max_seq_length=256, device=device)
     tokenizer = regular.tokenizer
     idf = corpus_idf(tokenizer, passages)
     static = SparseStaticEmbedding(tokenizer=tokenizer, weight=idf, frozen=True)
     inference_free = SparseEncoder(modules=[Router.for_query_document(
-        query_modules=[static], document_modules=list(load_sparse_encoder(model_ref, max_seq_length=256)))],
-        device="cpu", similarity_fn_name="dot")
+        query_modules=[static],
+        document_modules=list(load_sparse_encoder(model_ref, max_seq_length=256, device=device)))],
+        device=device, similarity_fn_name="dot")
     lookup = StaticQueryEncoder(inference_free)
 
     figures = {
-        "inference_free_encode_query": time_each(lambda q: inference_free.encode_query(q), queries),
+        "inference_free_encode_query": time_each(lambda q: inference_free.encode_query(q), queries, device=device),
         "inference_free_static_query_encoder": time_each(lookup.encode, queries),
-        "regular_encode_query_plain": time_each(lambda q: regular.encode_query(q), queries),
+        "regular_encode_query_plain": time_each(lambda q: regular.encode_query(q), queries, device=device),
     }
     with torch.inference_mode():
         encoded = regular.encode_query(queries, convert_to_sparse_tensor=True).coalesce()
     enable_fused_head(regular)
-    figures["regular_encode_query_fused"] = time_each(lambda q: regular.encode_query(q), queries)
-    rows = [encoded[i].coalesce() for i in range(len(queries))]
+    figures["regular_encode_query_fused"] = time_each(lambda q: regular.encode_query(q), queries, device=device)
+    rows = [encoded[i].coalesce().cpu() for i in range(len(queries))]
     return figures, [(r.indices()[0].numpy(), r.values().numpy()) for r in rows]
 
 
@@ -114,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--doc-active-dims", type=int, default=128)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu; default: cuda when present")
     args = parser.parse_args(argv)
+    device = pick_device(args.device)
 
     if args.beir_folder:
         corpus, queries, _ = load_beir_folder(args.beir_folder)
@@ -123,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         passages = stdlib_passages()
         query_texts = [" ".join(p.split()[5:12]) for p in passages]
     query_texts = (query_texts * (args.queries // max(1, len(query_texts)) + 1))[: args.queries]
-    latency, query_vectors = query_latency(query_texts, passages, args.model)
+    latency, query_vectors = query_latency(query_texts, passages, args.model, device)
     vocab = 30522
     retrieval = {}
     for size in args.sizes:
@@ -132,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "doc_active_dims": index.nnz / size}
         print(size, retrieval[str(size)], flush=True)
     mean_query_dims = statistics.fmean(len(ids) for ids, _ in query_vectors)
-    figures = {"model": args.model, "queries": len(query_texts), "query_latency": latency,
+    figures = {"model": args.model, "device": device, "queries": len(query_texts), "query_latency": latency,
                "topk10_latency": retrieval, "query_active_dims": mean_query_dims, "machine": machine()}
     rows = [f"| {name} | {v['p50_ms']:.3f} | {v['p95_ms']:.3f} |" for name, v in latency.items()]
     rows += [f"| top-10 over {int(size):,} docs (CSR index) | {v['p50_ms']:.3f} | {v['p95_ms']:.3f} |"
@@ -140,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     markdown = "\n".join([
         "# query latency and inverted-index retrieval",
         "",
-        f"{len(query_texts)} queries one at a time; {args.model}; synthetic documents with "
+        f"{len(query_texts)} queries one at a time; {args.model} on {device}; synthetic documents with "
         f"{args.doc_active_dims} active dims, queries with {mean_query_dims:.1f} active dims (real "
         f"encoded queries); {figures['machine']['cpus']} CPUs, {figures['machine']['date']}.",
         "",
@@ -149,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         *rows,
         "",
     ])
-    write_results("bench_query", figures, markdown, args.output)
+    write_results("bench_query" if device == "cpu" else "bench_query_cuda", figures, markdown, args.output)
     return 0
 
 
