@@ -10,15 +10,17 @@ from dataclasses import dataclass
 
 from kfp import dsl
 
-from spladeforge.components.data import chunk, generate_queries, ingest, mine, split
-from spladeforge.components.evaluate import evaluate, quantize
+from spladeforge.components.data import chunk, generate_queries, ingest, mine, mine_shard, split
+from spladeforge.components.evaluate import encode_shard, evaluate, quantize
 from spladeforge.components.params import check_params
-from spladeforge.components.release import promoted, publish, register
+from spladeforge.components.release import promote, promoted, publish, register
 from spladeforge.components.train import train
 
+# One per dvc.yaml stage; `mine` collects the `mine_shard` fan-out.
 STAGES = (ingest, chunk, generate_queries, split, mine, train, evaluate, quantize, register, publish)
-# Not stages: the up-front validation of every section and the gate's verdict for dsl.If.
-HELPERS = (check_params, promoted)
+# Not stages of their own: the up-front validation of every section, the shard tasks of the two
+# fan-outs, the gate's verdict for dsl.If and the champion move inside it.
+HELPERS = (check_params, mine_shard, encode_shard, promoted, promote)
 
 __all__ = ["Components", "STAGES", "build"]
 
@@ -30,12 +32,15 @@ class Components:
     chunk: dsl.PythonComponent
     generate_queries: dsl.PythonComponent
     split: dsl.PythonComponent
+    mine_shard: dsl.PythonComponent
     mine: dsl.PythonComponent
     train: dsl.PythonComponent
+    encode_shard: dsl.PythonComponent
     evaluate: dsl.PythonComponent
     quantize: dsl.PythonComponent
     register: dsl.PythonComponent
     promoted: dsl.PythonComponent
+    promote: dsl.PythonComponent
     publish: dsl.PythonComponent
 
 

@@ -1,4 +1,4 @@
-"""Kubeflow components for the data stages: ingest, chunk, generate-queries, split, mine.
+"""Kubeflow components for the data stages: ingest, chunk, generate-queries, split, mine (in shards).
 
 Each function is a thin wrapper: it validates its own params section with `spladeforge.config`
 and calls the same `stages.<stage>.run` that `dvc repro` runs. KFP ships only a component's
@@ -56,13 +56,31 @@ def split(split: dict, seed: int, queries: Input[Dataset], chunks: Input[Dataset
     validation.metadata.update(result)
 
 
-def mine(mine: dict, seed: int, train_pairs: Input[Dataset], chunks: Input[Dataset], tuples: Output[Dataset]):
-    """Mine hard negatives from a BM25 rank window."""
+def mine_shard(mine: dict, seed: int, shard: int, num_shards: int, train_pairs: Input[Dataset],
+               chunks: Input[Dataset], tuples_shard: Output[Dataset]):
+    """Mine hard negatives for shard `shard` of `num_shards` of the training queries (one iteration
+    of the pipeline's dsl.ParallelFor); every shard searches the whole chunk corpus."""
     from pathlib import Path
 
     from spladeforge.config import MineConfig
     from spladeforge.stages import mine as stage
 
-    result = stage.run(MineConfig.model_validate(mine), Path(train_pairs.path), Path(chunks.path),
-                       Path(tuples.path), seed)
-    tuples.metadata.update(result)
+    result = stage.run_shard(MineConfig.model_validate(mine), Path(train_pairs.path), Path(chunks.path),
+                             Path(tuples_shard.path), seed, shard, num_shards)
+    tuples_shard.metadata.update({k: v for k, v in result.items() if v is not None})
+
+
+def mine(mine: dict, shards: Input[list[Dataset]], tuples: Output[Dataset]):
+    """The mine stage's output: the collected `mine_shard` outputs, concatenated in shard order.
+
+    The tuples file is byte-identical to `stages.mine.run`'s with the same seed, whatever the
+    number of shards (see `stages.mine`).
+    """
+    from pathlib import Path
+
+    from spladeforge.config import MineConfig
+    from spladeforge.stages import mine as stage
+
+    result = stage.merge_shards(MineConfig.model_validate(mine), [Path(s.path) for s in shards],
+                                Path(tuples.path))
+    tuples.metadata.update({k: v for k, v in result.items() if v is not None})

@@ -1,15 +1,30 @@
-"""Kubeflow components for `evaluate` and `quantize`."""
+"""Kubeflow components for `evaluate` (with the sharded document encoding) and `quantize`."""
 
 # No `from __future__ import annotations`: KFP reads these annotations as types.
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 
+def encode_shard(evaluate: dict, shard: int, num_shards: int, model: Input[Model], validation: Input[Dataset],
+                 embeddings: Output[Dataset]):
+    """Encode shard `shard` of `num_shards` of the held-out corpus with the trained model (one
+    iteration of the pipeline's dsl.ParallelFor): a sparse `.npz` with the document ids."""
+    from pathlib import Path
+
+    from spladeforge.config import EvaluateConfig
+    from spladeforge.stages import evaluate as stage
+
+    result = stage.encode_documents(EvaluateConfig.model_validate(evaluate), Path(model.path),
+                                    Path(validation.path), Path(embeddings.path), shard, num_shards)
+    embeddings.metadata.update({k: v for k, v in result.items() if isinstance(v, str | int | float)})
+
+
 def evaluate(evaluate: dict, model: Input[Model], validation: Input[Dataset],
-             report: Output[Artifact], metrics: Output[Metrics]):
+             document_embeddings: Input[list[Dataset]], report: Output[Artifact], metrics: Output[Metrics]):
     """MTEB on the held-out split for the model, its base and BM25.
 
-    `metrics` is the flat metrics.json file (what register and publish read) and, logged as
-    metadata, the figures the Kubeflow UI shows.
+    The model's side of the held-out corpus is `document_embeddings`, the collected
+    `encode_shard` outputs, instead of an encoding of its own. `metrics` is the flat metrics.json
+    file (what register and publish read) and, logged as metadata, the figures the Kubeflow UI shows.
     """
     from pathlib import Path
 
@@ -18,7 +33,8 @@ def evaluate(evaluate: dict, model: Input[Model], validation: Input[Dataset],
     from spladeforge.stages import evaluate as stage
 
     stage.run(EvaluateConfig.model_validate(evaluate), Path(model.path), Path(validation.path),
-              Path(report.path), Path(metrics.path))
+              Path(report.path), Path(metrics.path),
+              document_embeddings=[Path(shard.path) for shard in document_embeddings])
     for key, value in read_json(Path(metrics.path)).items():
         if isinstance(value, int | float) and not isinstance(value, bool):
             metrics.log_metric(key, value)

@@ -1,4 +1,4 @@
-"""Kubeflow components for `register` (the NDCG@10 gate) and `publish`."""
+"""Kubeflow components for `register` (the NDCG@10 gate), `promote` and `publish`."""
 
 # No `from __future__ import annotations`: KFP reads these annotations as types.
 from kfp.dsl import Artifact, Input, Metrics, Model, Output
@@ -7,10 +7,11 @@ from kfp.dsl import Artifact, Input, Metrics, Model, Output
 def register(register: dict, run_config: dict, model: Input[Model], metrics: Input[Metrics],
              quantize_report: Input[Metrics], onnx_model: Input[Model],
              decision: Output[Artifact]):
-    """Register a version as `challenger`; move `champion` to it when it passes the NDCG@10 gate.
+    """Register a version as `challenger` and decide the NDCG@10 gate, without moving `champion`.
 
     The gate is `registry.policy.decide`, run inside `stages.register`; its verdict is in the
-    `decision` JSON, which `promoted` hands to the pipeline's `dsl.If`.
+    `decision` JSON, which `promoted` hands to the pipeline's `dsl.If`. Inside it, `promote`
+    moves `champion`: a version that fails the gate can never become champion in the DAG.
     """
     from pathlib import Path
 
@@ -21,7 +22,7 @@ def register(register: dict, run_config: dict, model: Input[Model], metrics: Inp
     logged = Params.model_validate(run_config).model_dump(mode="json", exclude={"kubeflow", "preset"})
     result = stage.run(RegisterConfig.model_validate(register), Path(model.path), Path(metrics.path),
                        Path(decision.path), quantize_report=Path(quantize_report.path),
-                       onnx_dir=Path(onnx_model.path), params=logged)
+                       onnx_dir=Path(onnx_model.path), params=logged, promote=False)
     decision.metadata.update({k: v for k, v in result.items() if isinstance(v, str | int | float | bool)})
 
 
@@ -37,6 +38,22 @@ def promoted(decision: Input[Artifact]) -> bool:
     from spladeforge.io import read_json
 
     return bool(read_json(Path(decision.path))["promoted"])
+
+
+def promote(register: dict, decision: Input[Artifact], promotion: Output[Artifact]):
+    """Move `champion` to the version register's gate passed (runs only inside the `dsl.If`).
+
+    `promotion` is the decision with `champion_version` set to the new champion, what publish
+    reads. The move is refused if `champion` changed since the gate compared against it.
+    """
+    from pathlib import Path
+
+    from spladeforge.config import RegisterConfig
+    from spladeforge.stages import register as stage
+
+    result = stage.promote_champion(RegisterConfig.model_validate(register), Path(decision.path),
+                                    Path(promotion.path))
+    promotion.metadata.update({k: v for k, v in result.items() if isinstance(v, str | int | float | bool)})
 
 
 def publish(publish: dict, quantize: dict, run_config: dict, model: Input[Model],

@@ -1,11 +1,13 @@
-"""The training DAG: the same stages as `dvc repro`, gated on NDCG@10 before publishing.
+"""The training DAG: the same stages as `dvc repro`, gated on NDCG@10 before promotion and publishing.
 
-check-params → ingest → chunk → generate-queries → split → mine → train (H100 pool) → evaluate → quantize
-→ register (challenger; champion if it passes the gate) → promoted → dsl.If → publish.
+check-params → ingest → chunk → generate-queries → split → mine-shard × n (dsl.ParallelFor) → mine
+(collect) → train (H100 pool) → encode-shard × m (dsl.ParallelFor) → evaluate (collect) → quantize
+→ register (challenger + the gate's decision) → promoted → dsl.If → promote (champion) → publish.
 
 The pipeline's parameters are the sections of params.yaml (plus `seed`), each a dict validated
 by its stage's config model inside the component; their defaults are params.yaml merged with its
-preset, read when the pipeline is built. `kubeflow` (placement) is fixed at compile time.
+preset, read when the pipeline is built. `kubeflow` (placement and the shard counts n =
+`mine_shards`, m = `encode_shards`) is fixed at compile time: the loops iterate over static lists.
 """
 
 # No `from __future__ import annotations`: KFP reads the pipeline's annotations as types.
@@ -13,8 +15,8 @@ from collections.abc import Callable
 
 from kfp import dsl
 
-from spladeforge.components import build
-from spladeforge.config import Params
+from spladeforge.components import Components, build
+from spladeforge.config import KubeflowConfig, Params
 from spladeforge.pipelines.placement import cpu_task, gpu_train_task, use_secrets
 
 PIPELINE_NAME = "spladeforge-training"
@@ -67,8 +69,12 @@ def make_pipeline(params: Params, enable_caching: bool = True) -> Callable:
                                               chunks=chunks.outputs["chunks"]), k)
         halves = cpu_task(c.split(split=split, seed=seed, queries=queries.outputs["queries"],
                                   chunks=chunks.outputs["chunks"]), k)
-        tuples = cpu_task(c.mine(mine=mine, seed=seed, train_pairs=halves.outputs["train_pairs"],
-                                 chunks=chunks.outputs["chunks"]), k)
+        # One code path for any n: with n = 1 the loop has one iteration and the collect one input.
+        with dsl.ParallelFor(items=list(range(k.mine_shards)), parallelism=k.shard_parallelism) as shard:
+            mined = cpu_task(c.mine_shard(mine=mine, seed=seed, shard=shard, num_shards=k.mine_shards,
+                                          train_pairs=halves.outputs["train_pairs"],
+                                          chunks=chunks.outputs["chunks"]), k)
+        tuples = cpu_task(c.mine(mine=mine, shards=dsl.Collected(mined.outputs["tuples_shard"])), k)
         trained = c.train(train=train, seed=seed, tuples=tuples.outputs["tuples"],
                           validation=halves.outputs["validation"],
                           documents_meta=docs.outputs["documents_meta"], checkpoint_root=checkpoint_root,
@@ -76,28 +82,46 @@ def make_pipeline(params: Params, enable_caching: bool = True) -> Callable:
         use_secrets(gpu_train_task(trained, k), k, hf=True)
 
         model, validation = trained.outputs["model"], halves.outputs["validation"]
-        scored = use_secrets(cpu_task(c.evaluate(evaluate=evaluate, model=model, validation=validation), k),
-                             k, hf=True)
+        with dsl.ParallelFor(items=list(range(k.encode_shards)), parallelism=k.shard_parallelism) as shard:
+            encoded = cpu_task(c.encode_shard(evaluate=evaluate, shard=shard, num_shards=k.encode_shards,
+                                              model=model, validation=validation), k)
+        scored = use_secrets(cpu_task(c.evaluate(
+            evaluate=evaluate, model=model, validation=validation,
+            document_embeddings=dsl.Collected(encoded.outputs["embeddings"])), k), k, hf=True)
         int8 = cpu_task(c.quantize(quantize=quantize, model=model, validation=validation), k)
-        gate = c.register(register=register, run_config=run_config, model=model,
-                          metrics=scored.outputs["metrics"], quantize_report=int8.outputs["report"],
-                          onnx_model=int8.outputs["onnx_model"])
-        # Side effects in MLflow and on the Hub: never answer these from the cache.
-        use_secrets(cpu_task(gate, k), k, aws=True, mlflow=True).set_caching_options(False)
-
-        verdict = cpu_task(c.promoted(decision=gate.outputs["decision"]), k).set_caching_options(False)
-        with dsl.If(verdict.output == True, name="ndcg-gate-passed"):  # noqa: E712
-            released = c.publish(publish=publish, quantize=quantize,
-                                 run_config=run_config, model=model, decision=gate.outputs["decision"],
-                                 metrics=scored.outputs["metrics"], quantize_report=int8.outputs["report"],
-                                 onnx_model=int8.outputs["onnx_model"])
-            use_secrets(cpu_task(released, k), k, hf=True, aws=True).set_caching_options(False)
+        release(c, k, register=register, publish=publish, quantize=quantize, run_config=run_config, model=model,
+                metrics=scored.outputs["metrics"], quantize_report=int8.outputs["report"],
+                onnx_model=int8.outputs["onnx_model"])
 
         if not enable_caching:
-            for task in (checked, docs, chunks, queries, halves, tuples, trained, scored, int8):
+            for task in (checked, docs, chunks, queries, halves, mined, tuples, trained, encoded, scored, int8):
                 task.set_caching_options(False)
 
     return spladeforge_training
+
+
+def release(c: Components, k: KubeflowConfig, *, register, publish, quantize, run_config, model, metrics,
+            quantize_report, onnx_model) -> dict[str, dsl.PipelineTask]:
+    """The gated tail of the DAG: register → promoted → dsl.If(passed) → promote → publish.
+
+    `register` records the version as challenger and the gate's decision but never moves
+    `champion`; only inside the condition does `promote` move it, and publish reads the decision
+    `promote` wrote. Every task here has side effects in MLflow, S3 or on the Hub, so none is
+    ever answered from the cache.
+    """
+    gate = c.register(register=register, run_config=run_config, model=model, metrics=metrics,
+                      quantize_report=quantize_report, onnx_model=onnx_model)
+    use_secrets(cpu_task(gate, k), k, aws=True, mlflow=True).set_caching_options(False)
+
+    verdict = cpu_task(c.promoted(decision=gate.outputs["decision"]), k).set_caching_options(False)
+    with dsl.If(verdict.output == True, name="ndcg-gate-passed"):  # noqa: E712
+        promotion = c.promote(register=register, decision=gate.outputs["decision"])
+        use_secrets(cpu_task(promotion, k), k, mlflow=True).set_caching_options(False)
+        released = c.publish(publish=publish, quantize=quantize, run_config=run_config, model=model,
+                             decision=promotion.outputs["promotion"], metrics=metrics,
+                             quantize_report=quantize_report, onnx_model=onnx_model)
+        use_secrets(cpu_task(released, k), k, hf=True, aws=True).set_caching_options(False)
+    return {"register": gate, "promoted": verdict, "promote": promotion, "publish": released}
 
 
 def compile_pipeline(params: Params, package_path: str, enable_caching: bool = True) -> str:

@@ -455,6 +455,15 @@ class KubeflowConfig(Section):
     hf_secret: str = "spladeforge-hf"
     aws_secret: str = "spladeforge-aws"
     mlflow_secret: str = "spladeforge-mlflow"
+    # Fan-out for large corpora: each shard is one task of a dsl.ParallelFor, collected after.
+    mine_shards: int = Field(1, ge=1, le=1024, description=(
+        "Tasks mining hard negatives, each for a contiguous block of the training queries against the "
+        "whole chunk corpus; the merged tuples are byte-identical to one task's."))
+    encode_shards: int = Field(1, ge=1, le=1024, description=(
+        "Tasks encoding the held-out corpus with the trained model for evaluate, each a contiguous block "
+        "of corpus.jsonl; evaluate indexes the collected vectors instead of encoding the corpus."))
+    shard_parallelism: int = Field(0, ge=0, description=(
+        "At most this many shard tasks of one fan-out run at once; 0: no limit."))
 
 with warnings.catch_warnings():
     # `register` is a stage name; pydantic warns that it shadows ABCMeta.register on the class.

@@ -53,17 +53,46 @@ def _dvc_upstream(stages: dict) -> dict[str, set[str]]:
             for name, stage in stages.items()}
 
 
+def _control_flow(ir: dict) -> dict[str, dict]:
+    """Root tasks that are a dsl.If or dsl.ParallelFor group -> the tasks inside them."""
+    root = ir["root"]["dag"]["tasks"]
+    return {name: ir["components"][task["componentRef"]["name"]]["dag"]["tasks"] for name, task in root.items()
+            if name.startswith(("condition-", "for-loop-"))}
+
+
+def _gate(ir: dict) -> tuple[dict, dict]:
+    """The dsl.If on the gate: its root task and the tasks inside it."""
+    root = ir["root"]["dag"]["tasks"]
+    (name,) = [name for name, task in root.items() if "triggerPolicy" in task]
+    return root[name], _control_flow(ir)[name]
+
+
+def _upstream(ir: dict, task: dict) -> set[str]:
+    """A root task's upstream tasks; a loop it depends on stands for its inner tasks and their upstream."""
+    groups = _control_flow(ir)
+    root = ir["root"]["dag"]["tasks"]
+    found = set()
+    for dep in task.get("dependentTasks", []):
+        found.add(dep)
+        if dep.startswith("for-loop-"):
+            found |= set(groups[dep]) | set(root[dep].get("dependentTasks", []))
+    return found
+
+
 def test_dag_has_the_stages_and_edges_of_dvc_yaml(compiled):
     """Same stages as `dvc repro`: each dvc.yaml stage is a task depending on the same upstream stages."""
     _, ir, _ = compiled
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     assert [f.__name__.replace("_", "-") for f in STAGES] == list(stages)
     root = ir["root"]["dag"]["tasks"]
+    condition, _ = _gate(ir)
     for name, upstream in _dvc_upstream(stages).items():
         # publish runs inside the dsl.If; its condition task carries the dependencies.
-        task = root["condition-1"] if name == "publish" else root[name]
-        assert upstream <= set(task.get("dependentTasks", [])), (name, upstream)
-    assert list(ir["components"]["comp-condition-1"]["dag"]["tasks"]) == ["publish"]
+        task = condition if name == "publish" else root[name]
+        assert upstream <= _upstream(ir, task), (name, upstream)
+    # mine's work is in the loop it collects, which reads split's and chunk's outputs.
+    assert root["mine"]["dependentTasks"] == ["for-loop-2"] and {"split", "chunk"} <= set(
+        root["for-loop-2"]["dependentTasks"])
 
 
 def test_parameters_mirror_params_yaml(compiled):
@@ -110,15 +139,65 @@ def test_only_train_asks_for_a_gpu_or_tolerates_the_gpu_taint(compiled):
             assert "nodeSelector" not in k8s.get(name, {}), name
 
 
-def test_publish_is_guarded_by_the_ndcg_gate(compiled):
+def test_promotion_and_publish_are_guarded_by_the_ndcg_gate(compiled):
+    """register only decides; promote (the champion move) and publish run inside the dsl.If on its verdict."""
     _, ir, _ = compiled
-    cond = ir["root"]["dag"]["tasks"]["condition-1"]
+    root = ir["root"]["dag"]["tasks"]
+    cond, inside = _gate(ir)
     assert cond["triggerPolicy"]["condition"] == (
         "inputs.parameter_values['pipelinechannel--promoted-Output'] == true")
     assert "promoted" in cond["dependentTasks"]
-    assert list(ir["components"]["comp-condition-1"]["dag"]["tasks"]) == ["publish"]
-    promoted = ir["root"]["dag"]["tasks"]["promoted"]
+    assert set(inside) == {"promote", "publish"} and "promote" not in root and "publish" not in root
+    assert inside["publish"]["dependentTasks"] == ["promote"]
+    # publish reads the decision promote wrote after moving champion, promote the one register wrote.
+    published = inside["publish"]["inputs"]["artifacts"]["decision"]["taskOutputArtifact"]
+    assert published == {"outputArtifactKey": "promotion", "producerTask": "promote"}
+    promoting = inside["promote"]["inputs"]["artifacts"]["decision"]["componentInputArtifact"]
+    assert cond["inputs"]["artifacts"][promoting]["taskOutputArtifact"]["producerTask"] == "register"
+    promoted = root["promoted"]
     assert promoted["inputs"]["artifacts"]["decision"]["taskOutputArtifact"]["producerTask"] == "register"
+    # register's component leaves champion alone; only promote calls the champion move.
+    executors = ir["deploymentSpec"]["executors"]
+    assert "promote=False" in json.dumps(executors["exec-register"]["container"])
+    assert "promote_champion" in json.dumps(executors["exec-promote"]["container"])
+    assert "promote_champion" not in json.dumps(executors["exec-register"]["container"])
+
+
+def test_mining_and_document_encoding_fan_out_and_are_collected(tmp_path):
+    """kubeflow.mine_shards/encode_shards: a dsl.ParallelFor of shard tasks, collected by mine and evaluate."""
+    _, ir, _ = compile_ir(tmp_path, ["kubeflow.mine_shards=3", "kubeflow.encode_shards=2",
+                                     "kubeflow.shard_parallelism=2"])
+    root, groups = ir["root"]["dag"]["tasks"], _control_flow(ir)
+    loops = {next(iter(groups[name])): root[name] for name in groups if name.startswith("for-loop-")}
+    assert set(loops) == {"mine-shard", "encode-shard"}
+    for inner, items, collector, output, param in (("mine-shard", [0, 1, 2], "mine", "tuples_shard", "shards"),
+                                                    ("encode-shard", [0, 1], "evaluate", "embeddings",
+                                                     "document_embeddings")):
+        loop = loops[inner]
+        assert json.loads(loop["parameterIterator"]["items"]["raw"]) == items
+        assert loop["iteratorPolicy"] == {"parallelismLimit": 2}
+        task = groups[loop["taskInfo"]["name"]][inner]
+        assert task["inputs"]["parameters"]["shard"]["componentInputParameter"] == loop[
+            "parameterIterator"]["itemInput"]
+        assert task["inputs"]["parameters"]["num_shards"]["runtimeValue"]["constant"] == len(items)
+        collected = root[collector]["inputs"]["artifacts"][param]["taskOutputArtifact"]
+        assert collected["producerTask"] == loop["taskInfo"]["name"]
+        selector = ir["components"][loop["componentRef"]["name"]]["dag"]["outputs"]["artifacts"][
+            collected["outputArtifactKey"]]["artifactSelectors"]
+        assert selector == [{"outputArtifactKey": output, "producerSubtask": inner}]
+    # encode-shard reads the trained model; train reads mine's collected tuples.
+    assert "train" in loops["encode-shard"]["dependentTasks"] and "mine" in root["train"]["dependentTasks"]
+    # The default: one shard each, the same path, no parallelism limit.
+    _, default, _ = compile_ir(tmp_path)
+    for name, loop in default["root"]["dag"]["tasks"].items():
+        if name.startswith("for-loop-"):
+            assert json.loads(loop["parameterIterator"]["items"]["raw"]) == [0] and "iteratorPolicy" not in loop
+
+
+@pytest.mark.parametrize("key", ["mine_shards", "encode_shards"])
+def test_shard_counts_must_be_positive(key):
+    with pytest.raises(ConfigError, match=rf"kubeflow\.{key}"):
+        load_params(REPO / "params.yaml", [f"kubeflow.{key}=0"])
 
 
 def test_side_effect_tasks_are_never_cached(compiled, tmp_path):
@@ -127,10 +206,15 @@ def test_side_effect_tasks_are_never_cached(compiled, tmp_path):
     tasks = ir["root"]["dag"]["tasks"]
     assert tasks["ingest"]["cachingOptions"]["enableCache"] is True
     assert not tasks["register"].get("cachingOptions", {}).get("enableCache")
-    publish = ir["components"]["comp-condition-1"]["dag"]["tasks"]["publish"]
-    assert not publish.get("cachingOptions", {}).get("enableCache")
+    assert not tasks["promoted"].get("cachingOptions", {}).get("enableCache")
+    _, inside = _gate(ir)
+    for name in ("promote", "publish"):
+        assert not inside[name].get("cachingOptions", {}).get("enableCache"), name
+    assert _control_flow(ir)["for-loop-2"]["mine-shard"]["cachingOptions"]["enableCache"] is True
     _, uncached, _ = compile_ir(tmp_path, enable_caching=False)
-    tasks = uncached["root"]["dag"]["tasks"].values()
+    tasks = [*uncached["root"]["dag"]["tasks"].values()]
+    tasks += [task for inner in _control_flow(uncached).values() for task in inner.values()]
+    assert {"mine-shard", "encode-shard", "promote"} <= {t["taskInfo"]["name"] for t in tasks}
     assert not any(t.get("cachingOptions", {}).get("enableCache") for t in tasks)
 
 
@@ -144,6 +228,7 @@ def test_secrets_come_from_kubernetes_secrets_and_no_value_is_in_the_yaml(compil
     assert envs["exec-register"] >= {"MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME",
                                      "MLFLOW_TRACKING_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     assert "HF_TOKEN" in envs["exec-train"] and "HF_TOKEN" in envs["exec-publish"]
+    assert envs["exec-promote"] >= {"MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"}
     # No component takes a credential as a parameter.
     for comp in ir["components"].values():
         names = " ".join(comp.get("inputDefinitions", {}).get("parameters", {})).lower()

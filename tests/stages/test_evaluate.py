@@ -209,3 +209,85 @@ def test_bad_extra_beir_folder_fails_naming_the_file_before_writing_anything(tmp
     with pytest.raises(InputError, match=expected):
         evaluate.run(cfg, model_dir, tiny_beir_dir, tmp_path / "out", tmp_path / "metrics.json")
     assert not (tmp_path / "out").exists() and not (tmp_path / "metrics.json").exists()
+
+
+# Document embeddings computed in shards (the Kubeflow fan-out) instead of by evaluate itself.
+TIMING = ("seconds", "per_second", "latency")
+
+
+def _encode_shards(model_dir, task_dir, folder, n, cfg):
+    paths = [folder / f"shard-{i}.npz" for i in range(n)]
+    sizes = [evaluate.encode_documents(cfg, model_dir, task_dir, path, i, n)["documents"]
+             for i, path in enumerate(paths)]
+    assert sum(sizes) == len(TINY_CORPUS)
+    return paths
+
+
+@pytest.mark.slow
+def test_sharded_document_embeddings_give_evaluates_own_results(tmp_path, model_dir, monkeypatch):
+    """Every model_* figure equals evaluate's own encoding, for 2 shards and more shards than documents;
+    and with the shards the corpus is not encoded again."""
+    from spladeforge.evaluation.search import IndexedSearch
+
+    task_dir = write_beir(tmp_path / "beir", queries=QUERIES)
+    cfg = EvaluateConfig(batch_size=4, compare_base=False, dense_model=None, error_analysis_queries=3,
+                         latency_queries=2)
+    evaluate.run(cfg, model_dir, task_dir, tmp_path / "own", tmp_path / "own.json")
+    own = json.loads((tmp_path / "own.json").read_text())
+    figures = {k: v for k, v in own.items() if k.startswith("model_") and not any(t in k for t in TIMING)}
+    assert {"model_ndcg_at_10", "model_recall_at_100", "model_doc_active_dims", "model_flops"} <= set(figures)
+    assert 0.0 < own["model_ndcg_at_10"] < 1.0
+
+    encode = IndexedSearch.encode_documents
+    for n in (2, len(TINY_CORPUS) + 2):
+        paths = _encode_shards(model_dir, task_dir, tmp_path / f"n{n}", n, cfg)
+        with monkeypatch.context() as mp:
+            def refuse(self, texts):
+                raise AssertionError(f"evaluate encoded {len(texts)} documents despite the shards")
+
+            mp.setattr(IndexedSearch, "encode_documents", refuse)
+            evaluate.run(cfg, model_dir, task_dir, tmp_path / f"out{n}", tmp_path / f"metrics{n}.json",
+                         document_embeddings=paths[::-1])
+        assert IndexedSearch.encode_documents is encode
+        sharded = json.loads((tmp_path / f"metrics{n}.json").read_text())
+        for key, value in figures.items():
+            assert sharded[key] == pytest.approx(value, rel=1e-6, abs=1e-6), (n, key)
+        assert sharded["bm25_ndcg_at_10"] == own["bm25_ndcg_at_10"]
+        assert sharded["model_docs_per_second"] > 0
+
+
+@pytest.mark.slow
+def test_shard_vectors_are_the_vectors_evaluate_encodes(tmp_path, model_dir, tiny_beir_dir):
+    """Row by row (ids in corpus order), the stacked shards equal one encoding of the whole corpus."""
+    from spladeforge.evaluation.search import passages
+    from spladeforge.io import sha256_tree
+    from spladeforge.retrieval.sparse_index import to_csr
+
+    cfg = EvaluateConfig(batch_size=4)
+    paths = _encode_shards(model_dir, tiny_beir_dir, tmp_path, 3, cfg)
+    ids, matrix, _ = evaluate.read_document_embeddings(paths, list(TINY_CORPUS), sha256_tree(model_dir))
+    assert ids == list(TINY_CORPUS)
+    system = evaluate.model_system(cfg, model_dir, "cpu")
+    whole = to_csr(system.encode_documents(passages({"title": t, "text": x} for t, x in TINY_CORPUS.values())))
+    assert matrix.shape == whole.shape and matrix.nnz > len(ids)
+    assert abs(matrix - whole).max() <= 1e-5 * abs(whole).max()
+
+
+def test_document_embeddings_must_be_every_shard_of_this_model_and_corpus(tmp_path, model_dir, tiny_beir_dir):
+    from spladeforge.io import sha256_tree
+
+    cfg = EvaluateConfig(batch_size=4)
+    paths = _encode_shards(model_dir, tiny_beir_dir, tmp_path, 2, cfg)
+    sha, ids = sha256_tree(model_dir), list(TINY_CORPUS)
+    with pytest.raises(InputError, match="exactly once"):
+        evaluate.read_document_embeddings(paths[:1], ids, sha)
+    with pytest.raises(InputError, match="exactly once"):
+        evaluate.read_document_embeddings([paths[0], paths[0]], ids, sha)
+    with pytest.raises(InputError, match="another model"):
+        evaluate.read_document_embeddings(paths, ids, "0" * 64)
+    with pytest.raises(InputError, match="missing e.g. 'd7'"):
+        evaluate.read_document_embeddings(paths, [*ids, "d7"], sha)
+    (tmp_path / "bad.npz").write_text("not numpy")
+    with pytest.raises(InputError, match="not a document embeddings file"):
+        evaluate.read_document_embeddings([tmp_path / "bad.npz"], ids, sha)
+    assert evaluate.read_document_embeddings(paths, ids, sha)[0] == ids

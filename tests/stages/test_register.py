@@ -215,3 +215,37 @@ def test_gate_figures_missing_from_metrics_are_named(cfg, model_dir, tmp_path):
     cfg.max_doc_active_dims = 300
     with pytest.raises(InputError, match=r"m\.json: model_doc_active_dims must be a finite number"):
         register.run(cfg, model_dir, write_metrics(tmp_path, "m.json", 0.5), tmp_path / "decision.json")
+
+
+@pytest.mark.slow
+def test_register_without_promote_leaves_champion_to_the_promote_step(cfg, model_dir, tmp_path):
+    """The Kubeflow path: register decides but moves nothing; promote_champion moves the alias only
+    for a passing decision, records the move like the gate, and refuses a stale comparison."""
+    from spladeforge.registry import champion
+
+    first = register.run(cfg, model_dir, write_metrics(tmp_path, "m1.json", 0.50), tmp_path / "d1.json",
+                         promote=False)
+    assert first["promoted"] and first["reference"] == "base model" and first["champion_version"] is None
+    assert aliases(cfg) == {"challenger": "1"}, "register moved champion with promote=False"
+    moved = register.promote_champion(cfg, tmp_path / "d1.json", tmp_path / "p1.json")
+    assert moved["moved"] and aliases(cfg) == {"champion": "1", "challenger": "1"}
+    # What publish reads: the decision as the dvc path's register writes it.
+    assert json.loads((tmp_path / "p1.json").read_text()) == {**first, "champion_version": "1"}
+    assert champion.history(client(cfg), cfg.model_name)[-1]["action"] == "gate"
+    again = register.promote_champion(cfg, tmp_path / "d1.json", tmp_path / "p1.json")  # a retried task
+    assert not again["moved"] and len(champion.history(client(cfg), cfg.model_name)) == 1
+
+    worse = register.run(cfg, model_dir, write_metrics(tmp_path, "m2.json", 0.45), tmp_path / "d2.json",
+                         promote=False)
+    assert not worse["promoted"]
+    with pytest.raises(InputError, match="did not pass the gate"):
+        register.promote_champion(cfg, tmp_path / "d2.json", tmp_path / "p2.json")
+    assert aliases(cfg) == {"champion": "1", "challenger": "2"} and not (tmp_path / "p2.json").exists()
+
+    better = register.run(cfg, model_dir, write_metrics(tmp_path, "m3.json", 0.60), tmp_path / "d3.json",
+                          promote=False)
+    assert better["promoted"] and better["champion_version"] == "1"
+    champion.move_champion(client(cfg), cfg.model_name, "2", action="promote", reason="by hand meanwhile")
+    with pytest.raises(SpladeforgeError, match=r"champion is v2, but the gate compared v3 against v1"):
+        register.promote_champion(cfg, tmp_path / "d3.json", tmp_path / "p3.json")
+    assert aliases(cfg) == {"champion": "2", "challenger": "3"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from spladeforge.config import MineConfig, SplitConfig
-from spladeforge.errors import InputError
+from spladeforge.errors import ConfigError, InputError
 from spladeforge.io import read_jsonl, write_jsonl
 from spladeforge.stages import mine, split
 
@@ -131,3 +131,62 @@ def test_split_near_duplicates_across_the_boundary(tmp_path, action):
     _split(tmp_path, seed=seed, validation_fraction=0.3, near_duplicate_threshold=None)
     val_docs = {q["_id"].split("#")[0] for q in read_jsonl(tmp_path / "validation" / "queries.jsonl")}
     assert leaking <= val_docs
+
+
+# Sharded mining (the Kubeflow fan-out): shard i of n of the training queries, merged in shard order.
+SHARD_CONFIGS = {
+    "in-window": MineConfig(num_negatives=2, rank_window=(0, 10)),
+    # A window deeper than the candidates: negatives come from the seeded random fill-in.
+    "random-fill": MineConfig(num_negatives=2, rank_window=(20, 40)),
+}
+
+
+@pytest.mark.parametrize("name", list(SHARD_CONFIGS))
+def test_sharded_then_merged_mining_is_byte_identical_to_unsharded(corpus, name):
+    """n = 1, 2, 3 and more shards than queries (empty shards): the same bytes and summary as `run`."""
+    cfg = SHARD_CONFIGS[name]
+    _split(corpus, validation_fraction=0.2)
+    train, chunks = corpus / "train.jsonl", corpus / "chunks.jsonl"
+    whole = mine.run(cfg, train, chunks, corpus / "tuples.jsonl", seed=7)
+    expected = (corpus / "tuples.jsonl").read_bytes()
+    num_queries = len(read_jsonl(train))
+    assert whole["tuples"] == num_queries == 24 and expected.count(b"\n") == 24
+    if name == "random-fill":
+        assert whole["random_fallback_negatives"] > 0 and whole["queries_with_short_window"] > 0
+    for n in (1, 2, 3, num_queries + 5):
+        folders = [corpus / f"n{n}" / f"shard-{i}" for i in range(n)]
+        sizes = [mine.run_shard(cfg, train, chunks, folder, 7, i, n)["tuples"] for i, folder in enumerate(folders)]
+        assert sum(sizes) == num_queries and (n <= num_queries or sizes.count(0) == n - num_queries)
+        # Collected outputs may arrive in any order: the shard summaries put them back.
+        merged = mine.merge_shards(cfg, folders[::-1], corpus / f"merged-{n}.jsonl")
+        assert (corpus / f"merged-{n}.jsonl").read_bytes() == expected, f"{n} shards"
+        assert {k: v for k, v in merged.items() if k not in ("output", "shards")} == {
+            k: v for k, v in whole.items() if k != "output"}
+        assert merged["shards"] == n
+    # A different seed gives other negatives: the comparison above is not between constant files.
+    mine.run(cfg, train, chunks, corpus / "other.jsonl", seed=8)
+    assert (corpus / "other.jsonl").read_bytes() != expected
+
+
+def test_merge_refuses_a_missing_or_repeated_shard(corpus):
+    _split(corpus, validation_fraction=0.2)
+    cfg = MineConfig(num_negatives=1, rank_window=(0, 10))
+    folders = [corpus / f"shard-{i}" for i in range(3)]
+    for i, folder in enumerate(folders):
+        mine.run_shard(cfg, corpus / "train.jsonl", corpus / "chunks.jsonl", folder, 0, i, 3)
+    with pytest.raises(InputError, match="exactly once"):
+        mine.merge_shards(cfg, folders[:2], corpus / "merged.jsonl")
+    with pytest.raises(InputError, match="exactly once"):
+        mine.merge_shards(cfg, [folders[0], folders[0], folders[2]], corpus / "merged.jsonl")
+    assert not (corpus / "merged.jsonl").exists()
+
+
+def test_shard_slices_cover_every_item_once_in_order():
+    for total in (0, 1, 5, 24):
+        for n in (1, 2, 3, 7, 30):
+            covered = [i for shard in range(n) for i in range(total)[mine.shard_slice(total, shard, n)]]
+            assert covered == list(range(total))
+    with pytest.raises(ConfigError):
+        mine.shard_slice(5, 3, 3)
+    with pytest.raises(ConfigError):
+        mine.shard_slice(5, 0, 0)

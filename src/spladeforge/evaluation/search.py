@@ -8,6 +8,10 @@ document and query vectors (active dimensions, FLOPS), the index size, the encod
 per-query latency, and the runs themselves for fusion and error analysis.
 
 `HybridSearch` fuses two indexed systems' runs (min-max per query) without encoding anything again.
+
+A corpus encoded elsewhere (the Kubeflow DAG encodes the held-out corpus in shards with
+`encode_documents`) is handed over with `use_documents`: `index` then builds the same index from
+those vectors instead of encoding that corpus again.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from mteb.models.model_meta import ModelMeta
 
 from spladeforge.evaluation.efficiency import latency_percentiles, sparsity_stats
 from spladeforge.evaluation.fusion import Run, fuse
-from spladeforge.retrieval.sparse_index import DenseIndex, SparseIndex
+from spladeforge.retrieval.sparse_index import DenseIndex, SparseIndex, to_csr
 
 Kind = Literal["sparse", "dense"]
 
@@ -31,7 +35,7 @@ def _meta(name: str, model_type: str) -> ModelMeta:
     })
 
 
-def _passages(corpus: Any) -> list[str]:
+def passages(corpus: Any) -> list[str]:
     """"title text" as MTEB's encoder path joins them (and as training saw them)."""
     return [f"{row.get('title') or ''} {row['text']}".strip() for row in corpus]
 
@@ -50,6 +54,22 @@ class IndexedSearch:
         self.index_ = None
         self.doc_vectors = self.query_vectors = None
         self.doc_seconds = 0.0
+        self.precomputed: tuple[dict[str, int], Any, float] | None = None
+
+    def encode_documents(self, texts: list[str]) -> Any:
+        """Document vectors for `texts`, exactly as `index` encodes a corpus."""
+        return self._encode(texts, query=False)
+
+    def use_documents(self, doc_ids: list[str], vectors: Any, seconds: float = 0.0) -> None:
+        """Index a corpus with exactly these document ids from `vectors` ([docs, vocab] sparse rows,
+        in `doc_ids` order) instead of encoding it; `seconds` is what encoding them took."""
+        if self.kind != "sparse":
+            raise ValueError("precomputed document vectors are supported for sparse systems only")
+        matrix = to_csr(vectors)
+        if matrix.shape[0] != len(doc_ids) or len(set(doc_ids)) != len(doc_ids):
+            raise ValueError(f"{len(doc_ids)} document ids (distinct: {len(set(doc_ids))}) for "
+                             f"{matrix.shape[0]} vectors")
+        self.precomputed = ({doc_id: row for row, doc_id in enumerate(doc_ids)}, matrix, seconds)
 
     def _encode(self, texts: list[str], *, query: bool) -> Any:
         encode = self.encoder.encode_query if query else self.encoder.encode_document
@@ -62,15 +82,29 @@ class IndexedSearch:
         ids = list(corpus["id"])
         if ids == self.doc_ids and self.index_ is not None:
             return  # the same corpus again (the hybrid's component): keep the index
-        start = time.perf_counter()
-        self.doc_vectors = self._encode(_passages(corpus), query=False)
-        self.doc_seconds = time.perf_counter() - start
+        rows = self._precomputed_rows(ids)
+        if rows is not None:
+            self.doc_vectors = self.precomputed[1][rows]
+            self.doc_seconds = self.precomputed[2]
+        else:
+            start = time.perf_counter()
+            self.doc_vectors = self.encode_documents(passages(corpus))
+            self.doc_seconds = time.perf_counter() - start
         if self.kind == "sparse":
             self.index_ = SparseIndex.build(self.doc_vectors)
         else:
             self.index_ = DenseIndex(self.doc_vectors)
         self.doc_ids = ids
         self.query_ids, self.run = [], {}
+
+    def _precomputed_rows(self, ids: list[str]) -> list[int] | None:
+        """Rows of the precomputed vectors in the order of `ids`, if they are exactly that corpus."""
+        if self.precomputed is None:
+            return None
+        positions = self.precomputed[0]
+        if len(ids) != len(positions) or any(doc_id not in positions for doc_id in ids):
+            return None  # another task's corpus: encode it
+        return [positions[doc_id] for doc_id in ids]
 
     def search(self, queries: Any, *, task_metadata: Any = None, hf_split: str = "", hf_subset: str = "",
                top_k: int = 1000, encode_kwargs: Any = None, top_ranked: Any = None,

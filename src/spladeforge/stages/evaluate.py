@@ -16,22 +16,31 @@ Writes `out_dir/`: MTEB's result files under `mteb/`, each system's top 100 per 
 INT8 is optional because `quantize` runs after this stage and already reports the INT8 model's
 NDCG@10 and speed against fp32 on the held-out task; pass `int8_dir` (CLI `--int8`) to put it
 in this comparison on every task.
+
+For large corpora the Kubeflow DAG encodes the held-out corpus with the trained model in shards
+(`encode_documents`, one `.npz` CSR file per shard with its document ids) and hands the files
+to `run` as `document_embeddings`: the `model` system then indexes those vectors instead of
+encoding the corpus itself. They are the vectors `run` would compute (same encoder, same
+passages), up to the float rounding of other batch compositions.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from spladeforge.config import EvaluateConfig
+from spladeforge.errors import InputError
 from spladeforge.evaluation.beir import BeirData, load_beir
 from spladeforge.evaluation.report import COLUMNS, EFFICIENCY
-from spladeforge.io import atomic_output, write_json
+from spladeforge.io import atomic_output, sha256_tree, write_json
 
 DIGITS = 4
 PREDICTIONS_DEPTH = 100  # systems rank 1,000 deep (Recall@1000); the saved files keep the top 100
 LATENCY_K = 10
+EMBEDDINGS_FORMAT = "spladeforge-document-embeddings/1"
 
 
 def run(
@@ -43,8 +52,13 @@ def run(
     *,
     int8_dir: Path | None = None,
     baseline: Path | None = None,
+    document_embeddings: Sequence[Path] | None = None,
 ) -> dict:
-    """Evaluate and write the outputs; return a short summary for the CLI to print."""
+    """Evaluate and write the outputs; return a short summary for the CLI to print.
+
+    `document_embeddings`: the `encode_documents` shards of `task_dir`'s corpus (in any order),
+    used by the `model` system on the held-out task instead of encoding the corpus.
+    """
     from spladeforge.evaluation import tasks as tasks_mod
     from spladeforge.evaluation.report import read_baseline
     from spladeforge.models.builtin import resolve_model
@@ -60,12 +74,17 @@ def run(
         resolve_model(meta["base_model"], key=f"{Path(model_dir) / SIDECAR}: base_model")
     if cfg.dense_model:
         resolve_model(cfg.dense_model, key="evaluate.dense_model")
+    documents = None
+    if document_embeddings is not None:
+        documents = read_document_embeddings(document_embeddings, list(heldout.corpus), sha256_tree(model_dir))
 
     tasks = [tasks_mod.local_task(heldout, "held-out")]
     tasks += [tasks_mod.local_task(data, label, prefix=f"{label}_") for label, data in beir]
     loaded, skipped = tasks_mod.load_mteb_tasks(named)
     tasks += loaded
     systems = build_systems(cfg, model_dir, meta, int8_dir)
+    if documents is not None:
+        systems["model"].use_documents(*documents)
 
     with atomic_output(out_dir, directory=True) as tmp:
         per_task, extras = evaluate_all(cfg, systems, tasks, tmp)
@@ -86,13 +105,10 @@ def build_systems(cfg: EvaluateConfig, model_dir: Path, meta: dict, int8_dir: Pa
     from spladeforge.evaluation.systems import bm25_system
     from spladeforge.models.build import resolve_device
     from spladeforge.models.fused_head import enable_fused_head
-    from spladeforge.models.saved import load_base_model, load_saved_model
+    from spladeforge.models.saved import load_base_model
 
     device = resolve_device("auto")
-    model, _ = load_saved_model(model_dir, device=device)
-    if cfg.fused_head:
-        enable_fused_head(model)  # same function, ~3x faster document encoding; False if unsupported
-    systems: dict[str, Any] = {"model": IndexedSearch(model, "model", "sparse", cfg.batch_size)}
+    systems: dict[str, Any] = {"model": model_system(cfg, model_dir, device)}
     if int8_dir is not None:
         from spladeforge.models.onnx_encoder import OnnxSparseEncoder
 
@@ -117,6 +133,106 @@ def build_systems(cfg: EvaluateConfig, model_dir: Path, meta: dict, int8_dir: Pa
         systems["dense"] = IndexedSearch(dense, "dense", "dense", cfg.batch_size)
         systems["hybrid"] = HybridSearch(systems["model"], systems["dense"], cfg.hybrid_weight)
     return systems
+
+
+def model_system(cfg: EvaluateConfig, model_dir: Path, device: str) -> Any:
+    """The trained model as the `model` search system (fused head when `evaluate.fused_head`)."""
+    from spladeforge.evaluation.search import IndexedSearch
+    from spladeforge.models.fused_head import enable_fused_head
+    from spladeforge.models.saved import load_saved_model
+
+    model, _ = load_saved_model(model_dir, device=device)
+    if cfg.fused_head:
+        enable_fused_head(model)  # same function, ~3x faster document encoding; False if unsupported
+    return IndexedSearch(model, "model", "sparse", cfg.batch_size)
+
+
+def encode_documents(cfg: EvaluateConfig, model_dir: Path, task_dir: Path, output: Path, shard: int = 0,
+                     num_shards: int = 1) -> dict[str, Any]:
+    """Encode shard `shard` of `num_shards` of `task_dir`'s corpus with the trained model.
+
+    Writes `output`, an `.npz` file: the CSR arrays (`data`, `indices`, `indptr`, `shape`), the
+    document ids in row order (`doc_ids`) and `meta` (JSON: format, shard, num_shards, the model
+    folder's hash, encoding seconds). Shards are contiguous blocks of corpus.jsonl; an empty
+    shard loads no model and writes an empty matrix.
+    """
+    import time
+
+    import numpy as np
+
+    from spladeforge.evaluation.search import passages
+    from spladeforge.models.build import resolve_device
+    from spladeforge.retrieval.sparse_index import to_csr
+    from spladeforge.stages.mine import shard_slice
+
+    shard_slice(0, shard, num_shards)  # a bad shard number fails before any reading
+    corpus = load_beir(task_dir).corpus
+    doc_ids = list(corpus)[shard_slice(len(corpus), shard, num_shards)]
+    model_sha = sha256_tree(model_dir)
+    seconds = 0.0
+    if doc_ids:
+        system = model_system(cfg, Path(model_dir), resolve_device("auto"))
+        texts = passages({"title": corpus[i][0], "text": corpus[i][1]} for i in doc_ids)
+        start = time.perf_counter()
+        matrix = to_csr(system.encode_documents(texts))
+        seconds = time.perf_counter() - start
+    else:
+        import scipy.sparse as sp
+
+        matrix = sp.csr_matrix((0, 0), dtype=np.float32)
+    meta = {"format": EMBEDDINGS_FORMAT, "shard": shard, "num_shards": num_shards, "model_sha256": model_sha,
+            "documents": len(doc_ids), "seconds": seconds}
+    with atomic_output(output) as tmp, open(tmp, "wb") as fh:  # a file handle: savez adds no suffix
+        np.savez(fh, data=matrix.data, indices=matrix.indices, indptr=matrix.indptr,
+                 shape=np.asarray(matrix.shape, dtype=np.int64), doc_ids=np.asarray(doc_ids, dtype=np.str_),
+                 meta=np.asarray(json.dumps(meta)))
+    return {**meta, "active_dims": float(matrix.getnnz() / len(doc_ids)) if doc_ids else 0.0,
+            "output": str(output)}
+
+
+def read_document_embeddings(paths: Sequence[Path], corpus_ids: list[str],
+                             model_sha: str) -> tuple[list[str], Any, float]:
+    """Stack `encode_documents` shards: (doc ids, CSR [docs, vocab], total encoding seconds).
+
+    The shards must be every shard 0..n-1 of one n exactly once, encoded by this very model
+    folder, and together hold each document of `corpus_ids` once; otherwise `InputError`.
+    """
+    import numpy as np
+    import scipy.sparse as sp
+
+    shards = []
+    for path in map(Path, paths):
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                meta = json.loads(str(npz["meta"]))
+                if meta.get("format") != EMBEDDINGS_FORMAT:
+                    raise ValueError(f"format {meta.get('format')!r}")
+                shape = tuple(int(n) for n in npz["shape"])
+                matrix = sp.csr_matrix((npz["data"], npz["indices"], npz["indptr"]), shape=shape)
+                ids = [str(i) for i in npz["doc_ids"]]
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(f"{path}: not a document embeddings file from encode_documents ({exc})") from None
+        if meta["model_sha256"] != model_sha:
+            raise InputError(f"{path}: encoded by another model (sha256 {meta['model_sha256'][:12]}, the model "
+                             f"evaluated is {model_sha[:12]})")
+        shards.append((int(meta["shard"]), int(meta["num_shards"]), ids, matrix, float(meta["seconds"])))
+    if not shards:
+        raise InputError("document embeddings: no shard files given")
+    shards.sort(key=lambda item: item[0])
+    total = shards[0][1]
+    found = [(index, of) for index, of, *_ in shards]
+    if found != [(i, total) for i in range(total)]:
+        raise InputError(f"document embeddings: shards {found} (index, of) are not each of 0..{total - 1} of "
+                         f"{total} exactly once")
+    ids = [doc_id for _, _, shard_ids, _, _ in shards for doc_id in shard_ids]
+    if sorted(ids) != sorted(corpus_ids):
+        missing = sorted(set(corpus_ids) - set(ids))
+        raise InputError(f"document embeddings: the shards hold {len(ids)} documents, the corpus {len(corpus_ids)}"
+                         + (f"; missing e.g. {missing[0]!r}" if missing else "; some are not in the corpus"))
+    filled = [matrix for _, _, shard_ids, matrix, _ in shards if shard_ids]
+    if len({m.shape[1] for m in filled}) > 1:
+        raise InputError(f"document embeddings: shards of different widths {sorted({m.shape[1] for m in filled})}")
+    return ids, sp.vstack(filled, format="csr", dtype=np.float32), sum(item[4] for item in shards)
 
 
 def evaluate_all(cfg: EvaluateConfig, systems: dict[str, Any], tasks: list, tmp: Path) -> tuple[dict, dict]:

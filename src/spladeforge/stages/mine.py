@@ -7,6 +7,14 @@ document (an overlapping neighbour chunk is a false negative, not a hard one). T
 ranks are skipped for the same reason. When the window holds too few candidates, seeded random
 chunks of other documents fill in and are counted in the summary. With `mine.teacher`, each
 tuple also carries `scores: [positive, negative_1, ...]` from a teacher for distillation.
+
+For large corpora the Kubeflow DAG mines in shards: `run_shard` mines shard i of n of the
+training queries (a contiguous block, searched against the whole chunk corpus) and
+`merge_shards` concatenates the shards in shard order. Every draw comes from a generator seeded
+by (seed, query id), and each query is ranked on its own, so the merged tuples file is
+byte-identical to `run`'s with the same seed (BM25 mining without a teacher; a dense model or a
+teacher encodes in batches, whose composition changes with the shard, so their floats can
+differ in the last bits).
 """
 
 from __future__ import annotations
@@ -19,15 +27,103 @@ from typing import Any
 from tqdm import tqdm
 
 from spladeforge.config import MineConfig
-from spladeforge.errors import InputError
-from spladeforge.io import iter_jsonl, write_jsonl
+from spladeforge.errors import ConfigError, InputError
+from spladeforge.io import atomic_output, iter_jsonl, read_json, write_json, write_jsonl
 from spladeforge.retrieval.bm25 import BM25Index
 from spladeforge.text import passage, stable_hash
 
 _BATCH = 256
+SHARD_TUPLES = "tuples.jsonl"
+SHARD_SUMMARY = "summary.json"
+# What each shard counts; the merged summary is their sum.
+_COUNTS = ("tuples", "random_fallback_negatives", "queries_with_short_window", "negative_rank_sum",
+           "negative_rank_count")
+
+
+def shard_slice(total: int, shard: int, num_shards: int) -> slice:
+    """The contiguous block of `total` items that shard `shard` of `num_shards` takes.
+
+    Blocks are in order and cover every item once; with more shards than items some are empty.
+    """
+    if num_shards < 1 or not 0 <= shard < num_shards:
+        raise ConfigError(f"shard {shard} of {num_shards}: expected num_shards >= 1 and 0 <= shard < num_shards")
+    return slice(total * shard // num_shards, total * (shard + 1) // num_shards)
 
 
 def run(cfg: MineConfig, train_path: Path, chunks_path: Path, output: Path, seed: int) -> dict[str, Any]:
+    """Mine every training query; write the tuples to `output` (JSONL) and return a summary."""
+    tuples, counts = _mine(cfg, Path(train_path), Path(chunks_path), seed)
+    write_jsonl(output, tuples)
+    return _summary(cfg, counts, output)
+
+
+def run_shard(cfg: MineConfig, train_path: Path, chunks_path: Path, out_dir: Path, seed: int,
+              shard: int, num_shards: int) -> dict[str, Any]:
+    """Mine shard `shard` of `num_shards` of the training queries into `out_dir`.
+
+    `out_dir` holds `tuples.jsonl` (this shard's lines of `run`'s output) and `summary.json`
+    (the shard's position and counts, which `merge_shards` adds up). An empty shard is valid.
+    """
+    shard_slice(0, shard, num_shards)  # a bad shard number fails before any reading
+    tuples, counts = _mine(cfg, Path(train_path), Path(chunks_path), seed, shard, num_shards)
+    out_dir = Path(out_dir)
+    with atomic_output(out_dir, directory=True) as tmp:
+        write_jsonl(tmp / SHARD_TUPLES, tuples)
+        write_json(tmp / SHARD_SUMMARY, {"shard": shard, "num_shards": num_shards, **counts})
+    return _summary(cfg, counts, out_dir / SHARD_TUPLES) | {"shard": shard, "num_shards": num_shards}
+
+
+def merge_shards(cfg: MineConfig, shard_dirs: list[Path], output: Path) -> dict[str, Any]:
+    """Concatenate `run_shard` outputs in shard order into `output`; return `run`'s summary.
+
+    The folders may come in any order (KFP collects them as the iterations finish on some
+    backends); their summaries must name every shard 0..n-1 of one n exactly once.
+    """
+    shards = []
+    for folder in map(Path, shard_dirs):
+        meta = read_json(folder / SHARD_SUMMARY)
+        if not isinstance(meta, dict) or not {"shard", "num_shards"} <= set(meta):
+            raise InputError(f"{folder / SHARD_SUMMARY}: not a mine shard summary (no shard/num_shards)")
+        shards.append((int(meta["shard"]), int(meta["num_shards"]), folder, meta))
+    if not shards:
+        raise InputError("mine: no shards to merge")
+    shards.sort(key=lambda item: item[0])
+    expected = shards[0][1]
+    found = [(index, total) for index, total, _, _ in shards]
+    if found != [(i, expected) for i in range(expected)]:
+        raise InputError(f"mine: shards {found} (index, of) are not each of 0..{expected - 1} of {expected} "
+                         "exactly once")
+    counts = {key: 0 for key in _COUNTS}
+    corpus_chunks = {meta["corpus_chunks"] for _, _, _, meta in shards}
+    if len(corpus_chunks) != 1:
+        raise InputError(f"mine: shards searched corpora of different sizes {sorted(corpus_chunks)}")
+    output = Path(output)
+    with atomic_output(output) as tmp, open(tmp, "wb") as fh:
+        for _, _, folder, meta in shards:
+            fh.write((folder / SHARD_TUPLES).read_bytes())
+            for key in _COUNTS:
+                counts[key] += int(meta[key])
+    counts["corpus_chunks"] = corpus_chunks.pop()
+    return _summary(cfg, counts, output) | {"shards": expected}
+
+
+def _summary(cfg: MineConfig, counts: dict[str, int], output: Path) -> dict[str, Any]:
+    ranks = counts["negative_rank_count"]
+    return {"tuples": counts["tuples"], "negatives_per_query": cfg.num_negatives, "method": cfg.method,
+            "corpus_chunks": counts["corpus_chunks"],
+            "random_fallback_negatives": counts["random_fallback_negatives"],
+            "queries_with_short_window": counts["queries_with_short_window"], "teacher": cfg.teacher,
+            "mean_negative_rank": round(counts["negative_rank_sum"] / ranks, 2) if ranks else None,
+            "output": str(output)}
+
+
+def _mine(cfg: MineConfig, train_path: Path, chunks_path: Path, seed: int, shard: int = 0,
+          num_shards: int = 1) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Tuples for shard `shard` of `num_shards` of the training queries, and their counts.
+
+    Every check covers all training queries and the corpus is always all of their documents'
+    chunks, so a shard sees exactly what the unsharded run sees.
+    """
     rows = list(iter_jsonl(train_path, required=("query_id", "query", "chunk_id", "doc_id")))
     if not rows:
         raise InputError(f"{train_path}: no training queries")
@@ -49,8 +145,11 @@ def run(cfg: MineConfig, train_path: Path, chunks_path: Path, output: Path, seed
     start, end = cfg.rank_window
     depth = end + 64  # room for the positive's own document's chunks, which are skipped
     texts = [passage(c) for c in corpus]
+    rows = rows[shard_slice(len(rows), shard, num_shards)]
     dense = None
-    if cfg.method == "bm25":
+    if not rows:
+        ranked = []
+    elif cfg.method == "bm25":
         ranked = _bm25_ranked(texts, rows, depth)
     else:
         from spladeforge.mining.dense import dense_candidates, load_dense
@@ -84,14 +183,12 @@ def run(cfg: MineConfig, train_path: Path, chunks_path: Path, output: Path, seed
         for n, j in enumerate(negatives, start=1):
             record[f"negative_{n}"] = texts[j]
         tuples.append(record)
-    if cfg.teacher != "none":
+    if cfg.teacher != "none" and tuples:
         _add_teacher_scores(cfg, tuples, dense)
-    write_jsonl(output, tuples)
-    return {"tuples": len(tuples), "negatives_per_query": cfg.num_negatives, "method": cfg.method,
-            "corpus_chunks": len(corpus), "random_fallback_negatives": fallbacks,
-            "queries_with_short_window": short_windows, "teacher": cfg.teacher,
-            "mean_negative_rank": round(sum(ranks) / len(ranks), 2) if ranks else None,
-            "output": str(output)}
+    counts = {"tuples": len(tuples), "corpus_chunks": len(corpus), "random_fallback_negatives": fallbacks,
+              "queries_with_short_window": short_windows, "negative_rank_sum": sum(ranks),
+              "negative_rank_count": len(ranks)}
+    return tuples, counts
 
 
 def _bm25_ranked(texts: list[str], rows: list[dict[str, Any]], depth: int) -> list[list[int]]:

@@ -11,12 +11,18 @@ recorded by `registry.champion` so that `spladeforge registry rollback` can undo
 
 Nothing is written outside MLflow until MLflow holds the final state, and the model folder is only
 read: a tracking failure leaves the inputs as they were and no decision file behind.
+
+`run(..., promote=False)` registers and decides but leaves `champion` where it is: the Kubeflow
+DAG moves it in a separate task, `promote`, which runs only inside the `dsl.If` on the decision,
+so the gate guards promotion as well as publishing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +180,7 @@ def _log_and_register(
     params: dict | None,
     sidecar: dict[str, Any],
     model_sha: str,
+    promote: bool = True,
 ) -> tuple[Decision, str, str | None, str]:
     import mlflow
     from mlflow import MlflowClient
@@ -218,7 +225,7 @@ def _log_and_register(
         version = str(mlflow.register_model(info.model_uri, cfg.model_name, tags=tags).version)
         client.set_registered_model_alias(cfg.model_name, CHALLENGER, version)
         mlflow.set_tags({**decision.tags(), "gate.version": version})
-        if decision.promoted:
+        if decision.promoted and promote:
             move_champion(client, cfg.model_name, version, action="gate", reason=decision.reason)
             champion_version = version
     return decision, version, champion_version, run.info.run_id
@@ -233,6 +240,21 @@ def _is_tracking_error(exc: Exception) -> bool:
     )
 
 
+@contextlib.contextmanager
+def _tracking_errors(uri: str, shown_uri: str) -> Iterator[None]:
+    """Turn a failing tracking store into a SpladeforgeError naming the server, not a traceback."""
+    try:
+        yield
+    except SpladeforgeError:
+        raise
+    except Exception as exc:
+        if not _is_tracking_error(exc):
+            raise
+        # Keep a password in the URI out of the message.
+        message = str(exc).replace(uri, shown_uri).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SpladeforgeError(f"MLflow tracking at {shown_uri} failed: {message}") from exc
+
+
 def run(
     cfg: RegisterConfig,
     model_dir: Path,
@@ -242,10 +264,14 @@ def run(
     onnx_dir: Path | None = None,
     params: dict | None = None,
     eval_dir: Path | None = None,
+    promote: bool = True,
 ) -> dict:
     """Log, register and gate the model; write the decision JSON and return it.
 
     `eval_dir` (evaluate's output folder) adds its report, error analysis and plots to the run.
+    `promote=False` records the decision (`promoted` is the gate's verdict) without moving
+    `champion`; `champion_version` is then the champion the gate compared against, and
+    `promote_champion` makes the move.
     """
     model_dir, metrics_path, decision_path = Path(model_dir), Path(metrics_path), Path(decision_path)
     sidecar = read_sidecar(model_dir)
@@ -270,20 +296,11 @@ def run(
     uri = resolve_tracking_uri(cfg.tracking_uri)
     shown_uri = redact_uri(uri)
     check_reachable(uri)
-    with offline_mlflow(), use_tracking_uri(uri):
-        try:
-            decision, version, champion_version, run_id = _log_and_register(
-                cfg, model_dir, metrics_path, figures, reports,
-                Path(onnx_dir) if onnx_dir else None, params, sidecar, model_sha,
-            )
-        except SpladeforgeError:
-            raise
-        except Exception as exc:
-            if not _is_tracking_error(exc):
-                raise
-            # Name the server instead of a traceback; keep a password in the URI out of it.
-            message = str(exc).replace(uri, shown_uri).splitlines()[0] if str(exc) else type(exc).__name__
-            raise SpladeforgeError(f"MLflow tracking at {shown_uri} failed: {message}") from exc
+    with offline_mlflow(), use_tracking_uri(uri), _tracking_errors(uri, shown_uri):
+        decision, version, champion_version, run_id = _log_and_register(
+            cfg, model_dir, metrics_path, figures, reports,
+            Path(onnx_dir) if onnx_dir else None, params, sidecar, model_sha, promote,
+        )
 
     result = {
         "model_name": cfg.model_name,
@@ -296,3 +313,46 @@ def run(
     }
     write_json(decision_path, result)
     return result
+
+
+def promote_champion(cfg: RegisterConfig, decision_path: Path, output: Path) -> dict:
+    """Move `champion` to the version `run(..., promote=False)` decided to promote; write `output`.
+
+    `output` is the decision as `run` with `promote=True` would have written it (`champion_version`
+    is the new champion). The move is refused when the decision did not pass the gate, or when
+    `champion` has moved since the gate compared against it (the comparison is stale: register
+    again). Run twice, the second call finds the alias already moved and changes nothing.
+    """
+    decision_path = Path(decision_path)
+    decision = read_json(decision_path)
+    if not isinstance(decision, dict) or not {"model_name", "version", "promoted", "reason"} <= set(decision):
+        raise InputError(f"{decision_path}: not a decision from register (model_name, version, promoted, reason)")
+    if decision["promoted"] is not True:
+        raise InputError(f"{decision_path}: v{decision['version']} did not pass the gate ({decision['reason']}); "
+                         "nothing to promote")
+    if decision["model_name"] != cfg.model_name:
+        raise InputError(f"{decision_path}: decided for {decision['model_name']!r}, register.model_name is "
+                         f"{cfg.model_name!r}")
+    version, compared = str(decision["version"]), decision.get("champion_version")
+    uri = resolve_tracking_uri(cfg.tracking_uri)
+    shown_uri = redact_uri(uri)
+    check_reachable(uri)
+    with offline_mlflow(), use_tracking_uri(uri), _tracking_errors(uri, shown_uri):
+        from mlflow import MlflowClient
+
+        from spladeforge.registry.champion import champion_of
+
+        client = MlflowClient()
+        current = champion_of(client, cfg.model_name)
+        if current is not None and str(current) == version:
+            moved = False  # already done (a retried task)
+        elif str(current) != str(compared):
+            raise SpladeforgeError(
+                f"registered model {cfg.model_name!r}: champion is v{current}, but the gate compared "
+                f"v{version} against {'v' + str(compared) if compared else 'no champion'}; register again")
+        else:
+            move_champion(client, cfg.model_name, version, action="gate", reason=decision["reason"])
+            moved = True
+    result = {**decision, "champion_version": version}
+    write_json(output, result)
+    return {**result, "moved": moved}
