@@ -1,12 +1,22 @@
 """The bad-input battery: each case through the real CLI entry point, asserting the message, the
-exit code, and that nothing was written where the stage would have written its output."""
+exit code, and that nothing was written where the stage would have written its output (nor a
+stage manifest, which the CLI writes only after a stage succeeded).
+
+Cases: empty corpus, only binary files, non-UTF-8 text, a 20 MB document, malformed JSONL (line
+number named), a missing required field, duplicate document ids, a missing source folder, unknown
+params keys (on the command line and in params.yaml), a wrong type, an out-of-range value, an
+unknown preset, chunk overlap >= size (equal and larger), a missing base model path, a full disk
+while writing, an unreachable MLflow server and an unreachable S3 endpoint.
+"""
 
 from __future__ import annotations
 
 import errno
 import json
+import os
 import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -41,6 +51,11 @@ def workdir(tmp_path, monkeypatch):
 
 def _files(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
+
+
+def _nothing_written(workdir: Path) -> None:
+    assert _files(workdir / "out") == []
+    assert _files(workdir / "manifests") == []
 
 
 def _ingest(capsys, monkeypatch, source: Path, *extra: str) -> tuple[int, str]:
@@ -78,14 +93,13 @@ def test_bad_corpus(workdir, capsys, monkeypatch, files, message):
     code, err = _ingest(capsys, monkeypatch, _folder(workdir, files))
     assert code == 2 and message in err, err
     assert "Traceback" not in err
-    assert _files(workdir / "out") == []
-    assert _files(workdir / "manifests") == []
+    _nothing_written(workdir)
 
 
 def test_missing_source_folder(workdir, capsys, monkeypatch):
     code, err = _ingest(capsys, monkeypatch, workdir / "no-such-folder")
     assert code == 2 and "no-such-folder does not exist" in err
-    assert _files(workdir / "out") == []
+    _nothing_written(workdir)
 
 
 @pytest.mark.parametrize(
@@ -102,15 +116,18 @@ def test_missing_source_folder(workdir, capsys, monkeypatch):
 def test_bad_params_fail_before_any_work(workdir, capsys, monkeypatch, override, message):
     code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.txt": GOOD.encode()}), "--set", override)
     assert code == 2 and message in err, err
-    assert _files(workdir / "out") == []
+    assert "Traceback" not in err
+    _nothing_written(workdir)
 
 
 def test_unknown_key_in_params_file(workdir, capsys, monkeypatch):
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     params["mine"]["negatives"] = 3
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    before = _files(workdir)
     code, err = run_cli(capsys, monkeypatch, "check-params")
     assert code == 2 and "mine.negatives: unknown key" in err and "params.yaml" in err
+    assert _files(workdir) == before
 
 
 def test_base_model_path_missing(workdir, capsys, monkeypatch, tiny_beir_dir):
@@ -121,7 +138,7 @@ def test_base_model_path_missing(workdir, capsys, monkeypatch, tiny_beir_dir):
                         "--output", "out/model", "--reports", "out/reports",
                         "--set", f"train.base_model={workdir / 'models' / 'missing'}")
     assert code == 2 and "train.base_model" in err and "does not exist" in err
-    assert _files(workdir / "out") == []
+    _nothing_written(workdir)
 
 
 def test_disk_full_while_writing(workdir, capsys, monkeypatch):
@@ -141,7 +158,8 @@ def test_disk_full_while_writing(workdir, capsys, monkeypatch):
     monkeypatch.setattr(sio, "open", full_disk_open, raising=False)
     code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.txt": GOOD.encode()}))
     assert code == 1 and "No space left on device" in err and "documents.jsonl" in err
-    assert _files(workdir / "out") == []
+    assert "Traceback" not in err
+    _nothing_written(workdir)
 
 
 def _closed_port() -> int:
@@ -159,4 +177,37 @@ def test_unreachable_mlflow(workdir, capsys, monkeypatch, model_dir):
     code, err = run_cli(capsys, monkeypatch, "register", "--model", str(model_dir), "--metrics", str(metrics),
                         "--decision", "out/register.json", "--quantize-report", "none.json", "--onnx", "none")
     assert code == 2 and uri in err, err
-    assert _files(workdir / "out") == [] and _files(model_dir) == before
+    assert "unreachable" in err and "Traceback" not in err
+    _nothing_written(workdir)
+    assert _files(model_dir) == before
+    assert not any((workdir / name).exists() for name in ("mlruns", "mlartifacts", "mlflow.db"))
+
+
+def test_unreachable_s3_endpoint(workdir, capsys, monkeypatch, model_dir):
+    """A required S3 upload to an endpoint nobody listens on: a clear error naming the endpoint and
+    the bucket, within seconds (publish.s3 retries twice, 5 s connect timeout), no key in the
+    message, and no export folder (the upload runs before the export is renamed into place)."""
+    from spladeforge.io import sha256_tree
+
+    secret = "fakeSECRETforTheBadInputBattery0123456789"
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "http_proxy", "HTTP_PROXY",
+                 "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)  # the closed port must be contacted directly
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIABADINPUTBATTERY0")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    decision, metrics = workdir / "register.json", workdir / "metrics.json"
+    decision.write_text(json.dumps({"model_name": "spladeforge-splade", "version": "2", "promoted": True,
+                                    "reason": "beats the base model", "model_sha256": sha256_tree(model_dir)}))
+    metrics.write_text(json.dumps({"model_ndcg_at_10": 0.5, "base_ndcg_at_10": 0.4}))
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    start = time.monotonic()
+    code, err = run_cli(capsys, monkeypatch, "publish", "--model", str(model_dir), "--decision", str(decision),
+                        "--metrics", str(metrics), "--quantize-report", "none.json", "--onnx", "none",
+                        "--output", "out/export", "--set", "publish.s3.bucket=spladeforge-models",
+                        "--set", f"publish.s3.endpoint_url={endpoint}", "--set", "publish.s3.required=true")
+    assert time.monotonic() - start < 30
+    assert code == 2, err
+    assert "s3://spladeforge-models/models/spladeforge-splade/v2/" in err and f"endpoint {endpoint}" in err, err
+    assert "failed" in err and "Traceback" not in err and secret not in err
+    _nothing_written(workdir)

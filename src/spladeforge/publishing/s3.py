@@ -4,6 +4,11 @@
 objects is never overwritten. A rerun for the same model (same `model_sha256` in the
 `manifest.json` uploaded last) is recognised and left alone; anything else there is an error.
 
+An upload starts by writing `upload-in-progress.json` (the model's `model_sha256`) and deletes it
+after `manifest.json`. An upload that failed removes what it wrote; one that was killed (SIGKILL,
+a lost node) cannot, so a prefix holding the marker and no manifest is recognised on the rerun:
+the same model's interrupted upload is removed and uploaded again, another model's is refused.
+
 Credentials come from the environment only (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, optional
 AWS_SESSION_TOKEN): the session is built from those variables, so neither ~/.aws nor an instance
 profile is consulted, and no key ever reaches a message, a log line or a written file.
@@ -28,6 +33,7 @@ KEY_ENV = "AWS_ACCESS_KEY_ID"
 SECRET_ENV = "AWS_SECRET_ACCESS_KEY"
 TOKEN_ENV = "AWS_SESSION_TOKEN"
 MANIFEST = "manifest.json"
+PENDING = "upload-in-progress.json"
 
 
 @dataclass(frozen=True)
@@ -97,17 +103,51 @@ def _describe(exc: Exception) -> str:
     return text
 
 
-def _existing(client, bucket: str, prefix: str) -> dict[str, Any] | None:
-    """None when nothing is under `prefix`; else the manifest found there ({} if none)."""
+def _read_json(client, bucket: str, key: str) -> dict[str, Any] | None:
+    """The object at `key` as a JSON object; None when it is missing or not a JSON object."""
+    try:
+        data = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except Exception:  # noqa: BLE001 - missing or unreadable
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _existing(client, bucket: str, prefix: str) -> tuple[str, dict[str, Any]] | None:
+    """None when nothing is under `prefix`; else what is there: `("complete", manifest)`,
+    `("interrupted", marker)` for an upload killed before its manifest, or `("foreign", {})`."""
     listed = client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
     if not listed.get("KeyCount"):
         return None
+    manifest = _read_json(client, bucket, prefix + MANIFEST)
+    if manifest is not None:
+        return "complete", manifest
+    marker = _read_json(client, bucket, prefix + PENDING)
+    if marker is not None:
+        return "interrupted", marker
+    return "foreign", {}
+
+
+def _has(client, bucket: str, key: str) -> bool:
     try:
-        body = client.get_object(Bucket=bucket, Key=prefix + MANIFEST)["Body"].read()
-        manifest = json.loads(body)
-    except Exception:  # noqa: BLE001 - no or unreadable manifest: a foreign or partial upload
-        return {}
-    return manifest if isinstance(manifest, dict) else {}
+        client.head_object(Bucket=bucket, Key=key)
+    except Exception:  # noqa: BLE001 - missing (or not readable: then not ours to clean either)
+        return False
+    return True
+
+
+def _clear_interrupted(client, bucket: str, prefix: str) -> int:
+    """Delete every object and abort every unfinished multipart upload under `prefix`."""
+    for upload in client.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads", []):
+        client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+    keys = [obj["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for obj in page.get("Contents", [])]
+    for start in range(0, len(keys), 1000):  # the API's limit per call
+        response = client.delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": key} for key in keys[start:start + 1000]]})
+        if response.get("Errors"):
+            error = response["Errors"][0]
+            raise RuntimeError(f"could not delete {error.get('Key')}: {error.get('Code')} {error.get('Message', '')}")
+    return len(keys)
 
 
 def _remove_partial(client, bucket: str | None, keys: list[str]) -> None:
@@ -154,21 +194,35 @@ def push(s3_plan: S3Plan, folder: Path, shown_folder: Path, *, model_name: str, 
         client = _client(s3_plan)
         existing = _existing(client, s3_plan.bucket, prefix)
         if existing is not None:
-            if model_sha256 and existing.get("model_sha256") == model_sha256:
+            state, found = existing
+            same = bool(model_sha256) and found.get("model_sha256") == model_sha256
+            if state == "complete" and same:
+                if _has(client, s3_plan.bucket, prefix + PENDING):  # killed between manifest and cleanup
+                    _remove_partial(client, s3_plan.bucket, [prefix + PENDING])
                 result["message"] = f"Already published to {target} (same model_sha256); left as it is"
                 result["already_published"] = True
                 logger.info(result["message"])
                 return result
-            what = "another model" if existing else "objects without a manifest.json"
-            return fail(f"S3 upload refused: {target} already holds {what}; a published version is "
-                        "never overwritten (register a new version instead)")
+            if state == "interrupted" and same:
+                removed = _clear_interrupted(client, s3_plan.bucket, prefix)
+                logger.warning("%s held an interrupted upload of this model (%d objects, no %s): removed, "
+                               "uploading again", target, removed, MANIFEST)
+            else:
+                what = {"complete": "another model", "interrupted": "an interrupted upload of another model",
+                        "foreign": f"objects without a {MANIFEST}"}[state]
+                return fail(f"S3 upload refused: {target} already holds {what}; a published version is "
+                            "never overwritten (register a new version instead)")
+        manifest = {"model_name": model_name, "version": str(version), "model_sha256": model_sha256,
+                    "files": files}
+        # First the marker, last the manifest: a reader (and a rerun) can tell a complete upload.
+        client.put_object(Bucket=s3_plan.bucket, Key=prefix + PENDING, ContentType="application/json",
+                          Body=json.dumps({k: manifest[k] for k in ("model_name", "version", "model_sha256")}))
+        uploaded.append(prefix + PENDING)
         for name in files:
             content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
             client.upload_file(str(folder / name), s3_plan.bucket, prefix + name,
                                ExtraArgs={"ContentType": content_type})
             uploaded.append(prefix + name)
-        manifest = {"model_name": model_name, "version": str(version), "model_sha256": model_sha256,
-                    "files": files}
         client.put_object(Bucket=s3_plan.bucket, Key=prefix + MANIFEST, Body=json.dumps(manifest, indent=2),
                           ContentType="application/json")
     except SpladeforgeError:
@@ -176,6 +230,8 @@ def push(s3_plan: S3Plan, folder: Path, shown_folder: Path, *, model_name: str, 
     except Exception as exc:  # botocore: credentials, bucket, endpoint, throttling
         _remove_partial(client, s3_plan.bucket, uploaded)
         return fail(f"S3 upload of {shown_folder} to {target} failed: {_describe(exc)}")
+    # The upload is complete with its manifest; a marker left behind is only untidy.
+    _remove_partial(client, s3_plan.bucket, [prefix + PENDING])
     result.update(uploaded=True, files=files + [MANIFEST],
                   message=f"Uploaded {len(files) + 1} files from {shown_folder} to {target}")
     logger.info(result["message"])
