@@ -327,12 +327,10 @@ def test_register_killed_before_writing_its_decision_and_what_the_rerun_does_wit
     and no manifest, but MLflow holds a complete v1, champion and challenger, whose decision no
     file records.
 
-    Observed on the rerun, and asserted: it does not recognise v1 as its own earlier attempt; it
-    registers the same model again as v2, gated against champion v1 (equal NDCG@10 meets
-    min_delta 0), so v2 ends as champion and challenger and v1 stays as an orphan version with
-    the same model_sha256 (in the champion stack below v2). The decision file names v2. The
-    registry thus ends in one consistent state (one champion, one challenger, the same model as
-    an uninterrupted run's v1) with one extra version.
+    The rerun recognises v1 (same model sha256, same gate figure) as its own earlier attempt: it
+    registers nothing, finds v1 already champion, and writes the decision an uninterrupted run
+    writes (same version, verdict and figures; only the wording of the reason differs). The
+    registry ends exactly as an uninterrupted run's: one version, champion and challenger.
     """
     from spladeforge.registry.champion import stack
 
@@ -364,17 +362,22 @@ def test_register_killed_before_writing_its_decision_and_what_the_rerun_does_wit
 
     _ok(_run(killed, args[killed]))
     decision = json.loads((killed / "reports" / "register.json").read_text())
-    assert (decision["version"], decision["reference"], decision["champion_version"]) == ("2", "champion v1", "2")
-    same = ("model_name", "promoted", "candidate_value", "metric", "model_sha256", "failed",
-            "candidate_doc_active_dims")
+    assert (decision["version"], decision["champion_version"], decision["run_id"]) == ("1", "1", v1.run_id)
+    assert "already champion" in decision["reason"]
+    same = ("model_name", "version", "promoted", "candidate_value", "metric", "model_sha256", "failed",
+            "candidate_doc_active_dims", "champion_version")
     assert {k: decision[k] for k in same} == {k: expected[k] for k in same}
-    versions = sorted(client.search_model_versions(f"name='{name}'"), key=lambda mv: int(mv.version))
-    assert [str(mv.version) for mv in versions] == ["1", "2"]
-    assert {mv.tags["model_sha256"] for mv in versions} == {model_sha}
-    assert _aliases(client, name) == {"champion": "2", "challenger": "2"}
+    versions = client.search_model_versions(f"name='{name}'")
+    assert [str(mv.version) for mv in versions] == ["1"], "the rerun registered the same model twice"
+    assert _aliases(client, name) == {"champion": "1", "challenger": "1"}
     assert sorted(p.name for p in (killed / "reports").iterdir()) == ["metrics.json", "register.json"]
-    assert stack(client, name) == ["1", "2"]
+    assert stack(client, name) == ["1"]
     assert (killed / "manifests" / "register.json").is_file()
+    # A second rerun (min_delta > 0 would fail a model gated against itself) changes nothing either.
+    _ok(_run(killed, [*args[killed], "--set", "register.min_delta=0.05"]))
+    again = json.loads((killed / "reports" / "register.json").read_text())
+    assert (again["version"], again["promoted"], again["champion_version"]) == ("1", True, "1")
+    assert [str(mv.version) for mv in client.search_model_versions(f"name='{name}'")] == ["1"]
     # The uninterrupted run's registry, for comparison: the same model as its single champion.
     reference_client = _mlflow(reference)
     assert [str(mv.version) for mv in reference_client.search_model_versions(f"name='{name}'")] == ["1"]

@@ -249,3 +249,32 @@ def test_register_without_promote_leaves_champion_to_the_promote_step(cfg, model
     with pytest.raises(SpladeforgeError, match=r"champion is v2, but the gate compared v3 against v1"):
         register.promote_champion(cfg, tmp_path / "d3.json", tmp_path / "p3.json")
     assert aliases(cfg) == {"champion": "2", "challenger": "3"}
+
+
+@pytest.mark.slow
+def test_rerun_of_the_same_registration_reuses_its_version(cfg, model_dir, tmp_path):
+    """Same model bytes and gate figure: the version is gated again, never registered twice.
+
+    v1 (0.45) loses to the base model (0.50); a rerun of the same registration finds v1 and
+    re-decides it (still refused), moving nothing; once v2 (0.60) is champion, v1's rerun is
+    gated against champion v2; the same model evaluated to another figure is a new version.
+    """
+    decision_path = tmp_path / "decision.json"
+    weak = write_metrics(tmp_path, "weak.json", 0.45, base=0.50)
+    first = register.run(cfg, model_dir, weak, decision_path)
+    assert (first["version"], first["promoted"]) == ("1", False)
+    again = register.run(cfg, model_dir, weak, decision_path)
+    assert (again["version"], again["promoted"], again["run_id"]) == ("1", False, first["run_id"])
+    assert aliases(cfg) == {"challenger": "1"}
+
+    register.run(cfg, model_dir, write_metrics(tmp_path, "strong.json", 0.60), decision_path)
+    assert aliases(cfg) == {"champion": "2", "challenger": "2"}
+    regated = register.run(cfg, model_dir, weak, decision_path)
+    assert (regated["version"], regated["reference"], regated["promoted"]) == ("1", "champion v2", False)
+    assert aliases(cfg) == {"champion": "2", "challenger": "1"}
+    v1 = client(cfg).get_model_version(cfg.model_name, "1")
+    assert v1.tags["gate.reference"] == "champion v2"
+
+    assert len(client(cfg).search_model_versions(f"name='{cfg.model_name}'")) == 2
+    best = register.run(cfg, model_dir, write_metrics(tmp_path, "best.json", 0.65), decision_path)
+    assert (best["version"], best["champion_version"]) == ("3", "3")

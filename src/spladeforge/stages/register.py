@@ -10,7 +10,9 @@ and both versions' figures, goes to the version, the run and `decision_path`; a 
 recorded by `registry.champion` so that `spladeforge registry rollback` can undo it.
 
 Nothing is written outside MLflow until MLflow holds the final state, and the model folder is only
-read: a tracking failure leaves the inputs as they were and no decision file behind.
+read: a tracking failure leaves the inputs as they were and no decision file behind. A rerun finds
+a version holding the same model bytes and gate figure and gates it again rather than registering
+the model twice (killed before its decision file, or a retried Kubeflow task).
 
 `run(..., promote=False)` registers and decides but leaves `champion` where it is: the Kubeflow
 DAG moves it in a separate task, `promote`, which runs only inside the `dsl.If` on the decision,
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +54,8 @@ from spladeforge.registry.tracking import (
     sqlite_artifact_location,
     use_tracking_uri,
 )
+
+logger = logging.getLogger(__name__)
 
 CANDIDATE_KEY = "model_ndcg_at_10"
 BASE_KEY = "base_ndcg_at_10"
@@ -189,6 +194,9 @@ def _log_and_register(
 
     location = sqlite_artifact_location(mlflow.get_tracking_uri())  # before the store is created
     client = MlflowClient()
+    earlier = _same_registration(client, cfg, model_sha, figures)
+    if earlier is not None:
+        return _reuse(client, cfg, earlier, figures, metrics_path, promote)
     decision, champion_version = _gate(client, cfg, figures, metrics_path)
     experiment = client.get_experiment_by_name(cfg.experiment)
     if experiment is None:
@@ -229,6 +237,60 @@ def _log_and_register(
             move_champion(client, cfg.model_name, version, action="gate", reason=decision.reason)
             champion_version = version
     return decision, version, champion_version, run.info.run_id
+
+
+def _same_registration(client, cfg: RegisterConfig, model_sha: str, figures: dict[str, float]):
+    """The latest version holding these very model bytes with the same gate figure, if any.
+
+    A rerun of register (after a kill between MLflow's final state and the decision file, or a
+    retried Kubeflow task) finds its own earlier version here instead of registering the same
+    model twice. A model evaluated to a different figure is a new registration.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name='{cfg.model_name}'")
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    same = [mv for mv in versions if mv.tags.get("model_sha256") == model_sha
+            and mv.tags.get(metric_tag(cfg.metric)) == repr(figures[cfg.metric])]
+    return max(same, key=lambda mv: int(mv.version), default=None)
+
+
+def _reuse(client, cfg: RegisterConfig, mv, figures: dict[str, float], metrics_path: Path,
+           promote: bool) -> tuple[Decision, str, str | None, str]:
+    """Gate an already registered version again instead of registering its model a second time.
+
+    Already champion: nothing moves and the decision says so (re-deciding it against itself
+    would fail any min_delta > 0). Otherwise the gate runs against the current champion as for
+    a new version, and the version's decision tags are updated.
+    """
+    version = str(mv.version)
+    champion_version, _, _ = _champion(client, cfg.model_name, cfg.metric)
+    if champion_version == version:
+        value = figures[cfg.metric]
+        reason = (f"v{version} holds the same model (sha256 {mv.tags['model_sha256'][:12]}) and "
+                  f"{cfg.metric} {value:.4f}, and is already {CHAMPION}; nothing was registered")
+        decision = Decision(promoted=True, reason=reason, candidate_value=value, reference_value=value,
+                            reference=f"{CHAMPION} v{version}", metric=cfg.metric, checks=[reason],
+                            candidate_doc_active_dims=figures.get(DOC_DIMS_KEY),
+                            reference_doc_active_dims=figures.get(DOC_DIMS_KEY))
+    else:
+        decision, champion_version = _gate(client, cfg, figures, metrics_path)
+        for key, value in decision.tags().items():
+            client.set_model_version_tag(cfg.model_name, version, key, value)
+        if mv.run_id:
+            for key, value in {**decision.tags(), "gate.version": version}.items():
+                client.set_tag(mv.run_id, key, value)
+        if decision.promoted and promote:
+            move_champion(client, cfg.model_name, version, action="gate", reason=decision.reason)
+            champion_version = version
+    client.set_registered_model_alias(cfg.model_name, CHALLENGER, version)
+    logger.info("register: the model is already registered as v%s; gated it again instead of registering it twice",
+                version)
+    return decision, version, champion_version, mv.run_id
 
 
 def _is_tracking_error(exc: Exception) -> bool:
