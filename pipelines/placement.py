@@ -19,6 +19,8 @@ HF_KEYS = {"token": "HF_TOKEN"}
 AWS_KEYS = {"access_key_id": "AWS_ACCESS_KEY_ID", "secret_access_key": "AWS_SECRET_ACCESS_KEY"}
 MLFLOW_KEYS = {"tracking_uri": "MLFLOW_TRACKING_URI", "username": "MLFLOW_TRACKING_USERNAME",
                "password": "MLFLOW_TRACKING_PASSWORD"}
+# The OpenAI-compatible endpoint's key; its variable is generate_queries.openai.api_key_env.
+OPENAI_KEY = "api_key"
 
 
 def cpu_task(task: dsl.PipelineTask, cfg: KubeflowConfig) -> dsl.PipelineTask:
@@ -50,11 +52,14 @@ def gpu_train_task(task: dsl.PipelineTask, cfg: KubeflowConfig,
 
 
 def use_secrets(task: dsl.PipelineTask, cfg: KubeflowConfig, *, hf: bool = False, aws: bool = False,
-                mlflow: bool = False) -> dsl.PipelineTask:
+                mlflow: bool = False, openai: bool = False,
+                openai_key_env: str = "OPENAI_API_KEY") -> dsl.PipelineTask:
     """Credentials as environment variables from Kubernetes Secrets, never as parameters.
 
     The Hub token and AWS keys are optional (publishing without them is a dry run, as locally);
     the MLflow secret is required, or the registry would silently be a sqlite file in the pod.
+    The OpenAI-compatible key is optional too: only `generate_queries.backend: openai` reads it,
+    from the variable `openai_key_env` (none is injected when that is empty: no authentication).
     """
     if hf:
         kubernetes.use_secret_as_env(task, secret_name=cfg.hf_secret, secret_key_to_env=HF_KEYS,
@@ -64,4 +69,7 @@ def use_secrets(task: dsl.PipelineTask, cfg: KubeflowConfig, *, hf: bool = False
                                      optional=True)
     if mlflow:
         kubernetes.use_secret_as_env(task, secret_name=cfg.mlflow_secret, secret_key_to_env=MLFLOW_KEYS)
+    if openai and openai_key_env:
+        kubernetes.use_secret_as_env(task, secret_name=cfg.openai_secret,
+                                     secret_key_to_env={OPENAI_KEY: openai_key_env}, optional=True)
     return task

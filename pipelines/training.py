@@ -65,8 +65,12 @@ def make_pipeline(params: Params, enable_caching: bool = True) -> Callable:
 
         docs = cpu_task(c.ingest(data=data), k).after(checked)
         chunks = cpu_task(c.chunk(chunk=chunk, documents=docs.outputs["documents"]), k)
-        queries = cpu_task(c.generate_queries(generate_queries=generate_queries, seed=seed,
-                                              chunks=chunks.outputs["chunks"]), k)
+        # The key's variable is fixed at compile time from the params the pipeline is built with
+        # (params.generate_queries.openai.api_key_env, default OPENAI_API_KEY), although that key
+        # is also a run parameter: a run naming another variable must use a recompiled pipeline.
+        queries = use_secrets(cpu_task(c.generate_queries(generate_queries=generate_queries, seed=seed,
+                                                          chunks=chunks.outputs["chunks"]), k), k, openai=True,
+                              openai_key_env=params.generate_queries.openai.api_key_env)
         halves = cpu_task(c.split(split=split, seed=seed, queries=queries.outputs["queries"],
                                   chunks=chunks.outputs["chunks"]), k)
         # One code path for any n: with n = 1 the loop has one iteration and the collect one input.

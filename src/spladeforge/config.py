@@ -455,6 +455,7 @@ class KubeflowConfig(Section):
     hf_secret: str = "spladeforge-hf"
     aws_secret: str = "spladeforge-aws"
     mlflow_secret: str = "spladeforge-mlflow"
+    openai_secret: str = "spladeforge-openai"
     # Fan-out for large corpora: each shard is one task of a dsl.ParallelFor, collected after.
     mine_shards: int = Field(1, ge=1, le=1024, description=(
         "Tasks mining hard negatives, each for a contiguous block of the training queries against the "

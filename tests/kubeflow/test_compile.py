@@ -21,6 +21,7 @@ FAKE_SECRETS = {
     "MLFLOW_TRACKING_USERNAME": "fake-mlflow-user-xyz",
     "MLFLOW_TRACKING_PASSWORD": "fake-mlflow-password-xyz",
     "MLFLOW_TRACKING_URI": "https://fake-mlflow-user-xyz:fake-mlflow-password-xyz@mlflow.example",
+    "OPENAI_API_KEY": "sk-FAKEopenaiKEY0123456789abcdef",
 }
 
 
@@ -222,17 +223,42 @@ def test_secrets_come_from_kubernetes_secrets_and_no_value_is_in_the_yaml(compil
     text, ir, k8s = compiled
     for value in FAKE_SECRETS.values():
         assert value not in text
-    assert "fake-mlflow" not in text and "hf_FAKE" not in text
+    assert "fake-mlflow" not in text and "hf_FAKE" not in text and "sk-FAKE" not in text
     envs = {name: {m["envVar"] for s in ex.get("secretAsEnv", []) for m in s["keyToEnv"]}
             for name, ex in k8s.items()}
     assert envs["exec-register"] >= {"MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME",
                                      "MLFLOW_TRACKING_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     assert "HF_TOKEN" in envs["exec-train"] and "HF_TOKEN" in envs["exec-publish"]
     assert envs["exec-promote"] >= {"MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"}
+    assert "OPENAI_API_KEY" in envs["exec-generate-queries"]
     # No component takes a credential as a parameter.
     for comp in ir["components"].values():
         names = " ".join(comp.get("inputDefinitions", {}).get("parameters", {})).lower()
         assert not any(word in names for word in ("token", "password", "secret", "key")), names
+
+
+def _secret_envs(executor: dict) -> list[tuple[str, str, str, bool]]:
+    """(secret name, key, variable, optional) for each secret-as-env entry of a task."""
+    found = []
+    for s in executor.get("secretAsEnv", []):
+        name = s.get("secretName") or s["secretNameParameter"]["runtimeValue"]["constant"]
+        found += [(name, m["secretKey"], m["envVar"], s.get("optional", False)) for m in s["keyToEnv"]]
+    return found
+
+
+def test_generate_queries_gets_the_openai_key_from_an_optional_secret(compiled, tmp_path):
+    """The openai backend's key: secret spladeforge-openai, key api_key, variable api_key_env at compile time."""
+    _, _, k8s = compiled
+    assert _secret_envs(k8s["exec-generate-queries"]) == [("spladeforge-openai", "api_key", "OPENAI_API_KEY", True)]
+    others = {name: _secret_envs(ex) for name, ex in k8s.items() if name != "exec-generate-queries"}
+    assert not any(s[0] == "spladeforge-openai" or s[2] == "OPENAI_API_KEY" for v in others.values() for s in v)
+    # Another variable and another secret name, from the params the pipeline is compiled with.
+    _, _, k8s = compile_ir(tmp_path, ["generate_queries.openai.api_key_env=TEAM_LLM_KEY",
+                                      "kubeflow.openai_secret=team-llm"])
+    assert _secret_envs(k8s["exec-generate-queries"]) == [("team-llm", "api_key", "TEAM_LLM_KEY", True)]
+    # An endpoint without authentication: nothing to inject.
+    _, _, k8s = compile_ir(tmp_path, ["generate_queries.openai.api_key_env=''"])
+    assert not _secret_envs(k8s.get("exec-generate-queries", {}))
 
 
 def test_images_are_the_projects_and_nothing_is_installed_at_run_time(compiled):

@@ -80,10 +80,11 @@ def test_checkpoint_pvc_and_secret_names_match_the_pipeline():
     (pvc,) = _docs(INFRA / "kfp/checkpoints-pvc.yaml")
     assert pvc["kind"] == "PersistentVolumeClaim" and pvc["metadata"]["name"] == cfg.checkpoint_pvc
     secrets = {d["metadata"]["name"]: d for d in _docs(INFRA / "kfp/secrets.example.yaml")}
-    assert set(secrets) == {cfg.hf_secret, cfg.aws_secret, cfg.mlflow_secret}
-    from spladeforge.pipelines.placement import AWS_KEYS, HF_KEYS, MLFLOW_KEYS
+    assert set(secrets) == {cfg.hf_secret, cfg.aws_secret, cfg.mlflow_secret, cfg.openai_secret}
+    from spladeforge.pipelines.placement import AWS_KEYS, HF_KEYS, MLFLOW_KEYS, OPENAI_KEY
 
-    expected = ((cfg.hf_secret, HF_KEYS), (cfg.aws_secret, AWS_KEYS), (cfg.mlflow_secret, MLFLOW_KEYS))
+    expected = ((cfg.hf_secret, HF_KEYS), (cfg.aws_secret, AWS_KEYS), (cfg.mlflow_secret, MLFLOW_KEYS),
+                (cfg.openai_secret, {OPENAI_KEY: None}))
     for name, keys in expected:
         assert set(secrets[name]["stringData"]) == set(keys)
         assert all(v in ("",) or v.startswith("http://mlflow.") for v in secrets[name]["stringData"].values())

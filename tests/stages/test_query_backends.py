@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -13,8 +16,10 @@ from spladeforge.config import GenerateQueriesConfig, QueryFilterConfig
 from spladeforge.errors import ConfigError, InputError
 from spladeforge.io import read_json, read_jsonl, write_jsonl
 from spladeforge.querygen.filters import QueryFilter
-from spladeforge.querygen.openai_chat import EndpointError, parse_queries
+from spladeforge.querygen.openai_chat import EndpointError, OpenAIChatClient, parse_queries
 from spladeforge.stages import generate_queries
+
+REPO = Path(__file__).resolve().parents[2]
 
 TOPICS = {
     "gzip": "The gzip module compresses and decompresses files in the gzip format used by GNU zip. "
@@ -135,6 +140,8 @@ class FakeEndpoint:
                 if body.get("model") != "tiny-llm" or [m["role"] for m in body["messages"]] != ["system", "user"]:
                     endpoint.errors.append(f"bad body {body}")
                 prompt = body["messages"][1]["content"]
+                if endpoint.mode.startswith("echo"):
+                    return self._echo()
                 title = prompt.split("Title: ", 1)[1].split("\n", 1)[0]
                 if endpoint.mode == "slow":
                     time.sleep(0.5)
@@ -151,8 +158,26 @@ class FakeEndpoint:
                                                       f"what is {title} used for?"]})
                 self._send(200, {"choices": [{"message": {"role": "assistant", "content": content}}]})
 
+            def _echo(self):
+                """A server (or proxy) that quotes the request's credentials back in its answer."""
+                auth = self.headers.get("Authorization", "")
+                key = auth.removeprefix("Bearer ")
+                status = {"echo401": 401, "echo500": 500, "echo200": 200}[endpoint.mode]
+                if status == 401:  # JSON error body, as the OpenAI API words a bad key
+                    return self._send(401, {"error": {"message": f"Incorrect API key provided: {key}",
+                                                      "received_headers": {"Authorization": auth}}})
+                # Plain text, with a copy of the key straddling the place where the message cuts
+                # the body (200 characters for an HTTP error, 80 for a bad answer).
+                if status == 500:
+                    head, cut = f"upstream failed; you sent {auth} (proxy sent Bearer proxy-token-ZZZ9) key=", 200
+                else:
+                    head, cut = f"Authorization: {auth}; key=", 80
+                text = head + "." * (cut - 6 - len(head)) + key + " end"
+                assert text.index(key, len(head)) == cut - 6
+                self._send(status, text)
+
             def _send(self, status, payload, headers=None):
-                data = json.dumps(payload).encode()
+                data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
                 self.send_response(status)
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
@@ -239,6 +264,80 @@ def test_openai_auth_errors(endpoint, chunks_file, tmp_path, monkeypatch):
                              tmp_path / "q.jsonl", seed=0)
     assert "sk-test-secret" not in str(err.value)
     assert endpoint.calls == 1, "a 401 is not retried"
+
+
+KEY = "sk-test-secret"
+LOGGER = "spladeforge.querygen.openai_chat"
+
+
+def _no_key(text: str) -> None:
+    assert KEY not in text and KEY[:6] not in text, text  # nor the start of a key cut by truncation
+    assert "proxy-token-ZZZ9" not in text, text  # any bearer token, not only the key
+
+
+def _cli(argv, monkeypatch) -> int:
+    from spladeforge import cli
+
+    monkeypatch.setattr(sys, "argv", ["spladeforge", *argv])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    return exited.value.code
+
+
+@pytest.mark.parametrize(("endpoint", "status"), [("echo401", 401), ("echo500", 500)], indirect=["endpoint"])
+def test_openai_error_bodies_echoing_the_key_are_redacted(endpoint, status, chunks_file, tmp_path, monkeypatch,
+                                                         caplog, capsys):
+    """A body quoting the Authorization header or the key: errors, logs and stderr name the status, not the key."""
+    monkeypatch.setenv("SF_TEST_LLM_KEY", KEY)
+    caplog.set_level(logging.INFO, logger="spladeforge")  # restored after the test; the CLI sets INFO too
+    cfg = _openai_cfg(endpoint, tmp_path, max_retries=2, max_concurrency=1)
+    with pytest.raises(EndpointError, match=f"HTTP {status}: ") as err:
+        generate_queries.run(cfg, chunks_file, tmp_path / "q.jsonl", seed=0)
+    message = str(err.value)
+    _no_key(message)
+    assert "Bearer ***" in message  # redacted, not dropped: the echo is still readable
+    assert endpoint.calls == (1 if status == 401 else 3)
+    retries = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert len(retries) == (0 if status == 401 else 2)
+    assert all(f"HTTP {status}: " in m for m in retries)
+    # The same failure through the command line: `error: ...` on stderr, exit code 2.
+    code = _cli(["generate-queries", "--chunks", str(chunks_file), "--output", str(tmp_path / "cli.jsonl"),
+                 "--params", str(REPO / "params.yaml"), "--set", "generate_queries.backend=openai",
+                 "--set", f"generate_queries.openai.base_url={endpoint.url}",
+                 "--set", "generate_queries.openai.model=tiny-llm",
+                 "--set", "generate_queries.openai.api_key_env=SF_TEST_LLM_KEY",
+                 "--set", f"generate_queries.openai.cache_dir={tmp_path / 'cli-cache'}",
+                 "--set", "generate_queries.openai.max_retries=1",
+                 "--set", "generate_queries.openai.backoff_initial_s=0.01",
+                 "--set", "generate_queries.openai.max_concurrency=1"], monkeypatch)
+    out, err_text = capsys.readouterr()
+    assert code == 2 and f"HTTP {status}: " in err_text, err_text
+    logs = "\n".join(r.getMessage() for r in caplog.records) + caplog.text
+    for text in (out, err_text, logs):
+        _no_key(text)
+    assert not (tmp_path / "q.jsonl").exists() and not (tmp_path / "cli.jsonl").exists()
+
+
+@pytest.mark.parametrize("endpoint", ["echo200"], indirect=True)
+def test_openai_bad_answers_echoing_the_key_are_redacted(endpoint, chunks_file, tmp_path, monkeypatch, caplog):
+    """A 200 whose body is not an answer but an echo of the request: quoted redacted, fail or skip."""
+    monkeypatch.setenv("SF_TEST_LLM_KEY", KEY)
+    caplog.set_level(logging.INFO, logger="spladeforge")
+    with pytest.raises(EndpointError, match="not JSON") as err:
+        generate_queries.run(_openai_cfg(endpoint, tmp_path, on_bad_response="fail", max_concurrency=1),
+                             chunks_file, tmp_path / "q.jsonl", seed=0)
+    _no_key(str(err.value))
+    assert "Bearer ***" in str(err.value)
+    client = OpenAIChatClient(_openai_cfg(endpoint, tmp_path / "skip").openai)
+    assert client.map(["Title: gzip\nText: one", "Title: json\nText: two"]) == [None, None]
+    report = client.report()
+    assert report["bad_responses"] == 2 and "not JSON" in report["bad_examples"][0]
+    _no_key(json.dumps(report))
+    _no_key(caplog.text)
+    cached = [f for f in tmp_path.rglob("*.json") if "cache" in str(f)]
+    assert cached, "the echoed answers were not cached: this check would pass vacuously"
+    for f in cached:
+        _no_key(f.read_text())
 
 
 def test_backend_config_errors():

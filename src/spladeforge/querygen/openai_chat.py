@@ -5,18 +5,22 @@ thread pool; 429, 5xx, timeouts and dropped connections are retried with exponen
 (capped, `Retry-After` honoured); other 4xx stop the run at once. Each answer is cached under
 the SHA-256 of (model, messages, sampling settings) -- the chunk text is part of the messages --
 so a rerun sends no request it has already paid for, and a run that stopped half-way resumes.
-The API key is read from the environment variable named in params and never logged or cached.
+The API key is read from the environment variable named in params and never logged or cached;
+a message quoting an answer (errors, retry warnings, the report's bad examples) has the key and
+any bearer token replaced by `***`, since a server or proxy may echo the request's headers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +30,8 @@ import requests
 
 from spladeforge.config import OpenAIConfig
 from spladeforge.errors import ConfigError, SpladeforgeError
+
+logger = logging.getLogger(__name__)
 
 
 class EndpointError(SpladeforgeError):
@@ -37,21 +43,25 @@ class BadResponse(ValueError):
 
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
+# An HTTP bearer credential (RFC 6750 token characters), whatever key it carries.
+_BEARER = re.compile(r"\bBearer\s+[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
 
 
-def parse_queries(content: str) -> list[str]:
-    """`{"queries": [...]}` or a bare JSON list of strings (code fences tolerated)."""
+def parse_queries(content: str, redact: Callable[[str], str] = str) -> list[str]:
+    """`{"queries": [...]}` or a bare JSON list of strings (code fences tolerated).
+
+    `redact` is applied to the answer before an error message quotes (and truncates) it."""
     text = _FENCE.sub("", content.strip()).strip()
     if not text:
         raise BadResponse("empty answer")
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
-        raise BadResponse(f"not JSON: {text[:80]!r}") from None
+        raise BadResponse(f"not JSON: {redact(text)[:80]!r}") from None
     if isinstance(data, dict):
         data = data.get("queries")
     if not isinstance(data, list) or not all(isinstance(q, str) for q in data):
-        raise BadResponse(f"expected {{\"queries\": [strings]}}, got {text[:80]!r}")
+        raise BadResponse(f"expected {{\"queries\": [strings]}}, got {redact(text)[:80]!r}")
     queries = [" ".join(q.split()) for q in data if q.strip()]
     if not queries:
         raise BadResponse("an empty list of queries")
@@ -72,18 +82,27 @@ class OpenAIChatClient:
         self.cfg = cfg
         self.url = cfg.base_url.rstrip("/") + "/chat/completions"
         self.headers = {"Content-Type": "application/json"}
+        self._key = ""
         if cfg.api_key_env:
             key = os.environ.get(cfg.api_key_env)
             if not key:
                 raise ConfigError(f"generate_queries.openai.api_key_env: environment variable "
                                   f"{cfg.api_key_env} is not set (set it, or set api_key_env: '' for an "
                                   "endpoint without authentication)")
+            self._key = key
             self.headers["Authorization"] = f"Bearer {key}"
         self.cache_dir = Path(cfg.cache_dir)
         self.stats = Stats()
         self._sleep = sleep
         self._lock = threading.Lock()
         self._stopped = threading.Event()  # set by the first fatal error: queued work is dropped
+
+    def redact(self, text: str) -> str:
+        """`text` with the API key and any bearer token replaced by `***`: for every message that
+        quotes an answer or an exception, which may echo the request's Authorization header."""
+        if self._key:
+            text = text.replace(self._key, "***")
+        return _BEARER.sub("Bearer ***", text)
 
     def _count(self, name: str) -> None:
         with self._lock:
@@ -109,7 +128,9 @@ class OpenAIChatClient:
         if self._stopped.is_set():
             raise EndpointError("generate_queries.openai: cancelled after an earlier error")
         try:
-            content = self._post(body)
+            # Redacted before it is cached or parsed: a proxy echoing the request would otherwise
+            # put the key on disk in the cache.
+            content = self.redact(self._post(body))
         except EndpointError:
             self._stopped.set()
             raise
@@ -140,24 +161,27 @@ class OpenAIChatClient:
                         return resp.json()["choices"][0]["message"]["content"] or ""
                     except (ValueError, KeyError, IndexError, TypeError):
                         return resp.text  # not chat-completions JSON: parse_queries reports it
-                last = f"HTTP {resp.status_code}: {resp.text[:200]}"
+                # Redacted before truncating: a cut must not leave the start of the key behind.
+                last = f"HTTP {resp.status_code}: {self.redact(resp.text)[:200]}"
                 if resp.status_code != 429 and resp.status_code < 500:
-                    raise EndpointError(f"generate_queries.openai: {self.url} answered {last}")
+                    raise EndpointError(self.redact(f"generate_queries.openai: {self.url} answered {last}"))
                 retry_after = resp.headers.get("Retry-After", "")
                 if retry_after.replace(".", "", 1).isdigit():
                     wait = min(cfg.backoff_max_s, float(retry_after))
             if attempt < cfg.max_retries:
+                logger.warning("%s", self.redact(f"generate_queries.openai: {self.url}: {last}; retry "
+                                                 f"{attempt + 1}/{cfg.max_retries} in {wait:g} s"))
                 self._sleep(wait)
-        raise EndpointError(f"generate_queries.openai: {self.url} failed after "
-                            f"{cfg.max_retries + 1} attempts "
-                            f"(last: {last}); answers received so far are cached in {self.cache_dir}, "
-                            "so a rerun resumes")
+        raise EndpointError(self.redact(f"generate_queries.openai: {self.url} failed after "
+                                        f"{cfg.max_retries + 1} attempts "
+                                        f"(last: {last}); answers received so far are cached in {self.cache_dir}, "
+                                        "so a rerun resumes"))
 
     def queries(self, prompt: str) -> list[str] | None:
         """Parsed queries, or None for a bad answer when on_bad_response is `skip`."""
         content = self.complete(prompt)
         try:
-            return parse_queries(content)
+            return parse_queries(content, self.redact)
         except BadResponse as exc:
             if self.cfg.on_bad_response == "fail":
                 raise EndpointError(f"generate_queries.openai: {self.cfg.model} gave {exc} (set "
