@@ -2,16 +2,21 @@
 
 Every stage writes into a temporary sibling of its output and renames it into place only when
 the whole output is complete, so an interrupted stage never leaves a half-written file for DVC
-or KFP to mistake for a result.
+or KFP to mistake for a result. A folder replacing an earlier one is swapped in with one atomic
+exchange on Linux; elsewhere the old folder is moved aside first and, should the process die
+before the new one is in place, restored by the next run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -27,14 +32,42 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux renameat2 RENAME_EXCHANGE).
+
+    False where the platform, C library or filesystem cannot: the caller falls back to two renames.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
 @contextlib.contextmanager
 def atomic_output(dest: str | Path, *, directory: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of `dest`; on success it replaces `dest`, on error it vanishes."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{dest.name}.tmp-"
+    olds = sorted(dest.parent.glob(f".{dest.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if olds and not dest.exists() and not dest.is_symlink():
+        # A run killed between moving the old output aside and renaming the new one in (only
+        # where the atomic exchange is unavailable): the old output comes back, not lost.
+        os.replace(olds.pop(), dest)
     # Leftovers of a run that was killed before it could clean up (SIGKILL, power loss).
-    for stale in [*dest.parent.glob(f"{prefix}*"), *dest.parent.glob(f".{dest.name}.old-*")]:
+    for stale in [*dest.parent.glob(f"{prefix}*"), *olds]:
         _remove(stale)
     if directory:
         tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=dest.parent))
@@ -45,7 +78,9 @@ def atomic_output(dest: str | Path, *, directory: bool = False) -> Iterator[Path
         tmp = Path(name)
     try:
         yield tmp
-        if directory:
+        if directory and dest.exists() and _exchange(tmp, dest):
+            _remove(tmp)  # it now holds the old output
+        elif directory:
             # A directory cannot be renamed over a non-empty one: move the old one aside first,
             # so that at every moment either the old or the new output is complete.
             old = None
