@@ -18,13 +18,12 @@ import os
 import socket
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from spladeforge.io import sha256_tree, write_jsonl
+from tests.local_http import JSONHandler, LocalServer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,31 +61,21 @@ class ChatEndpoint:
         self.authorization: set[str] = set()
         endpoint = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(JSONHandler):
             def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = self.read_json()
                 endpoint.authorization.add(self.headers.get("Authorization", ""))
                 prompt = body["messages"][-1]["content"]
                 title = next((t for t in TOPICS if t in prompt), "python")
                 queries = [f"how does the {title} module work", f"what is {title} used for in python"]
-                data = json.dumps({"choices": [{"message": {"role": "assistant",
-                                                            "content": json.dumps({"queries": queries})}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send(200, {"choices": [{"message": {"role": "assistant",
+                                                         "content": json.dumps({"queries": queries})}}]})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.local = LocalServer(Handler, "/v1")
+        self.url = self.local.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.local.close()
 
 
 @pytest.fixture()

@@ -7,7 +7,6 @@ import logging
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from spladeforge.io import read_json, read_jsonl, write_jsonl
 from spladeforge.querygen.filters import QueryFilter
 from spladeforge.querygen.openai_chat import EndpointError, OpenAIChatClient, parse_queries
 from spladeforge.stages import generate_queries
+from tests.local_http import JSONHandler, LocalServer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -124,15 +124,12 @@ class FakeEndpoint:
         self.lock = threading.Lock()
         endpoint = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(JSONHandler):
             def do_POST(self):
                 with endpoint.lock:  # handler threads run concurrently
                     endpoint.calls += 1
                     first = endpoint.calls == 1
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = self.read_json()
                 if self.path != "/v1/chat/completions":
                     endpoint.errors.append(f"path {self.path}")
                 if self.headers.get("Authorization") != "Bearer sk-test-secret":
@@ -146,9 +143,9 @@ class FakeEndpoint:
                 if endpoint.mode == "slow":
                     time.sleep(0.5)
                 if endpoint.mode == "unauthorized":
-                    return self._send(401, {"error": "invalid key"})
+                    return self.send(401, {"error": "invalid key"})
                 if first and endpoint.mode == "ok":
-                    return self._send(429, {"error": "rate limited"}, {"Retry-After": "0"})
+                    return self.send(429, {"error": "rate limited"}, {"Retry-After": "0"})
                 if endpoint.mode == "garbage" and title == "json":
                     content = "I cannot help with that."
                 elif "keyword" in prompt:
@@ -156,7 +153,7 @@ class FakeEndpoint:
                 else:
                     content = json.dumps({"queries": [f"how does the {title} module work?",
                                                       f"what is {title} used for?"]})
-                self._send(200, {"choices": [{"message": {"role": "assistant", "content": content}}]})
+                self.send(200, {"choices": [{"message": {"role": "assistant", "content": content}}]})
 
             def _echo(self):
                 """A server (or proxy) that quotes the request's credentials back in its answer."""
@@ -164,7 +161,7 @@ class FakeEndpoint:
                 key = auth.removeprefix("Bearer ")
                 status = {"echo401": 401, "echo500": 500, "echo200": 200}[endpoint.mode]
                 if status == 401:  # JSON error body, as the OpenAI API words a bad key
-                    return self._send(401, {"error": {"message": f"Incorrect API key provided: {key}",
+                    return self.send(401, {"error": {"message": f"Incorrect API key provided: {key}",
                                                       "received_headers": {"Authorization": auth}}})
                 # Plain text, with a copy of the key straddling the place where the message cuts
                 # the body (200 characters for an HTTP error, 80 for a bad answer).
@@ -174,25 +171,13 @@ class FakeEndpoint:
                     head, cut = f"Authorization: {auth}; key=", 80
                 text = head + "." * (cut - 6 - len(head)) + key + " end"
                 assert text.index(key, len(head)) == cut - 6
-                self._send(status, text)
+                self.send(status, text)
 
-            def _send(self, status, payload, headers=None):
-                data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-                self.send_response(status)
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.local = LocalServer(Handler, "/v1")
+        self.url = self.local.url
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.local.close()
 
 
 @pytest.fixture()
