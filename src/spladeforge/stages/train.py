@@ -148,7 +148,8 @@ def run(cfg: TrainConfig, tuples_path: Path, validation_dir: Path, output: Path,
     passages = corpus_texts(columns)
     model = build_model(cfg, device, passages)
     if cfg.fused_head and not enable_fused_head(model):
-        logger.info("train.fused_head: this model's head is not supported, training it unfused")
+        # An unsupported SPLADE head has already warned, naming its architecture; CSR has none to fuse.
+        logger.info("train.fused_head: no fused SPLADE head for this model, training it unfused")
     idf = None
     if cfg.document_regularizer == "idf-flops" and cfg.architecture != "csr":
         idf = corpus_idf(model.tokenizer, passages)
