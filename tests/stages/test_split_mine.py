@@ -7,6 +7,7 @@ import pytest
 from spladeforge.config import MineConfig, SplitConfig
 from spladeforge.errors import ConfigError, InputError
 from spladeforge.io import read_jsonl, write_jsonl
+from spladeforge.shards import shard_slice
 from spladeforge.stages import mine, split
 
 TOPICS = ["json decoding", "gzip compression", "sqlite databases", "tcp sockets", "random numbers",
@@ -184,9 +185,9 @@ def test_merge_refuses_a_missing_or_repeated_shard(corpus):
 def test_shard_slices_cover_every_item_once_in_order():
     for total in (0, 1, 5, 24):
         for n in (1, 2, 3, 7, 30):
-            covered = [i for shard in range(n) for i in range(total)[mine.shard_slice(total, shard, n)]]
+            covered = [i for shard in range(n) for i in range(total)[shard_slice(total, shard, n)]]
             assert covered == list(range(total))
     with pytest.raises(ConfigError):
-        mine.shard_slice(5, 3, 3)
+        shard_slice(5, 3, 3)
     with pytest.raises(ConfigError):
-        mine.shard_slice(5, 0, 0)
+        shard_slice(5, 0, 0)

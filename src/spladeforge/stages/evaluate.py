@@ -163,7 +163,7 @@ def encode_documents(cfg: EvaluateConfig, model_dir: Path, task_dir: Path, outpu
     from spladeforge.evaluation.search import passages
     from spladeforge.models.build import resolve_device
     from spladeforge.retrieval.sparse_index import to_csr
-    from spladeforge.stages.mine import shard_slice
+    from spladeforge.shards import shard_slice
 
     shard_slice(0, shard, num_shards)  # a bad shard number fails before any reading
     corpus = load_beir(task_dir).corpus
@@ -200,6 +200,8 @@ def read_document_embeddings(paths: Sequence[Path], corpus_ids: list[str],
     import numpy as np
     import scipy.sparse as sp
 
+    from spladeforge.shards import check_complete
+
     shards = []
     for path in map(Path, paths):
         try:
@@ -216,14 +218,8 @@ def read_document_embeddings(paths: Sequence[Path], corpus_ids: list[str],
             raise InputError(f"{path}: encoded by another model (sha256 {meta['model_sha256'][:12]}, the model "
                              f"evaluated is {model_sha[:12]})")
         shards.append((int(meta["shard"]), int(meta["num_shards"]), ids, matrix, float(meta["seconds"])))
-    if not shards:
-        raise InputError("document embeddings: no shard files given")
     shards.sort(key=lambda item: item[0])
-    total = shards[0][1]
-    found = [(index, of) for index, of, *_ in shards]
-    if found != [(i, total) for i in range(total)]:
-        raise InputError(f"document embeddings: shards {found} (index, of) are not each of 0..{total - 1} of "
-                         f"{total} exactly once")
+    check_complete([(index, of) for index, of, *_ in shards], "document embeddings")
     ids = [doc_id for _, _, shard_ids, _, _ in shards for doc_id in shard_ids]
     if sorted(ids) != sorted(corpus_ids):
         missing = sorted(set(corpus_ids) - set(ids))

@@ -27,9 +27,10 @@ from typing import Any
 from tqdm import tqdm
 
 from spladeforge.config import MineConfig
-from spladeforge.errors import ConfigError, InputError
+from spladeforge.errors import InputError
 from spladeforge.io import atomic_output, iter_jsonl, read_json, write_json, write_jsonl
 from spladeforge.retrieval.bm25 import BM25Index
+from spladeforge.shards import check_complete, shard_slice
 from spladeforge.text import passage, stable_hash
 
 _BATCH = 256
@@ -38,16 +39,6 @@ SHARD_SUMMARY = "summary.json"
 # What each shard counts; the merged summary is their sum.
 _COUNTS = ("tuples", "random_fallback_negatives", "queries_with_short_window", "negative_rank_sum",
            "negative_rank_count")
-
-
-def shard_slice(total: int, shard: int, num_shards: int) -> slice:
-    """The contiguous block of `total` items that shard `shard` of `num_shards` takes.
-
-    Blocks are in order and cover every item once; with more shards than items some are empty.
-    """
-    if num_shards < 1 or not 0 <= shard < num_shards:
-        raise ConfigError(f"shard {shard} of {num_shards}: expected num_shards >= 1 and 0 <= shard < num_shards")
-    return slice(total * shard // num_shards, total * (shard + 1) // num_shards)
 
 
 def run(cfg: MineConfig, train_path: Path, chunks_path: Path, output: Path, seed: int) -> dict[str, Any]:
@@ -85,14 +76,8 @@ def merge_shards(cfg: MineConfig, shard_dirs: list[Path], output: Path) -> dict[
         if not isinstance(meta, dict) or not {"shard", "num_shards"} <= set(meta):
             raise InputError(f"{folder / SHARD_SUMMARY}: not a mine shard summary (no shard/num_shards)")
         shards.append((int(meta["shard"]), int(meta["num_shards"]), folder, meta))
-    if not shards:
-        raise InputError("mine: no shards to merge")
     shards.sort(key=lambda item: item[0])
-    expected = shards[0][1]
-    found = [(index, total) for index, total, _, _ in shards]
-    if found != [(i, expected) for i in range(expected)]:
-        raise InputError(f"mine: shards {found} (index, of) are not each of 0..{expected - 1} of {expected} "
-                         "exactly once")
+    expected = check_complete([(index, total) for index, total, _, _ in shards], "mine")
     counts = {key: 0 for key in _COUNTS}
     corpus_chunks = {meta["corpus_chunks"] for _, _, _, meta in shards}
     if len(corpus_chunks) != 1:
