@@ -5,9 +5,10 @@ thread pool; 429, 5xx, timeouts and dropped connections are retried with exponen
 (capped, `Retry-After` honoured); other 4xx stop the run at once. Each answer is cached under
 the SHA-256 of (model, messages, sampling settings) -- the chunk text is part of the messages --
 so a rerun sends no request it has already paid for, and a run that stopped half-way resumes.
-The API key is read from the environment variable named in params and never logged or cached;
-a message quoting an answer (errors, retry warnings, the report's bad examples) has the key and
-any bearer token replaced by `***`, since a server or proxy may echo the request's headers.
+The API key is read from the environment variable named in params and never logged or cached:
+a server or proxy may echo the request's headers, so every answer (fresh or from the cache) and
+every error body is redacted (`OpenAIChatClient.redact`) before anything caches, parses, logs or
+quotes it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,21 +47,19 @@ _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
 _BEARER = re.compile(r"\bBearer\s+[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
 
 
-def parse_queries(content: str, redact: Callable[[str], str] = str) -> list[str]:
-    """`{"queries": [...]}` or a bare JSON list of strings (code fences tolerated).
-
-    `redact` is applied to the answer before an error message quotes (and truncates) it."""
+def parse_queries(content: str) -> list[str]:
+    """`{"queries": [...]}` or a bare JSON list of strings (code fences tolerated)."""
     text = _FENCE.sub("", content.strip()).strip()
     if not text:
         raise BadResponse("empty answer")
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
-        raise BadResponse(f"not JSON: {redact(text)[:80]!r}") from None
+        raise BadResponse(f"not JSON: {text[:80]!r}") from None
     if isinstance(data, dict):
         data = data.get("queries")
     if not isinstance(data, list) or not all(isinstance(q, str) for q in data):
-        raise BadResponse(f"expected {{\"queries\": [strings]}}, got {redact(text)[:80]!r}")
+        raise BadResponse(f"expected {{\"queries\": [strings]}}, got {text[:80]!r}")
     queries = [" ".join(q.split()) for q in data if q.strip()]
     if not queries:
         raise BadResponse("an empty list of queries")
@@ -98,8 +96,8 @@ class OpenAIChatClient:
         self._stopped = threading.Event()  # set by the first fatal error: queued work is dropped
 
     def redact(self, text: str) -> str:
-        """`text` with the API key and any bearer token replaced by `***`: for every message that
-        quotes an answer or an exception, which may echo the request's Authorization header."""
+        """`text` with the API key and any bearer token replaced by `***`: applied where server text
+        enters (answers and error bodies), so nothing downstream can quote the Authorization header."""
         if self._key:
             text = text.replace(self._key, "***")
         return _BEARER.sub("Bearer ***", text)
@@ -124,7 +122,8 @@ class OpenAIChatClient:
         cached = self._cache_file(body)
         if cached.is_file():
             self._count("cache_hits")
-            return json.loads(cached.read_text(encoding="utf-8"))["content"]
+            # Redacted on the way out too: an entry cached before redaction existed may hold the key.
+            return self.redact(json.loads(cached.read_text(encoding="utf-8"))["content"])
         if self._stopped.is_set():
             raise EndpointError("generate_queries.openai: cancelled after an earlier error")
         try:
@@ -164,24 +163,23 @@ class OpenAIChatClient:
                 # Redacted before truncating: a cut must not leave the start of the key behind.
                 last = f"HTTP {resp.status_code}: {self.redact(resp.text)[:200]}"
                 if resp.status_code != 429 and resp.status_code < 500:
-                    raise EndpointError(self.redact(f"generate_queries.openai: {self.url} answered {last}"))
+                    raise EndpointError(f"generate_queries.openai: {self.url} answered {last}")
                 retry_after = resp.headers.get("Retry-After", "")
                 if retry_after.replace(".", "", 1).isdigit():
                     wait = min(cfg.backoff_max_s, float(retry_after))
             if attempt < cfg.max_retries:
-                logger.warning("%s", self.redact(f"generate_queries.openai: {self.url}: {last}; retry "
-                                                 f"{attempt + 1}/{cfg.max_retries} in {wait:g} s"))
+                logger.warning("generate_queries.openai: %s: %s; retry %d/%d in %g s", self.url, last,
+                               attempt + 1, cfg.max_retries, wait)
                 self._sleep(wait)
-        raise EndpointError(self.redact(f"generate_queries.openai: {self.url} failed after "
-                                        f"{cfg.max_retries + 1} attempts "
-                                        f"(last: {last}); answers received so far are cached in {self.cache_dir}, "
-                                        "so a rerun resumes"))
+        raise EndpointError(f"generate_queries.openai: {self.url} failed after {cfg.max_retries + 1} attempts "
+                            f"(last: {last}); answers received so far are cached in {self.cache_dir}, "
+                            "so a rerun resumes")
 
     def queries(self, prompt: str) -> list[str] | None:
         """Parsed queries, or None for a bad answer when on_bad_response is `skip`."""
         content = self.complete(prompt)
         try:
-            return parse_queries(content, self.redact)
+            return parse_queries(content)
         except BadResponse as exc:
             if self.cfg.on_bad_response == "fail":
                 raise EndpointError(f"generate_queries.openai: {self.cfg.model} gave {exc} (set "
