@@ -127,12 +127,14 @@ def _existing(client, bucket: str, prefix: str) -> tuple[str, dict[str, Any]] | 
     return "foreign", {}
 
 
-def _has(client, bucket: str, key: str) -> bool:
-    try:
-        client.head_object(Bucket=bucket, Key=key)
-    except Exception:  # noqa: BLE001 - missing (or not readable: then not ours to clean either)
-        return False
-    return True
+def _delete(client, bucket: str, keys: list[str]) -> None:
+    """Delete `keys` (a missing key is no error in S3); raise naming the first key S3 refused."""
+    for start in range(0, len(keys), 1000):  # the API's limit per call
+        response = client.delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": key} for key in keys[start:start + 1000]]})
+        if response.get("Errors"):
+            error = response["Errors"][0]
+            raise RuntimeError(f"could not delete {error.get('Key')}: {error.get('Code')} {error.get('Message', '')}")
 
 
 def _clear_interrupted(client, bucket: str, prefix: str) -> int:
@@ -141,12 +143,7 @@ def _clear_interrupted(client, bucket: str, prefix: str) -> int:
         client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
     keys = [obj["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
             for obj in page.get("Contents", [])]
-    for start in range(0, len(keys), 1000):  # the API's limit per call
-        response = client.delete_objects(
-            Bucket=bucket, Delete={"Objects": [{"Key": key} for key in keys[start:start + 1000]]})
-        if response.get("Errors"):
-            error = response["Errors"][0]
-            raise RuntimeError(f"could not delete {error.get('Key')}: {error.get('Code')} {error.get('Message', '')}")
+    _delete(client, bucket, keys)
     return len(keys)
 
 
@@ -156,9 +153,7 @@ def _remove_partial(client, bucket: str | None, keys: list[str]) -> None:
     if client is None or not keys:
         return
     try:
-        for start in range(0, len(keys), 1000):
-            batch = [{"Key": key} for key in keys[start:start + 1000]]  # the API's limit per call
-            client.delete_objects(Bucket=bucket, Delete={"Objects": batch})
+        _delete(client, bucket, keys)
     except Exception as exc:  # noqa: BLE001 - the upload error is the one to report
         logger.warning("could not remove the partial upload (%d objects): %s", len(keys), _describe(exc))
 
@@ -197,8 +192,8 @@ def push(s3_plan: S3Plan, folder: Path, shown_folder: Path, *, model_name: str, 
             state, found = existing
             same = bool(model_sha256) and found.get("model_sha256") == model_sha256
             if state == "complete" and same:
-                if _has(client, s3_plan.bucket, prefix + PENDING):  # killed between manifest and cleanup
-                    _remove_partial(client, s3_plan.bucket, [prefix + PENDING])
+                # A marker a kill left between the manifest and its cleanup; deleting none is no error.
+                _remove_partial(client, s3_plan.bucket, [prefix + PENDING])
                 result["message"] = f"Already published to {target} (same model_sha256); left as it is"
                 result["already_published"] = True
                 logger.info(result["message"])
