@@ -145,10 +145,13 @@ def _champion(client, name: str, metric: str) -> tuple[str | None, float | None,
 
 
 def _gate(
-    client, cfg: RegisterConfig, figures: dict[str, float], metrics_path: Path
+    client, cfg: RegisterConfig, figures: dict[str, float], metrics_path: Path,
+    champion: tuple[str | None, float | None, float | None] | None = None,
 ) -> tuple[Decision, str | None]:
-    """Decide before anything is logged, so a missing reference leaves the registry untouched."""
-    champion_version, champion_value, champion_dims = _champion(client, cfg.model_name, cfg.metric)
+    """Decide before anything is logged, so a missing reference leaves the registry untouched.
+
+    `champion`: `_champion`'s answer when the caller already has it."""
+    champion_version, champion_value, champion_dims = champion or _champion(client, cfg.model_name, cfg.metric)
     reference_key = base_key(cfg.metric)
     if champion_version is None and reference_key not in figures:
         raise InputError(
@@ -233,10 +236,17 @@ def _log_and_register(
         version = str(mlflow.register_model(info.model_uri, cfg.model_name, tags=tags).version)
         client.set_registered_model_alias(cfg.model_name, CHALLENGER, version)
         mlflow.set_tags({**decision.tags(), "gate.version": version})
-        if decision.promoted and promote:
-            move_champion(client, cfg.model_name, version, action="gate", reason=decision.reason)
-            champion_version = version
+        champion_version = _promote_if_passed(client, cfg, decision, version, promote, champion_version)
     return decision, version, champion_version, run.info.run_id
+
+
+def _promote_if_passed(client, cfg: RegisterConfig, decision: Decision, version: str, promote: bool,
+                       champion_version: str | None) -> str | None:
+    """Move `champion` to `version` when it passed the gate and `promote`; return the champion after."""
+    if not (decision.promoted and promote):
+        return champion_version
+    move_champion(client, cfg.model_name, version, action="gate", reason=decision.reason)
+    return version
 
 
 def _same_registration(client, cfg: RegisterConfig, model_sha: str, figures: dict[str, float]):
@@ -268,7 +278,8 @@ def _reuse(client, cfg: RegisterConfig, mv, figures: dict[str, float], metrics_p
     a new version, and the version's decision tags are updated.
     """
     version = str(mv.version)
-    champion_version, _, _ = _champion(client, cfg.model_name, cfg.metric)
+    champion = _champion(client, cfg.model_name, cfg.metric)
+    champion_version = champion[0]
     if champion_version == version:
         value = figures[cfg.metric]
         reason = (f"v{version} holds the same model (sha256 {mv.tags['model_sha256'][:12]}) and "
@@ -278,15 +289,13 @@ def _reuse(client, cfg: RegisterConfig, mv, figures: dict[str, float], metrics_p
                             candidate_doc_active_dims=figures.get(DOC_DIMS_KEY),
                             reference_doc_active_dims=figures.get(DOC_DIMS_KEY))
     else:
-        decision, champion_version = _gate(client, cfg, figures, metrics_path)
+        decision, champion_version = _gate(client, cfg, figures, metrics_path, champion)
         for key, value in decision.tags().items():
             client.set_model_version_tag(cfg.model_name, version, key, value)
         if mv.run_id:
             for key, value in {**decision.tags(), "gate.version": version}.items():
                 client.set_tag(mv.run_id, key, value)
-        if decision.promoted and promote:
-            move_champion(client, cfg.model_name, version, action="gate", reason=decision.reason)
-            champion_version = version
+        champion_version = _promote_if_passed(client, cfg, decision, version, promote, champion_version)
     client.set_registered_model_alias(cfg.model_name, CHALLENGER, version)
     logger.info("register: the model is already registered as v%s; gated it again instead of registering it twice",
                 version)
