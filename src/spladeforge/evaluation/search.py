@@ -54,7 +54,10 @@ class IndexedSearch:
         self.index_ = None
         self.doc_vectors = self.query_vectors = None
         self.doc_seconds = 0.0
-        self.precomputed: tuple[dict[str, int], Any, float] | None = None
+        # `use_documents`: row of each document id, the [docs, vocab] CSR, the seconds encoding took.
+        self.precomputed_rows: dict[str, int] | None = None
+        self.precomputed_vectors: Any = None
+        self.precomputed_seconds = 0.0
 
     def encode_documents(self, texts: list[str]) -> Any:
         """Document vectors for `texts`, exactly as `index` encodes a corpus."""
@@ -69,7 +72,8 @@ class IndexedSearch:
         if matrix.shape[0] != len(doc_ids) or len(set(doc_ids)) != len(doc_ids):
             raise ValueError(f"{len(doc_ids)} document ids (distinct: {len(set(doc_ids))}) for "
                              f"{matrix.shape[0]} vectors")
-        self.precomputed = ({doc_id: row for row, doc_id in enumerate(doc_ids)}, matrix, seconds)
+        self.precomputed_rows = {doc_id: row for row, doc_id in enumerate(doc_ids)}
+        self.precomputed_vectors, self.precomputed_seconds = matrix, seconds
 
     def _encode(self, texts: list[str], *, query: bool) -> Any:
         encode = self.encoder.encode_query if query else self.encoder.encode_document
@@ -84,8 +88,8 @@ class IndexedSearch:
             return  # the same corpus again (the hybrid's component): keep the index
         rows = self._precomputed_rows(ids)
         if rows is not None:
-            self.doc_vectors = self.precomputed[1][rows]
-            self.doc_seconds = self.precomputed[2]
+            self.doc_vectors = self.precomputed_vectors[rows]
+            self.doc_seconds = self.precomputed_seconds
         else:
             start = time.perf_counter()
             self.doc_vectors = self.encode_documents(passages(corpus))
@@ -99,10 +103,8 @@ class IndexedSearch:
 
     def _precomputed_rows(self, ids: list[str]) -> list[int] | None:
         """Rows of the precomputed vectors in the order of `ids`, if they are exactly that corpus."""
-        if self.precomputed is None:
-            return None
-        positions = self.precomputed[0]
-        if len(ids) != len(positions) or any(doc_id not in positions for doc_id in ids):
+        positions = self.precomputed_rows
+        if positions is None or len(ids) != len(positions) or any(doc_id not in positions for doc_id in ids):
             return None  # another task's corpus: encode it
         return [positions[doc_id] for doc_id in ids]
 

@@ -323,9 +323,9 @@ def enable_fused_head(model: SparseEncoder) -> bool:
 
     Returns False, leaving the model untouched, when it has no such pair (silently: there is
     nothing to fuse) or one of them is not supported, warning once per reason (naming the
-    architecture): sum pooling, a
-    non-torch backend, a masked-LM head other than those of SUPPORTED_MASKED_LMS. The switch
-    lives on the module instances only: saving writes the usual sentence-transformers folder.
+    architecture): sum pooling, a non-torch backend, a masked-LM head other than those of
+    SUPPORTED_MASKED_LMS. The switch lives on the module instances only: saving writes the usual
+    sentence-transformers folder.
     """
     pairs = _pairs(model)
     if not pairs:
