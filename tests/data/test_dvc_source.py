@@ -58,6 +58,16 @@ def _sh(cwd: Path, *cmd: str) -> str:
     return proc.stdout.strip()
 
 
+def _commit_data(repo, name: str, text: str, message: str) -> str:
+    """Add docs/<name>, commit the DVC-tracked folder, push its data; return the commit."""
+    (repo / "docs" / name).write_text(text)
+    _sh(repo, "dvc", "add", "docs", "-q")
+    _sh(repo, "git", "add", "-A")
+    _sh(repo, "git", "commit", "-qm", message)
+    _sh(repo, "dvc", "push", "-q")
+    return _sh(repo, "git", "rev-parse", "HEAD")
+
+
 @pytest.fixture(scope="module")
 def data_repo(tmp_path_factory, s3):
     """A git repository whose docs/ folder is DVC-tracked on S3, at two revisions."""
@@ -69,18 +79,8 @@ def data_repo(tmp_path_factory, s3):
     _sh(repo, "dvc", "remote", "add", "-d", "store", "s3://data-remote/dvc")
     _sh(repo, "dvc", "remote", "modify", "store", "endpointurl", s3)
     (repo / "docs").mkdir()
-    (repo / "docs" / "a.txt").write_text(TEXT_A)
-    _sh(repo, "dvc", "add", "docs", "-q")
-    _sh(repo, "git", "add", "-A")
-    _sh(repo, "git", "commit", "-qm", "data v1")
-    _sh(repo, "dvc", "push", "-q")
-    v1 = _sh(repo, "git", "rev-parse", "HEAD")
-    (repo / "docs" / "b.txt").write_text(TEXT_B)
-    _sh(repo, "dvc", "add", "docs", "-q")
-    _sh(repo, "git", "add", "-A")
-    _sh(repo, "git", "commit", "-qm", "data v2")
-    _sh(repo, "dvc", "push", "-q")
-    v2 = _sh(repo, "git", "rev-parse", "HEAD")
+    v1 = _commit_data(repo, "a.txt", TEXT_A, "data v1")
+    v2 = _commit_data(repo, "b.txt", TEXT_B, "data v2")
     # Only the remote holds the data now: the repository's cache and working copy are gone.
     subprocess.run(["rm", "-rf", str(repo / ".dvc" / "cache"), str(repo / "docs")], check=True)
     return repo, v1, v2

@@ -52,19 +52,19 @@ def test_unknown_document_in_qrels_names_file_and_line(tmp_path):
         load_beir(folder)
 
 
-def test_unknown_query_in_qrels_names_file_and_line(tmp_path):
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("q99\td1\t1", r"test\.tsv:\d+: query-id 'q99' is not in .*queries\.jsonl"),
+        ("q1\td2\thigh", r"test\.tsv:\d+: score 'high' is not an integer grade"),
+    ],
+    ids=["unknown-query", "non-integer-grade"],
+)
+def test_bad_qrels_line_names_the_line(tmp_path, line, message):
     folder = write_beir(tmp_path / "beir")
     with open(folder / "qrels" / "test.tsv", "a") as fh:
-        fh.write("q99\td1\t1\n")
-    with pytest.raises(InputError, match=r"test\.tsv:\d+: query-id 'q99' is not in .*queries\.jsonl"):
-        load_beir(folder)
-
-
-def test_non_integer_grade_names_the_line(tmp_path):
-    folder = write_beir(tmp_path / "beir")
-    with open(folder / "qrels" / "test.tsv", "a") as fh:
-        fh.write("q1\td2\thigh\n")
-    with pytest.raises(InputError, match=r"test\.tsv:\d+: score 'high' is not an integer grade"):
+        fh.write(line + "\n")
+    with pytest.raises(InputError, match=message):
         load_beir(folder)
 
 
