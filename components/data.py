@@ -1,7 +1,8 @@
 """Kubeflow components for the data stages: ingest, chunk, generate-queries, split, mine (in shards).
 
-Each function is a thin wrapper: it validates its own params section with `spladeforge.config`
-and calls the same `stages.<stage>.run` that `dvc repro` runs. KFP ships only a component's
+Each function is a thin wrapper: it validates its params sections and calls the same
+`stages.<stage>.run` that `dvc repro` runs, through `spladeforge.orchestration`, which writes the
+stage's manifest (to the `manifest` output) exactly as the CLI does. KFP ships only a component's
 function source to the pod, so every import is inside the body; the image provides the package.
 """
 
@@ -9,51 +10,62 @@ function source to the pod, so every import is inside the body; the image provid
 from kfp.dsl import Artifact, Dataset, Input, Output
 
 
-def ingest(data: dict, documents: Output[Dataset], documents_meta: Output[Artifact]):
+def ingest(data: dict, documents: Output[Dataset], documents_meta: Output[Artifact], manifest: Output[Artifact]):
     """Read `data.source` into documents.jsonl; its normalization/data-version record beside it."""
     import shutil
     from pathlib import Path
 
-    from spladeforge.config import DataConfig
+    from spladeforge import orchestration as run
     from spladeforge.stages import ingest as stage
 
-    documents.metadata.update(stage.run(DataConfig.model_validate(data), Path(documents.path)))
+    params = run.validated({"data": data})
+    result = run.run_stage("ingest", stage.run, params.data, Path(documents.path), params=params,
+                           manifest=Path(manifest.path))
+    documents.metadata.update(run.metadata(result))
     shutil.copyfile(stage.meta_path(Path(documents.path)), documents_meta.path)
 
 
-def chunk(chunk: dict, documents: Input[Dataset], chunks: Output[Dataset]):
+def chunk(chunk: dict, documents: Input[Dataset], chunks: Output[Dataset], manifest: Output[Artifact]):
     """Cut documents into overlapping windows."""
     from pathlib import Path
 
-    from spladeforge.config import ChunkConfig
+    from spladeforge import orchestration as run
     from spladeforge.stages import chunk as stage
 
-    result = stage.run(ChunkConfig.model_validate(chunk), Path(documents.path), Path(chunks.path))
-    chunks.metadata.update(result)
+    params = run.validated({"chunk": chunk})
+    result = run.run_stage("chunk", stage.run, params.chunk, Path(documents.path), Path(chunks.path),
+                           params=params, inputs=[Path(documents.path)], manifest=Path(manifest.path))
+    chunks.metadata.update(run.metadata(result))
 
 
-def generate_queries(generate_queries: dict, seed: int, chunks: Input[Dataset], queries: Output[Dataset]):
+def generate_queries(generate_queries: dict, seed: int, chunks: Input[Dataset], queries: Output[Dataset],
+                     manifest: Output[Artifact]):
     """Generate training queries for every chunk."""
     from pathlib import Path
 
-    from spladeforge.config import GenerateQueriesConfig
+    from spladeforge import orchestration as run
     from spladeforge.stages import generate_queries as stage
 
-    cfg = GenerateQueriesConfig.model_validate(generate_queries)
-    queries.metadata.update(stage.run(cfg, Path(chunks.path), Path(queries.path), seed))
+    params = run.validated({"generate_queries": generate_queries, "seed": seed})
+    result = run.run_stage("generate-queries", stage.run, params.generate_queries, Path(chunks.path),
+                           Path(queries.path), params.seed, params=params, inputs=[Path(chunks.path)],
+                           manifest=Path(manifest.path))
+    queries.metadata.update(run.metadata(result))
 
 
 def split(split: dict, seed: int, queries: Input[Dataset], chunks: Input[Dataset],
-          train_pairs: Output[Dataset], validation: Output[Dataset]):
+          train_pairs: Output[Dataset], validation: Output[Dataset], manifest: Output[Artifact]):
     """Hold out whole documents; the held-out side is a BEIR folder."""
     from pathlib import Path
 
-    from spladeforge.config import SplitConfig
+    from spladeforge import orchestration as run
     from spladeforge.stages import split as stage
 
-    result = stage.run(SplitConfig.model_validate(split), Path(queries.path), Path(chunks.path),
-                       Path(train_pairs.path), Path(validation.path), seed)
-    validation.metadata.update(result)
+    params = run.validated({"split": split, "seed": seed})
+    result = run.run_stage("split", stage.run, params.split, Path(queries.path), Path(chunks.path),
+                           Path(train_pairs.path), Path(validation.path), params.seed, params=params,
+                           inputs=[Path(queries.path), Path(chunks.path)], manifest=Path(manifest.path))
+    validation.metadata.update(run.metadata(result))
 
 
 def mine_shard(mine: dict, seed: int, shard: int, num_shards: int, train_pairs: Input[Dataset],
@@ -62,25 +74,29 @@ def mine_shard(mine: dict, seed: int, shard: int, num_shards: int, train_pairs: 
     of the pipeline's dsl.ParallelFor); every shard searches the whole chunk corpus."""
     from pathlib import Path
 
-    from spladeforge.config import MineConfig
+    from spladeforge import orchestration as run
     from spladeforge.stages import mine as stage
 
-    result = stage.run_shard(MineConfig.model_validate(mine), Path(train_pairs.path), Path(chunks.path),
-                             Path(tuples_shard.path), seed, shard, num_shards)
-    tuples_shard.metadata.update({k: v for k, v in result.items() if v is not None})
+    params = run.validated({"mine": mine, "seed": seed})
+    result = stage.run_shard(params.mine, Path(train_pairs.path), Path(chunks.path), Path(tuples_shard.path),
+                             params.seed, shard, num_shards)
+    tuples_shard.metadata.update(run.metadata(result))
 
 
-def mine(mine: dict, shards: Input[list[Dataset]], tuples: Output[Dataset]):
+def mine(mine: dict, seed: int, train_pairs: Input[Dataset], chunks: Input[Dataset],
+         shards: Input[list[Dataset]], tuples: Output[Dataset], manifest: Output[Artifact]):
     """The mine stage's output: the collected `mine_shard` outputs, concatenated in shard order.
 
     The tuples file is byte-identical to `stages.mine.run`'s with the same seed, whatever the
-    number of shards (see `stages.mine`).
+    number of shards (see `stages.mine`). The manifest records the stage's inputs, as dvc's does.
     """
     from pathlib import Path
 
-    from spladeforge.config import MineConfig
+    from spladeforge import orchestration as run
     from spladeforge.stages import mine as stage
 
-    result = stage.merge_shards(MineConfig.model_validate(mine), [Path(s.path) for s in shards],
-                                Path(tuples.path))
-    tuples.metadata.update({k: v for k, v in result.items() if v is not None})
+    params = run.validated({"mine": mine, "seed": seed})
+    result = run.run_stage("mine", stage.merge_shards, params.mine, [Path(s.path) for s in shards],
+                           Path(tuples.path), params=params, inputs=[Path(train_pairs.path), Path(chunks.path)],
+                           manifest=Path(manifest.path))
+    tuples.metadata.update(run.metadata(result))

@@ -10,46 +10,50 @@ def encode_shard(evaluate: dict, shard: int, num_shards: int, model: Input[Model
     iteration of the pipeline's dsl.ParallelFor): a sparse `.npz` with the document ids."""
     from pathlib import Path
 
-    from spladeforge.config import EvaluateConfig
+    from spladeforge import orchestration as run
     from spladeforge.stages import evaluate as stage
 
-    result = stage.encode_documents(EvaluateConfig.model_validate(evaluate), Path(model.path),
-                                    Path(validation.path), Path(embeddings.path), shard, num_shards)
-    embeddings.metadata.update({k: v for k, v in result.items() if isinstance(v, str | int | float)})
+    params = run.validated({"evaluate": evaluate})
+    result = stage.encode_documents(params.evaluate, Path(model.path), Path(validation.path),
+                                    Path(embeddings.path), shard, num_shards)
+    embeddings.metadata.update(run.metadata(result))
 
 
 def evaluate(evaluate: dict, model: Input[Model], validation: Input[Dataset],
-             document_embeddings: Input[list[Dataset]], report: Output[Artifact], metrics: Output[Metrics]):
+             document_embeddings: Input[list[Dataset]], report: Output[Artifact], metrics: Output[Metrics],
+             manifest: Output[Artifact]):
     """MTEB on the held-out split for the model, its base and BM25.
 
     The model's side of the held-out corpus is `document_embeddings`, the collected
-    `encode_shard` outputs, instead of an encoding of its own. `metrics` is the flat metrics.json
-    file (what register and publish read) and, logged as metadata, the figures the Kubeflow UI shows.
+    `encode_shard` outputs, instead of an encoding of its own. `report` is evaluate's report
+    folder (report, error analysis, plots; register logs it with the run); `metrics` is the flat
+    metrics.json file (what register and publish read) and, logged as metadata, the figures the
+    Kubeflow UI shows.
     """
     from pathlib import Path
 
-    from spladeforge.config import EvaluateConfig
+    from spladeforge import orchestration as run
     from spladeforge.io import read_json
     from spladeforge.stages import evaluate as stage
 
-    stage.run(EvaluateConfig.model_validate(evaluate), Path(model.path), Path(validation.path),
-              Path(report.path), Path(metrics.path),
-              document_embeddings=[Path(shard.path) for shard in document_embeddings])
-    for key, value in read_json(Path(metrics.path)).items():
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            metrics.log_metric(key, value)
+    params = run.validated({"evaluate": evaluate})
+    run.run_stage("evaluate", stage.run, params.evaluate, Path(model.path), Path(validation.path),
+                  Path(report.path), Path(metrics.path),
+                  document_embeddings=[Path(shard.path) for shard in document_embeddings], params=params,
+                  inputs=[Path(model.path), Path(validation.path)], manifest=Path(manifest.path))
+    run.log_metrics(metrics, read_json(Path(metrics.path)))
 
 
 def quantize(quantize: dict, model: Input[Model], validation: Input[Dataset],
-             onnx_model: Output[Model], report: Output[Metrics]):
+             onnx_model: Output[Model], report: Output[Metrics], manifest: Output[Artifact]):
     """INT8 ONNX export; `report` is quantize.json (NDCG@10 change, sizes, speed-up)."""
     from pathlib import Path
 
-    from spladeforge.config import QuantizeConfig
+    from spladeforge import orchestration as run
     from spladeforge.stages import quantize as stage
 
-    result = stage.run(QuantizeConfig.model_validate(quantize), Path(model.path), Path(validation.path),
-                       Path(onnx_model.path), Path(report.path))
-    for key, value in result.items():
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            report.log_metric(key, value)
+    params = run.validated({"quantize": quantize})
+    result = run.run_stage("quantize", stage.run, params.quantize, Path(model.path), Path(validation.path),
+                           Path(onnx_model.path), Path(report.path), params=params,
+                           inputs=[Path(model.path), Path(validation.path)], manifest=Path(manifest.path))
+    run.log_metrics(report, result)

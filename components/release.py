@@ -5,25 +5,29 @@ from kfp.dsl import Artifact, Input, Metrics, Model, Output
 
 
 def register(register: dict, run_config: dict, model: Input[Model], metrics: Input[Metrics],
-             quantize_report: Input[Metrics], onnx_model: Input[Model],
-             decision: Output[Artifact]):
+             eval_report: Input[Artifact], quantize_report: Input[Metrics], onnx_model: Input[Model],
+             decision: Output[Artifact], manifest: Output[Artifact]):
     """Register a version as `challenger` and decide the NDCG@10 gate, without moving `champion`.
 
     The gate is `registry.policy.decide`, run inside `stages.register`; its verdict is in the
     `decision` JSON, which `promoted` hands to the pipeline's `dsl.If`. Inside it, `promote`
     moves `champion`: a version that fails the gate can never become champion in the DAG.
+    `eval_report` is evaluate's report folder, logged with the run as `dvc repro` logs it.
     """
     from pathlib import Path
 
-    from spladeforge.config import Params, RegisterConfig
+    from spladeforge import orchestration as run
+    from spladeforge.config import run_config as logged
     from spladeforge.stages import register as stage
 
-    # Round-trip through Params: KFP hands numbers over as floats; MLflow should log `seed: 42`.
-    logged = Params.model_validate(run_config).model_dump(mode="json", exclude={"kubeflow", "preset"})
-    result = stage.run(RegisterConfig.model_validate(register), Path(model.path), Path(metrics.path),
-                       Path(decision.path), quantize_report=Path(quantize_report.path),
-                       onnx_dir=Path(onnx_model.path), params=logged, promote=False)
-    decision.metadata.update({k: v for k, v in result.items() if isinstance(v, str | int | float | bool)})
+    # Validated again: KFP hands numbers over as floats; MLflow should log `seed: 42`.
+    params = run.validated({**run_config, "register": register})
+    result = run.run_stage("register", stage.run, params.register, Path(model.path), Path(metrics.path),
+                           Path(decision.path), quantize_report=Path(quantize_report.path),
+                           onnx_dir=Path(onnx_model.path), run_params=logged(params),
+                           eval_dir=Path(eval_report.path), promote=False, params=params,
+                           inputs=[Path(model.path), Path(metrics.path)], manifest=Path(manifest.path))
+    decision.metadata.update(run.metadata(result))
 
 
 def promoted(decision: Input[Artifact]) -> bool:
@@ -48,29 +52,32 @@ def promote(register: dict, decision: Input[Artifact], promotion: Output[Artifac
     """
     from pathlib import Path
 
-    from spladeforge.config import RegisterConfig
+    from spladeforge import orchestration as run
     from spladeforge.stages import register as stage
 
-    result = stage.promote_champion(RegisterConfig.model_validate(register), Path(decision.path),
-                                    Path(promotion.path))
-    promotion.metadata.update({k: v for k, v in result.items() if isinstance(v, str | int | float | bool)})
+    params = run.validated({"register": register})
+    result = stage.promote_champion(params.register, Path(decision.path), Path(promotion.path))
+    promotion.metadata.update(run.metadata(result))
 
 
 def publish(publish: dict, quantize: dict, run_config: dict, model: Input[Model],
             decision: Input[Artifact], metrics: Input[Metrics], quantize_report: Input[Metrics],
-            onnx_model: Input[Model], export: Output[Model]):
+            onnx_model: Input[Model], export: Output[Model], manifest: Output[Artifact]):
     """Export the promoted model with its model card; push to the Hub when configured.
 
     `quantize` is there for `quantize.max_ndcg_drop`, the INT8 quality guard (as in dvc.yaml).
     """
     from pathlib import Path
 
-    from spladeforge.config import Params, PublishConfig, QuantizeConfig
+    from spladeforge import orchestration as run
+    from spladeforge.config import run_config as logged
     from spladeforge.stages import publish as stage
 
-    logged = Params.model_validate(run_config).model_dump(mode="json", exclude={"kubeflow", "preset"})
-    max_drop = QuantizeConfig.model_validate(quantize).max_ndcg_drop
-    result = stage.run(PublishConfig.model_validate(publish), Path(model.path), Path(decision.path),
-                       Path(metrics.path), Path(export.path), quantize_report=Path(quantize_report.path),
-                       onnx_dir=Path(onnx_model.path), max_ndcg_drop=max_drop, params=logged)
-    export.metadata.update({k: v for k, v in result.items() if isinstance(v, str | int | float | bool)})
+    params = run.validated({**run_config, "publish": publish, "quantize": quantize})
+    result = run.run_stage("publish", stage.run, params.publish, Path(model.path), Path(decision.path),
+                           Path(metrics.path), Path(export.path), quantize_report=Path(quantize_report.path),
+                           onnx_dir=Path(onnx_model.path), max_ndcg_drop=params.quantize.max_ndcg_drop,
+                           run_params=logged(params), params=params,
+                           inputs=[Path(model.path), Path(decision.path), Path(metrics.path)],
+                           manifest=Path(manifest.path))
+    export.metadata.update(run.metadata(result))

@@ -6,7 +6,7 @@ from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 def train(train: dict, seed: int, tuples: Input[Dataset], validation: Input[Dataset],
           documents_meta: Input[Artifact], checkpoint_root: str, run_id: str,
-          model: Output[Model], curves: Output[Artifact], metrics: Output[Metrics]):
+          model: Output[Model], curves: Output[Artifact], metrics: Output[Metrics], manifest: Output[Artifact]):
     """Fine-tune the base model; checkpoints go under `checkpoint_root/run_id` (a PVC in the cluster).
 
     `run_id` is the KFP run's id, the same for every retry of this task, so a retried task finds
@@ -14,15 +14,15 @@ def train(train: dict, seed: int, tuples: Input[Dataset], validation: Input[Data
     """
     from pathlib import Path
 
-    from spladeforge.config import TrainConfig
+    from spladeforge import orchestration as run
     from spladeforge.stages import train as stage
 
+    params = run.validated({"train": train, "seed": seed})
     tuples_path, validation_dir = Path(tuples.path), Path(validation.path)
     provenance = stage.provenance(tuples_path, validation_dir, Path(documents_meta.path))
-    result = stage.run(TrainConfig.model_validate(train), tuples_path, validation_dir, Path(model.path),
-                       Path(curves.path), seed, checkpoints=Path(checkpoint_root) / run_id / "train",
-                       provenance=provenance)
-    model.metadata.update(result)
-    for key in ("final_loss", "best_val_ndcg_at_10", "val_ndcg_at_10", "triplets_per_second"):
-        if isinstance(result.get(key), int | float):
-            metrics.log_metric(key, result[key])
+    hashes = stage.input_hashes(tuples_path, validation_dir, provenance)
+    result = run.run_stage("train", stage.run, params.train, tuples_path, validation_dir, Path(model.path),
+                           Path(curves.path), params.seed, checkpoints=Path(checkpoint_root) / run_id / "train",
+                           provenance=provenance, params=params, input_hashes=hashes, manifest=Path(manifest.path))
+    model.metadata.update(run.metadata(result))
+    run.log_metrics(metrics, {key: result.get(key) for key in stage.CURVE_FIGURES})

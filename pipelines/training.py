@@ -16,20 +16,15 @@ from collections.abc import Callable
 from kfp import dsl
 
 from spladeforge.components import Components, build
-from spladeforge.config import KubeflowConfig, Params
+from spladeforge.config import KubeflowConfig, Params, run_config
 from spladeforge.pipelines.placement import cpu_task, gpu_train_task, use_secrets
 
 PIPELINE_NAME = "spladeforge-training"
-# Sections of params.yaml that are pipeline parameters; `preset` is already merged in and
-# `kubeflow` is placement, not a run parameter.
-RUN_SECTIONS = ("data", "chunk", "generate_queries", "split", "mine", "train", "evaluate", "quantize",
-                "register", "publish")
 
 
 def run_arguments(params: Params) -> dict:
-    """The pipeline's parameters for `params`: `seed` and one dict per section of params.yaml."""
-    # No nulls: KFP parameters cannot hold None; an omitted key validates to the same default.
-    return params.model_dump(mode="json", exclude={"preset", "kubeflow"}, exclude_none=True)
+    """The pipeline's parameters for `params`: `seed` and one dict per section (`config.RUN_PARAMETERS`)."""
+    return run_config(params, drop_nulls=True)
 
 
 def make_pipeline(params: Params, enable_caching: bool = True) -> Callable:
@@ -61,7 +56,7 @@ def make_pipeline(params: Params, enable_caching: bool = True) -> Callable:
         checked = cpu_task(c.check_params(
             seed=seed, data=data, chunk=chunk, generate_queries=generate_queries, split=split, mine=mine,
             train=train, evaluate=evaluate, quantize=quantize, register=register, publish=publish), k)
-        run_config = checked.output
+        checked_config = checked.output
 
         docs = cpu_task(c.ingest(data=data), k).after(checked)
         chunks = cpu_task(c.chunk(chunk=chunk, documents=docs.outputs["documents"]), k)
@@ -78,7 +73,9 @@ def make_pipeline(params: Params, enable_caching: bool = True) -> Callable:
             mined = cpu_task(c.mine_shard(mine=mine, seed=seed, shard=shard, num_shards=k.mine_shards,
                                           train_pairs=halves.outputs["train_pairs"],
                                           chunks=chunks.outputs["chunks"]), k)
-        tuples = cpu_task(c.mine(mine=mine, shards=dsl.Collected(mined.outputs["tuples_shard"])), k)
+        tuples = cpu_task(c.mine(mine=mine, seed=seed, train_pairs=halves.outputs["train_pairs"],
+                                 chunks=chunks.outputs["chunks"],
+                                 shards=dsl.Collected(mined.outputs["tuples_shard"])), k)
         trained = c.train(train=train, seed=seed, tuples=tuples.outputs["tuples"],
                           validation=halves.outputs["validation"],
                           documents_meta=docs.outputs["documents_meta"], checkpoint_root=checkpoint_root,
@@ -93,9 +90,9 @@ def make_pipeline(params: Params, enable_caching: bool = True) -> Callable:
             evaluate=evaluate, model=model, validation=validation,
             document_embeddings=dsl.Collected(encoded.outputs["embeddings"])), k), k, hf=True)
         int8 = cpu_task(c.quantize(quantize=quantize, model=model, validation=validation), k)
-        release(c, k, register=register, publish=publish, quantize=quantize, run_config=run_config, model=model,
-                metrics=scored.outputs["metrics"], quantize_report=int8.outputs["report"],
-                onnx_model=int8.outputs["onnx_model"])
+        release(c, k, register=register, publish=publish, quantize=quantize, run_config=checked_config, model=model,
+                metrics=scored.outputs["metrics"], eval_report=scored.outputs["report"],
+                quantize_report=int8.outputs["report"], onnx_model=int8.outputs["onnx_model"])
 
         if not enable_caching:
             for task in (checked, docs, chunks, queries, halves, mined, tuples, trained, encoded, scored, int8):
@@ -105,7 +102,7 @@ def make_pipeline(params: Params, enable_caching: bool = True) -> Callable:
 
 
 def release(c: Components, k: KubeflowConfig, *, register, publish, quantize, run_config, model, metrics,
-            quantize_report, onnx_model) -> dict[str, dsl.PipelineTask]:
+            eval_report, quantize_report, onnx_model) -> dict[str, dsl.PipelineTask]:
     """The gated tail of the DAG: register → promoted → dsl.If(passed) → promote → publish.
 
     `register` records the version as challenger and the gate's decision but never moves
@@ -114,7 +111,7 @@ def release(c: Components, k: KubeflowConfig, *, register, publish, quantize, ru
     ever answered from the cache.
     """
     gate = c.register(register=register, run_config=run_config, model=model, metrics=metrics,
-                      quantize_report=quantize_report, onnx_model=onnx_model)
+                      eval_report=eval_report, quantize_report=quantize_report, onnx_model=onnx_model)
     use_secrets(cpu_task(gate, k), k, aws=True, mlflow=True).set_caching_options(False)
 
     verdict = cpu_task(c.promoted(decision=gate.outputs["decision"]), k).set_caching_options(False)

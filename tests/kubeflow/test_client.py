@@ -8,7 +8,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from spladeforge.kubeflow import check_cron, pipeline_app
+from spladeforge.cli.pipeline import check_cron, pipeline_app
 from tests.kubeflow.fake_kfp import FakeKfp
 
 from .conftest import REPO

@@ -93,6 +93,7 @@ def passing(run) -> dict:
         release(c, k, register=register, publish=publish, quantize=quantize, run_config=run_config,
                 model=imported(d / "train/model", dsl.Model),
                 metrics=imported(root / "passing-metrics.json", dsl.Metrics),
+                eval_report=imported(d / "evaluate/report", dsl.Artifact),
                 quantize_report=imported(d / "quantize/report", dsl.Metrics),
                 onnx_model=imported(d / "quantize/onnx_model", dsl.Model))
 

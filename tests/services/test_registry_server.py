@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from spladeforge.cli.registry import registry_app
 from spladeforge.config import RegisterConfig
 from spladeforge.errors import SpladeforgeError
 from spladeforge.io import sha256_tree
-from spladeforge.registry.cli import registry_app
 from spladeforge.stages import register
 from tests.services.conftest import MLFLOW_BUCKET, s3_client
 

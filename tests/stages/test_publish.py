@@ -68,7 +68,7 @@ def test_promoted_model_is_exported_with_card(tmp_path, model_dir):
     report, onnx_dir = write_int8(tmp_path, change=-0.004)
     export = stale_export(tmp_path)
     summary = publish.run(PublishConfig(), model_dir, decision, metrics, export, quantize_report=report,
-                          onnx_dir=onnx_dir, params=Params().model_dump())
+                          onnx_dir=onnx_dir, run_params=Params().model_dump())
 
     assert sorted(p.name for p in export.iterdir()) == ["README.md", "model", "onnx-int8", "publish.json"]
     assert summary["exported"] == ["README.md", "model", "onnx-int8"] and summary["int8"]["included"]

@@ -94,7 +94,7 @@ def test_gate_promotes_only_better_versions(cfg, model_dir, tmp_path):
     decision_path = tmp_path / "decision.json"
     params = Params().model_dump()
     first = register.run(cfg, model_dir, write_metrics(tmp_path, "m1.json", 0.50), decision_path,
-                         params=params)
+                         run_params=params)
     assert first["promoted"] and first["reference"] == "base model"
     assert (first["version"], first["champion_version"]) == ("1", "1")
     assert json.loads(decision_path.read_text()) == first

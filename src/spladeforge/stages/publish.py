@@ -132,7 +132,7 @@ def run(
     quantize_report: Path | None = None,
     onnx_dir: Path | None = None,
     max_ndcg_drop: float = 0.02,
-    params: dict | None = None,
+    run_params: dict | None = None,
 ) -> dict:
     """Write `export_dir` for the decision in `decision_path`; push to the Hub when configured."""
     if not 0.0 <= max_ndcg_drop <= 1.0:
@@ -168,7 +168,7 @@ def run(
     int8 = int8_verdict(quantize, quantize_report, onnx_dir, max_ndcg_drop)
     pruned = pruned_verdict(quantize, onnx_dir, max_ndcg_drop) if int8["included"] else None
     card = render_card(
-        decision=decision, metrics=metrics, sidecar=sidecar, params=params, quantize=quantize,
+        decision=decision, metrics=metrics, sidecar=sidecar, params=run_params, quantize=quantize,
         int8=int8, model_ref=hub_plan.repo_id or str(export_dir / "model"),
     )
     with atomic_output(export_dir, directory=True) as tmp:

@@ -333,7 +333,7 @@ def run(
     decision_path: Path,
     quantize_report: Path | None = None,
     onnx_dir: Path | None = None,
-    params: dict | None = None,
+    run_params: dict | None = None,
     eval_dir: Path | None = None,
     promote: bool = True,
 ) -> dict:
@@ -370,7 +370,7 @@ def run(
     with offline_mlflow(), use_tracking_uri(uri), _tracking_errors(uri, shown_uri):
         decision, version, champion_version, run_id = _log_and_register(
             cfg, model_dir, metrics_path, figures, reports,
-            Path(onnx_dir) if onnx_dir else None, params, sidecar, model_sha, promote,
+            Path(onnx_dir) if onnx_dir else None, run_params, sidecar, model_sha, promote,
         )
 
     result = {

@@ -35,6 +35,15 @@ from spladeforge.training.data import corpus_texts, load_tuples, load_validation
 logger = logging.getLogger(__name__)
 
 
+# The training figures the Kubeflow UI shows as the train task's metrics.
+CURVE_FIGURES = ("final_loss", "best_val_ndcg_at_10", "val_ndcg_at_10", "triplets_per_second")
+
+
+def input_hashes(tuples_path: Path, validation_dir: Path, provenance: dict[str, Any]) -> dict[str, str]:
+    """The manifest's input hashes, taken from `provenance` instead of hashing the inputs again."""
+    return {str(tuples_path): provenance["tuples_sha256"], str(validation_dir): provenance["validation_sha256"]}
+
+
 def provenance(tuples_path: Path, validation_dir: Path, documents_meta: Path | None = None) -> dict[str, Any]:
     """What the model is trained on: input hashes and ingest's record (normalization, data version)."""
     from spladeforge.io import read_json, sha256_tree

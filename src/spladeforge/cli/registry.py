@@ -16,12 +16,12 @@ from typing import Annotated, Any
 
 import typer
 
+from spladeforge.cli.options import ParamsOpt
 from spladeforge.errors import SpladeforgeError
 
 registry_app = typer.Typer(help="List, inspect, promote and roll back registered model versions.",
                            no_args_is_help=True)
 
-ParamsOpt = Annotated[Path, typer.Option("--params", "-p", help="Run configuration (YAML).")]
 NameOpt = Annotated[str | None, typer.Option(help="Registered model name (default: register.model_name).")]
 UriOpt = Annotated[str | None, typer.Option(help="Tracking URI (default: $MLFLOW_TRACKING_URI, "
                                                  "else register.tracking_uri).")]

@@ -1,24 +1,20 @@
-"""The `spladeforge` command: one subcommand per stage, each parsing paths and calling `run`.
+"""`spladeforge <stage>`: one subcommand per stage, each parsing paths and calling the stage's `run`.
 
-No stage logic lives here: the same `stages.<name>.run` functions are called by `dvc.yaml`
-(through this CLI) and by the Kubeflow components.
+No stage logic lives here: `dvc.yaml` runs these commands and the Kubeflow components call the same
+`stages.<name>.run` functions, both through `spladeforge.orchestration`, which records the manifest.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from spladeforge.config import Params, load_params
-from spladeforge.errors import SpladeforgeError
-from spladeforge.kubeflow import pipeline_app
-from spladeforge.registry.cli import registry_app
+from spladeforge.cli.options import ParamsOpt, SetOpt
+from spladeforge.config import Params, load_params, run_config
+from spladeforge.orchestration import run_stage
 
 app = typer.Typer(
     help="Train learned sparse retrieval (SPLADE) models on your own documents and ship them.",
@@ -27,27 +23,13 @@ app = typer.Typer(
     add_completion=False,
 )
 
-app.add_typer(pipeline_app, name="pipeline")
-app.add_typer(registry_app, name="registry")
-
-ParamsOpt = Annotated[Path, typer.Option("--params", "-p", help="Run configuration (YAML).")]
-SetOpt = Annotated[list[str] | None, typer.Option(
-    "--set", help="Override a parameter, e.g. --set train.learning_rate=1e-4 (repeatable).")]
-
-
-def _offline_defaults() -> None:
-    # Hub ids still work when the user opts in with HF_HUB_OFFLINE=0; the default run and the
-    # tests never reach for the network.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("DO_NOT_TRACK", "true")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("spladeforge").setLevel(logging.INFO)
-
 
 def _params(path: Path, overrides: list[str] | None) -> Params:
     return load_params(path, overrides or [])
+
+
+def _existing(path: Path) -> Path | None:
+    return path if path.exists() else None
 
 
 def _summary(stage: str, result: dict[str, Any], started: float) -> None:
@@ -69,18 +51,11 @@ def _summary(stage: str, result: dict[str, Any], started: float) -> None:
     Console(stderr=False).print(table)
 
 
-def _stage(name: str, fn, *args, inputs: tuple[Path, ...] = (), recorded: Any = None,
-           hashed: dict[str, str] | None = None, **kwargs) -> dict[str, Any]:
-    """Run a stage, print its summary, and record its manifest (input hashes, params, versions)."""
-    from spladeforge.manifest import hash_inputs, write_manifest
-
-    input_hashes = hashed if hashed is not None else hash_inputs(inputs)
-    wall, started = time.time(), time.perf_counter()
-    result = fn(*args, **kwargs)
-    seconds = time.perf_counter() - started
-    section = recorded.model_dump(mode="json") if hasattr(recorded, "model_dump") else (recorded or {})
-    write_manifest(name, section, input_hashes, result, wall, seconds)
-    _summary(name, result, started)
+def _run(stage: str, fn, *args: Any, params: Params, **kwargs: Any) -> dict[str, Any]:
+    """Run a stage through the orchestration (manifest and all), then print its summary."""
+    started = time.perf_counter()
+    result = run_stage(stage, fn, *args, params=params, **kwargs)
+    _summary(stage, result, started)
     return result
 
 
@@ -93,8 +68,8 @@ def ingest(
     """Read `data.source` (python-stdlib-docs, a folder, or a JSONL corpus) into documents.jsonl."""
     from spladeforge.stages import ingest as stage
 
-    cfg = _params(params, set_).data
-    _stage("ingest", stage.run, cfg, output, recorded=cfg)
+    p = _params(params, set_)
+    _run("ingest", stage.run, p.data, output, params=p)
 
 
 @app.command()
@@ -107,8 +82,8 @@ def chunk(
     """Cut documents into overlapping windows at paragraph, sentence or word boundaries."""
     from spladeforge.stages import chunk as stage
 
-    cfg = _params(params, set_).chunk
-    _stage("chunk", stage.run, cfg, documents, output, inputs=(documents,), recorded=cfg)
+    p = _params(params, set_)
+    _run("chunk", stage.run, p.chunk, documents, output, params=p, inputs=(documents,))
 
 
 @app.command("generate-queries")
@@ -122,8 +97,7 @@ def generate_queries(
     from spladeforge.stages import generate_queries as stage
 
     p = _params(params, set_)
-    _stage("generate-queries", stage.run, p.generate_queries, chunks, output, p.seed, inputs=(chunks,),
-           recorded={"seed": p.seed, **p.generate_queries.model_dump(mode="json")})
+    _run("generate-queries", stage.run, p.generate_queries, chunks, output, p.seed, params=p, inputs=(chunks,))
 
 
 @app.command()
@@ -139,8 +113,8 @@ def split(
     from spladeforge.stages import split as stage
 
     p = _params(params, set_)
-    _stage("split", stage.run, p.split, queries, chunks, train_output, validation_output, p.seed,
-           inputs=(queries, chunks), recorded={"seed": p.seed, **p.split.model_dump(mode="json")})
+    _run("split", stage.run, p.split, queries, chunks, train_output, validation_output, p.seed, params=p,
+         inputs=(queries, chunks))
 
 
 @app.command()
@@ -155,8 +129,7 @@ def mine(
     from spladeforge.stages import mine as stage
 
     p = _params(params, set_)
-    _stage("mine", stage.run, p.mine, train, chunks, output, p.seed, inputs=(train, chunks),
-           recorded={"seed": p.seed, **p.mine.model_dump(mode="json")})
+    _run("mine", stage.run, p.mine, train, chunks, output, p.seed, params=p, inputs=(train, chunks))
 
 
 @app.command()
@@ -178,9 +151,8 @@ def train(
 
     p = _params(params, set_)
     provenance = stage.provenance(tuples, validation, documents_meta)
-    hashed = {str(tuples): provenance["tuples_sha256"], str(validation): provenance["validation_sha256"]}
-    _stage("train", stage.run, p.train, tuples, validation, output, reports, p.seed, provenance=provenance,
-           checkpoints=checkpoints, hashed=hashed, recorded={"seed": p.seed, **p.train.model_dump(mode="json")})
+    _run("train", stage.run, p.train, tuples, validation, output, reports, p.seed, provenance=provenance,
+         checkpoints=checkpoints, params=p, input_hashes=stage.input_hashes(tuples, validation, provenance))
 
 
 @app.command()
@@ -201,9 +173,9 @@ def evaluate(
     """Evaluate the model against its base model, BM25, a dense model and a hybrid, with MTEB."""
     from spladeforge.stages import evaluate as stage
 
-    cfg = _params(params, set_).evaluate
-    _stage("evaluate", stage.run, cfg, model, task, output, metrics, int8_dir=int8, baseline=baseline,
-           inputs=(model, task), recorded=cfg)
+    p = _params(params, set_)
+    _run("evaluate", stage.run, p.evaluate, model, task, output, metrics, int8_dir=int8, baseline=baseline,
+         params=p, inputs=(model, task))
 
 
 @app.command()
@@ -218,8 +190,8 @@ def quantize(
     """Export to ONNX with dynamic INT8 quantization; report the NDCG@10 change and speed-up."""
     from spladeforge.stages import quantize as stage
 
-    cfg = _params(params, set_).quantize
-    _stage("quantize", stage.run, cfg, model, task, output, report, inputs=(model, task), recorded=cfg)
+    p = _params(params, set_)
+    _run("quantize", stage.run, p.quantize, model, task, output, report, params=p, inputs=(model, task))
 
 
 @app.command()
@@ -238,10 +210,9 @@ def register(
     from spladeforge.stages import register as stage
 
     p = _params(params, set_)
-    _stage("register", stage.run, p.register, model, metrics, decision,
-           quantize_report=quantize_report if quantize_report.exists() else None,
-           onnx_dir=onnx if onnx.exists() else None, params=p.model_dump(mode="json"),
-           eval_dir=eval_dir if eval_dir.exists() else None, inputs=(model, metrics), recorded=p.register)
+    _run("register", stage.run, p.register, model, metrics, decision,
+         quantize_report=_existing(quantize_report), onnx_dir=_existing(onnx), run_params=run_config(p),
+         eval_dir=_existing(eval_dir), params=p, inputs=(model, metrics))
 
 
 @app.command()
@@ -259,11 +230,10 @@ def publish(
     from spladeforge.stages import publish as stage
 
     p = _params(params, set_)
-    _stage("publish", stage.run, p.publish, model, decision, metrics, output,
-           quantize_report=quantize_report if quantize_report.exists() else None,
-           onnx_dir=onnx if onnx.exists() else None,
-           max_ndcg_drop=p.quantize.max_ndcg_drop, params=p.model_dump(mode="json"),
-           inputs=(model, decision, metrics), recorded=p.publish)
+    _run("publish", stage.run, p.publish, model, decision, metrics, output,
+         quantize_report=_existing(quantize_report), onnx_dir=_existing(onnx),
+         max_ndcg_drop=p.quantize.max_ndcg_drop, run_params=run_config(p), params=p,
+         inputs=(model, decision, metrics))
 
 
 @app.command("check-params")
@@ -272,24 +242,3 @@ def check_params(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None) -
     import yaml
 
     typer.echo(yaml.safe_dump(_params(params, set_).model_dump(mode="json"), sort_keys=False))
-
-
-def main() -> None:
-    _offline_defaults()
-    try:
-        app()
-    except SpladeforgeError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        sys.exit(2)
-    except OSError as exc:
-        # Disk full, permissions, a vanished mount: say which file, without a traceback.
-        where = f": {exc.filename}" if exc.filename else ""
-        typer.secho(f"error: {exc.strerror or exc}{where}", err=True, fg=typer.colors.RED)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        typer.secho("interrupted", err=True)
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

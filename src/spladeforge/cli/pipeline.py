@@ -15,14 +15,12 @@ from typing import Annotated
 
 import typer
 
+from spladeforge.cli.options import ParamsOpt, SetOpt
 from spladeforge.config import Params, load_params
 from spladeforge.errors import ConfigError
 
 pipeline_app = typer.Typer(help="Compile, submit and schedule the Kubeflow pipeline.", no_args_is_help=True)
 
-ParamsOpt = Annotated[Path, typer.Option("--params", "-p", help="Run configuration (YAML).")]
-SetOpt = Annotated[list[str] | None, typer.Option(
-    "--set", help="Override a parameter, e.g. --set kubeflow.accelerator_count=8 (repeatable).")]
 HostOpt = Annotated[str, typer.Option(envvar="KFP_HOST", help="KFP API endpoint, e.g. http://ml-pipeline-ui:80.")]
 NamespaceOpt = Annotated[str, typer.Option(envvar="KFP_NAMESPACE", help="Kubernetes namespace of the runs.")]
 ExperimentOpt = Annotated[str, typer.Option(help="KFP experiment (created if missing).")]

@@ -1,0 +1,121 @@
+"""Sections for the data stages: `data` (ingest), `chunk`, `split`, `mine`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from spladeforge.config.base import Section
+
+
+class DataConfig(Section):
+    """Read by `ingest`."""
+
+    # `python-stdlib-docs`, a folder of .txt/.md/.jsonl files, or a BEIR corpus.jsonl.
+    source: str = "python-stdlib-docs"
+    max_documents: int | None = Field(None, ge=1)
+    # Docstring-only modules of a line or two carry too little text to make a query from.
+    min_chars: int = Field(200, ge=1)
+    # A single document longer than this is almost always a dump, not a document.
+    max_document_chars: int = Field(2_000_000, ge=1000)
+    on_error: Literal["fail", "skip"] = "fail"
+    lowercase: bool = False
+    id_field: str = "_id"
+    title_field: str = "title"
+    text_field: str = "text"
+    # Documents whose word-shingle Jaccard similarity (MinHash estimate) with an earlier one is
+    # at least this are dropped as near-duplicates (mirrors, versions, boilerplate pages);
+    # null turns the check off. 0.9 keeps revisions that change a paragraph or more.
+    near_duplicate_threshold: float | None = Field(0.9, gt=0.0, le=1.0)
+    shingle_words: int = Field(5, ge=1, le=20)
+    # Read `source` from a DVC-versioned data repository (git URL or path) at `dvc_rev`
+    # (null: its default branch). Credentials come from the environment, never from here.
+    dvc_repo: str | None = None
+    dvc_rev: str | None = None
+    dvc_remote_config: dict[str, str] = Field(default_factory=dict)  # e.g. {endpointurl: ...}
+
+
+class ChunkConfig(Section):
+    """Read by `chunk`. 500-2000 characters with 10-20% overlap: smaller chunks lose context, larger
+    ones dilute the relevance signal, and the overlap keeps text cut at a boundary whole on one side."""
+
+    size: int = Field(1000, ge=500, le=2000)
+    overlap: int = Field(150, ge=0)
+    # A tail shorter than this is merged into the previous chunk instead of standing alone.
+    min_chars: int = Field(100, ge=1)
+    # `window`: character windows with overlap. `semantic`: cut where the dense model's cosine
+    # similarity between adjacent sentences drops (topic segmentation), never
+    # above `size` characters and, except a document's last chunk, never below `min_chars`.
+    mode: Literal["window", "semantic"] = "window"
+    semantic_model: str = "builtin:minilm-l6"
+    # Cut at similarities below this percentile of the document's adjacent-sentence
+    # similarities, or below `semantic_threshold` when that is set.
+    semantic_percentile: float = Field(10.0, gt=0.0, lt=100.0)
+    semantic_threshold: float | None = Field(None, ge=-1.0, le=1.0)
+    # Sentences averaged on each side of a gap: single sentences are noisy neighbours.
+    semantic_window: int = Field(2, ge=1, le=10)
+    semantic_batch_size: int = Field(64, ge=1)
+
+    @model_validator(mode="after")
+    def _overlap_in_range(self) -> ChunkConfig:
+        if self.overlap >= self.size:
+            raise ValueError(f"overlap ({self.overlap}) must be smaller than size ({self.size})")
+        low, high = round(0.1 * self.size), round(0.2 * self.size)
+        if not low <= self.overlap <= high:
+            raise ValueError(
+                f"overlap {self.overlap} is outside 10-20% of size {self.size}: "
+                f"accepted {low}..{high}"
+            )
+        return self
+
+
+
+class SplitConfig(Section):
+    """Read by `split`: a 90/10 split by source document, so that no content is on both sides."""
+
+    validation_fraction: float = Field(0.1, gt=0.0, lt=0.5)
+    max_validation_queries: int | None = Field(None, ge=1)
+    # A validation chunk whose word-shingle Jaccard with a training chunk is at least this
+    # leaks its content into training; null turns the check off.
+    near_duplicate_threshold: float | None = Field(0.8, gt=0.0, le=1.0)
+    # `move_document`: its whole document goes to train; `drop_query`: its queries are dropped.
+    near_duplicate_action: Literal["move_document", "drop_query"] = "move_document"
+    shingle_words: int = Field(5, ge=1, le=20)
+    # Queries flagged by generate-queries' round-trip filter never train. `keep` also holds them out
+    # for validation: dropping them there leaves only queries the round-trip retriever answers,
+    # which inflates that retriever's column of the report (BM25 0.934 vs 0.783 on the default run).
+    validation_round_trip: Literal["keep", "drop"] = "keep"
+
+
+class MineConfig(Section):
+    """Read by `mine`."""
+
+    method: Literal["bm25", "dense"] = "bm25"
+    num_negatives: int = Field(1, ge=1, le=64)
+    # Ranks [start, end) to draw negatives from: the very top is often a false negative.
+    rank_window: tuple[int, int] = (3, 30)
+    # `dense`: the bi-encoder for mining (any sentence-transformers model) and its batch size.
+    dense_model: str = "builtin:minilm-l6"
+    batch_size: int = Field(32, ge=1)
+    # Dense only: drop candidates scoring above (1 - relative_margin) * the positive's score,
+    # likely unlabelled positives (NV-Retriever, Moreira et al., 2024: 0.05). null: no guard.
+    relative_margin: float | None = Field(0.05, ge=0.0, lt=1.0)
+    # Teacher scores per (query, doc) stored as `scores: [pos, neg_1, ...]` for distillation:
+    # `none`, `dense` (dense_model's cosine) or `cross-encoder <model ref>`.
+    teacher: str = "none"
+
+    @model_validator(mode="after")
+    def _window(self) -> MineConfig:
+        start, end = self.rank_window
+        if not 0 <= start < end:
+            raise ValueError(f"rank_window must be [start, end) with 0 <= start < end, got {list(self.rank_window)}")
+        if end - start < self.num_negatives:
+            raise ValueError("rank_window must hold at least num_negatives ranks")
+        kind, _, ref = self.teacher.partition(" ")
+        if not (self.teacher in ("none", "dense") or (kind == "cross-encoder" and ref.strip())):
+            raise ValueError(f"teacher {self.teacher!r}: accepted none, dense, or "
+                             "'cross-encoder <model ref>'")
+        return self
+
+

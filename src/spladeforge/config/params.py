@@ -1,0 +1,51 @@
+"""`Params`: the whole run configuration, one field per section of `params.yaml`."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from pydantic import Field
+
+from spladeforge.config.base import Section
+from spladeforge.config.data import ChunkConfig, DataConfig, MineConfig, SplitConfig
+from spladeforge.config.kubeflow import KubeflowConfig
+from spladeforge.config.querygen import GenerateQueriesConfig
+from spladeforge.config.release import EvaluateConfig, PublishConfig, QuantizeConfig, RegisterConfig
+from spladeforge.config.training import TrainConfig
+
+DEFAULT_PRESET = "cpu-tiny"
+# Not run parameters: `preset` is already merged into the sections when Params exists, and
+# `kubeflow` says where tasks run, which changes no result.
+NOT_RUN_PARAMETERS = frozenset({"preset", "kubeflow"})
+
+with warnings.catch_warnings():
+    # `register` is a stage name; pydantic warns that it shadows ABCMeta.register on the class.
+    warnings.simplefilter("ignore", UserWarning)
+
+    class Params(Section):
+        preset: str = DEFAULT_PRESET
+        seed: int = Field(42, ge=0)
+        data: DataConfig = Field(default_factory=DataConfig)
+        chunk: ChunkConfig = Field(default_factory=ChunkConfig)
+        generate_queries: GenerateQueriesConfig = Field(default_factory=GenerateQueriesConfig)
+        split: SplitConfig = Field(default_factory=SplitConfig)
+        mine: MineConfig = Field(default_factory=MineConfig)
+        train: TrainConfig = Field(default_factory=TrainConfig)
+        evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+        quantize: QuantizeConfig = Field(default_factory=QuantizeConfig)
+        register: RegisterConfig = Field(default_factory=RegisterConfig)
+        publish: PublishConfig = Field(default_factory=PublishConfig)
+        kubeflow: KubeflowConfig = Field(default_factory=KubeflowConfig)
+
+
+# `seed` and the stage sections, in params.yaml order: what a run is parameterised by.
+RUN_PARAMETERS: tuple[str, ...] = tuple(name for name in Params.model_fields if name not in NOT_RUN_PARAMETERS)
+
+
+def run_config(params: Params, *, drop_nulls: bool = False) -> dict[str, Any]:
+    """The run parameters as plain JSON values (what MLflow logs, the model card and Kubeflow take).
+
+    `drop_nulls`: KFP parameters cannot carry None; an omitted key validates to the same default.
+    """
+    return params.model_dump(mode="json", exclude=set(NOT_RUN_PARAMETERS), exclude_none=drop_nulls)

@@ -1,0 +1,97 @@
+"""The `train` section."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from spladeforge.config.base import Section
+
+
+class ScalePhase(Section):
+    """From `until` (a fraction of training) on, the ranking loss uses this `scale` (1/temperature)."""
+
+    until: float = Field(gt=0.0, le=1.0)
+    scale: float = Field(gt=0.0)
+
+
+class TrainConfig(Section):
+    """Read by `train`. The defaults fine-tune a regular SPLADE model; presets in configs/ set the rest."""
+
+    base_model: str = "builtin:splade-tiny"
+    architecture: Literal["splade", "inference-free", "csr"] = "splade"
+    learning_rate: float = Field(2e-5, gt=0.0, le=1.0)
+    # The inference-free query weights are a lookup table, not a deep network: they need a far
+    # larger step than the encoder (50x, as in sentence-transformers' inference-free examples).
+    static_learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
+    batch_size: int = Field(16, ge=2)
+    epochs: float = Field(1.0, gt=0.0)
+    max_steps: int | None = Field(None, ge=1)
+    max_seq_length: int = Field(256, ge=16, le=8192)
+    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    # FLOPS weights (Paria et al. 2020; SPLADE, Formal et al. 2021): 3e-4..5e-4 on queries for
+    # regular SPLADE (0 for inference-free, which has no query encoder), 3e-3 on documents.
+    query_regularizer_weight: float = Field(5e-4, ge=0.0)
+    document_regularizer_weight: float = Field(3e-3, ge=0.0)
+    # `idf-flops` scales each vocabulary entry's FLOPS term by idf_max / idf: common tokens pay more,
+    # informative ones less (arXiv 2411.04403). inference-free's IDF query weights already do so.
+    document_regularizer: Literal["flops", "idf-flops"] = "flops"
+    # Regularizer weights rise quadratically from 0 over this share of training.
+    regularizer_warmup_ratio: float = Field(1 / 3, gt=0.0, le=1.0)
+    # With teacher scores in the mined tuples: `auto` picks MarginMSE for one negative, KL-div
+    # for several; `none` ignores the scores.
+    distillation: Literal["auto", "none", "margin-mse", "kl-div"] = "auto"
+    # Contrastive scale (1/temperature) of the ranking loss, optionally by phase: a curriculum that
+    # sharpens the distribution as training goes.
+    scale: float = Field(1.0, gt=0.0)
+    scale_phases: list[ScalePhase] = Field(default_factory=list)
+    # CSR (arXiv 2503.01776): latent width = factor x encoder width, top-k kept.
+    csr_hidden_factor: int = Field(4, ge=1, le=64)
+    csr_k: int = Field(256, ge=1)
+    csr_k_aux: int = Field(512, ge=1)
+    csr_beta: float = Field(0.1, ge=0.0)
+    eval_steps: int = Field(50, ge=1)
+    save_steps: int | None = Field(None, ge=1)  # default: every eval_steps
+    save_total_limit: int = Field(2, ge=1)
+    early_stopping_patience: int | None = Field(None, ge=1)  # evaluations without improvement
+    # `auto` continues from the newest checkpoint in the checkpoint folder, `never` starts over.
+    resume: Literal["auto", "never"] = "auto"
+    logging_steps: int = Field(10, ge=1)
+    tracking: list[Literal["mlflow", "tensorboard"]] = Field(default_factory=lambda: ["tensorboard"])
+    # More training data mixed with the generated tuples (sentence-transformers' multi-dataset training):
+    # JSONL files or `datasets.save_to_disk` folders of pairs or triplets. Columns are taken in
+    # order as anchor, positive, negatives (or by those names when present).
+    extra_datasets: list[str] = Field(default_factory=list)
+    # ROUND_ROBIN: equal turns until the smallest is exhausted; PROPORTIONAL: by dataset size.
+    multi_dataset_sampler: Literal["round_robin", "proportional"] = "round_robin"
+    # Data-parallel processes on this node (torchrun; NCCL on GPUs, gloo on CPU).
+    processes: int = Field(1, ge=1, le=64)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    tf32: bool = False
+    torch_compile: bool = False
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    gradient_checkpointing: bool = False
+    # Compute max-pooled SPLADE weights without the [batch, length, vocab] logits and
+    # backpropagate only through each entry's argmax token (same function and gradients; faster,
+    # far less memory). Ignored by heads it does not support (CSR, non-BERT masked-LMs).
+    fused_head: bool = True
+    dataloader_num_workers: int = Field(0, ge=0)
+    dataloader_pin_memory: bool = False
+    dataloader_prefetch_factor: int | None = Field(None, ge=1)
+    # NO_DUPLICATES keeps a text from appearing twice in a batch, where it would be a false
+    # in-batch negative for itself.
+    batch_sampler: Literal["no_duplicates", "batch_sampler"] = "no_duplicates"
+
+    @model_validator(mode="after")
+    def _architecture_rules(self) -> TrainConfig:
+        if self.architecture == "inference-free" and self.query_regularizer_weight > 0:
+            raise ValueError("inference-free models have no query encoder to regularize: set "
+                             "train.query_regularizer_weight: 0")
+        untils = [p.until for p in self.scale_phases]
+        if untils != sorted(untils):
+            raise ValueError("scale_phases must be in increasing order of `until`")
+        return self
+
+

@@ -1,0 +1,95 @@
+"""What both orchestrators do around a stage: the CLI (which `dvc.yaml` runs) and the Kubeflow components.
+
+- `STAGE_SECTIONS`: the params sections each stage reads. `dvc.yaml` lists the same sections under
+  each stage's `params:` (a test compares them), and the stage's manifest records them.
+- `validated`: sections handed over as plain dicts (Kubeflow parameters) turned into `Params`, with
+  the same error message as `params.yaml` gets.
+- `run_stage`: time a stage and write its manifest (inputs by content hash, params, package
+  versions, wall time, peak memory, summary) once it has succeeded.
+- `metadata` / `log_metrics`: a stage's summary as Kubeflow artifact metadata and metrics.
+- `run_config`: the run parameters `register` logs to MLflow and `publish` writes into the model card.
+
+Nothing here changes what a stage computes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from spladeforge.config import Params, format_errors, run_config
+from spladeforge.errors import ConfigError
+from spladeforge.manifest import hash_inputs, manifest_dir, write_manifest
+
+__all__ = ["STAGES", "STAGE_SECTIONS", "log_metrics", "metadata", "recorded_params", "run_config", "run_stage",
+           "validated"]
+
+# Stage name (the CLI subcommand and dvc.yaml stage) -> the params sections it reads.
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "ingest": ("data",),
+    "chunk": ("chunk",),
+    "generate-queries": ("seed", "generate_queries"),
+    "split": ("seed", "split"),
+    "mine": ("seed", "mine"),
+    "train": ("seed", "train"),
+    "evaluate": ("evaluate",),
+    "quantize": ("quantize",),
+    "register": ("register",),
+    # quantize.max_ndcg_drop guards which INT8 model may be published.
+    "publish": ("publish", "quantize"),
+}
+STAGES: tuple[str, ...] = tuple(STAGE_SECTIONS)
+
+
+def validated(sections: Mapping[str, Any], source: str = "pipeline parameters") -> Params:
+    """`Params` from some sections as plain values (the others take their defaults).
+
+    A bad value raises ConfigError naming the key path and what is accepted, exactly as a bad
+    `params.yaml` does.
+    """
+    try:
+        return Params.model_validate(dict(sections))
+    except ValidationError as exc:
+        raise ConfigError(format_errors(source, exc)) from None
+
+
+def recorded_params(params: Params, stage: str) -> dict[str, Any]:
+    """The sections `stage` reads, as JSON values: what its manifest records."""
+    dumped = params.model_dump(mode="json")
+    return {section: dumped[section] for section in STAGE_SECTIONS[stage]}
+
+
+def run_stage(stage: str, fn: Callable[..., dict[str, Any]], *args: Any, params: Params,
+              inputs: Iterable[Path] = (), input_hashes: Mapping[str, str] | None = None,
+              manifest: Path | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Call `fn(*args, **kwargs)`, then write the stage's manifest; return `fn`'s summary.
+
+    `input_hashes` replaces hashing `inputs` when the caller has the hashes already. The manifest
+    goes to `manifest` (a Kubeflow output artifact) or `reports/manifests/<stage>.json`
+    ($SPLADEFORGE_MANIFEST_DIR); a stage that fails writes none.
+    """
+    hashes = dict(input_hashes) if input_hashes is not None else hash_inputs(inputs)
+    wall, started = time.time(), time.perf_counter()
+    result = fn(*args, **kwargs)
+    seconds = time.perf_counter() - started
+    write_manifest(stage, recorded_params(params, stage), hashes, result, wall, seconds,
+                   dest=manifest or manifest_dir() / f"{stage}.json")
+    return result
+
+
+def metadata(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A stage summary as Kubeflow artifact metadata: its JSON values, with None left out."""
+    return {key: value for key, value in result.items() if value is not None}
+
+
+def log_metrics(artifact: Any, figures: Mapping[str, Any]) -> None:
+    """Log every finite number of `figures` (not booleans) as a Kubeflow metric of `artifact`."""
+    for key, value in figures.items():
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            artifact.log_metric(key, value)
+
