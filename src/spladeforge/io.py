@@ -1,4 +1,5 @@
-"""File I/O shared by every stage: atomic outputs and JSONL that reports bad lines by number.
+"""File I/O shared by every stage: atomic outputs, JSONL that reports bad lines by number, and
+the figures of a flat JSON report.
 
 Every stage writes into a temporary sibling of its output and renames it into place only when
 the whole output is complete, so an interrupted stage never leaves a half-written file for DVC
@@ -14,6 +15,7 @@ import ctypes
 import errno
 import hashlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -176,3 +178,17 @@ def sha256_tree(path: str | Path) -> str:
         digest.update(str(file.relative_to(path)).encode())
         digest.update(sha256_file(file).encode())
     return digest.hexdigest()
+
+
+def read_figures(path: str | Path, *, required: tuple[str, ...] = ()) -> dict[str, float]:
+    """The numeric entries of a flat JSON report; `required` keys must be finite numbers."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object of metric name -> number")
+    figures = {
+        k: float(v) for k, v in data.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    for key in required:
+        if key not in figures or not math.isfinite(figures[key]):
+            raise InputError(f"{path}: {key} must be a finite number (got {data.get(key)!r})")
+    return {k: v for k, v in figures.items() if math.isfinite(v)}

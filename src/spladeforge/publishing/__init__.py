@@ -1,4 +1,4 @@
-"""What `publish` writes: the model card, and the Hugging Face Hub upload."""
+"""What `publish` writes: the export folder, the model card, and the Hugging Face Hub and S3 uploads."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Model registry plumbing for `register`: the pyfunc wrapper, the promotion gate, MLflow helpers."""
+"""The model registry for `register`: the promotion gate, the MLflow store and tracking, champion moves, the pyfunc."""
 
 from __future__ import annotations
 

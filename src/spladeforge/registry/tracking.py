@@ -1,4 +1,5 @@
-"""MLflow plumbing shared by `register`: which server, whether it answers, what may be logged.
+"""MLflow plumbing shared by `register`: which server, whether it answers, what may be logged,
+and its failures told as one error naming the server.
 
 MLflow itself is imported only inside functions: tracking is optional plumbing, and importing
 mlflow starts its telemetry client unless telemetry is switched off first (`offline_mlflow`).
@@ -150,3 +151,41 @@ def offline_mlflow() -> Iterator[None]:
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
+
+
+def is_tracking_error(exc: Exception) -> bool:
+    """MLflow, requests and SQLAlchemy each raise their own types when the store fails."""
+    from mlflow.exceptions import MlflowException
+
+    return isinstance(exc, MlflowException | OSError) or type(exc).__module__.split(".")[0] in (
+        "requests", "urllib3", "sqlalchemy",
+    )
+
+
+@contextlib.contextmanager
+def tracking_errors(uri: str, shown_uri: str) -> Iterator[None]:
+    """Turn a failing tracking store into a SpladeforgeError naming the server, not a traceback."""
+    try:
+        yield
+    except SpladeforgeError:
+        raise
+    except Exception as exc:
+        if not is_tracking_error(exc):
+            raise
+        # Keep a password in the URI out of the message.
+        message = str(exc).replace(uri, shown_uri).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SpladeforgeError(f"MLflow tracking at {shown_uri} failed: {message}") from exc
+
+
+@contextlib.contextmanager
+def tracking_session(configured_uri: str) -> Iterator[str]:
+    """MLflow pointed at the tracking store for the block, offline, its failures as SpladeforgeError.
+
+    Resolves the URI (`MLFLOW_TRACKING_URI` wins), fails fast when an HTTP server does not answer,
+    and yields the URI with any password masked, the form fit for messages and outputs.
+    """
+    uri = resolve_tracking_uri(configured_uri)
+    shown_uri = redact_uri(uri)
+    check_reachable(uri)
+    with offline_mlflow(), use_tracking_uri(uri), tracking_errors(uri, shown_uri):
+        yield shown_uri
