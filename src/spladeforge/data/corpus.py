@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tqdm import tqdm
@@ -30,21 +30,22 @@ NEAR_DUPLICATE_EXAMPLES = 20
 @dataclass
 class Corpus:
     documents: list[dict[str, Any]]
-    dropped: Counter[str] = field(default_factory=Counter)  # reason -> documents dropped
-    near_duplicate_examples: list[dict[str, Any]] = field(default_factory=list)
-    skipped_files: list[str] = field(default_factory=list)  # why each skipped file or document was
-    skipped_by_suffix: Counter[str] = field(default_factory=Counter)  # files of suffixes not read
+    dropped: Counter[str]  # reason -> documents dropped
+    near_duplicate_examples: list[dict[str, Any]]  # the first few: dropped id, kept id, Jaccard
+    skipped_files: list[str]  # why each file or document skipped under `data.on_error: skip` was
+    skipped_by_suffix: Counter[str]  # files not read, by suffix
 
 
 def collect_corpus(cfg: DataConfig) -> Corpus:
     """Read `cfg.source` and keep the documents `documents.jsonl` should hold, in its order."""
     reader = SourceReader(cfg)
-    corpus = Corpus(documents=[], skipped_files=reader.errors, skipped_by_suffix=reader.skipped_suffixes)
     seen_ids: dict[str, str] = {}
     seen_text: set[str] = set()
     near = (NearDuplicateIndex(cfg.near_duplicate_threshold, cfg.shingle_words)
             if cfg.near_duplicate_threshold is not None else None)
-    docs, dropped = corpus.documents, corpus.dropped
+    near_examples: list[dict[str, Any]] = []
+    docs: list[dict[str, Any]] = []
+    dropped: Counter[str] = Counter()
     for doc in tqdm(reader.documents(cfg.source), desc="ingest", unit=" docs"):
         if doc["id"] in seen_ids:
             raise InputError(f"{doc['source']}: duplicate document id {doc['id']!r} "
@@ -69,17 +70,18 @@ def collect_corpus(cfg: DataConfig) -> Corpus:
             hit = near.add_unless_duplicate(doc["id"], doc["text"])
             if hit is not None:
                 dropped["near_duplicate"] += 1
-                if len(corpus.near_duplicate_examples) < NEAR_DUPLICATE_EXAMPLES:
-                    corpus.near_duplicate_examples.append(
-                        {"dropped": doc["id"], "kept": hit[0], "jaccard": round(hit[1], 3)})
+                if len(near_examples) < NEAR_DUPLICATE_EXAMPLES:
+                    near_examples.append({"dropped": doc["id"], "kept": hit[0], "jaccard": round(hit[1], 3)})
                 continue
         docs.append(doc)
     if not docs:
         raise InputError(f"data.source: {cfg.source}: no usable documents (need text of at least "
                          f"data.min_chars={cfg.min_chars} characters; accepted: {ACCEPTED})")
+    kept = len(docs)
     if cfg.max_documents is not None and len(docs) > cfg.max_documents:
         # A hash order is a stable sample across the whole source, not its alphabetical head.
-        kept = sorted(docs, key=lambda d: hashlib.sha1(d["id"].encode()).hexdigest())[: cfg.max_documents]
-        dropped["over_max_documents"] = len(docs) - len(kept)
-        corpus.documents = sorted(kept, key=lambda d: d["id"])
-    return corpus
+        docs = sorted(docs, key=lambda d: hashlib.sha1(d["id"].encode()).hexdigest())[: cfg.max_documents]
+        dropped["over_max_documents"] = kept - len(docs)
+        docs.sort(key=lambda d: d["id"])
+    return Corpus(documents=docs, dropped=dropped, near_duplicate_examples=near_examples,
+                  skipped_files=reader.errors, skipped_by_suffix=reader.skipped_suffixes)
