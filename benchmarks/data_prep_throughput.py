@@ -27,6 +27,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def measure(target_chunks: int) -> dict:
+    from spladeforge.chunking import chunk_document
     from spladeforge.config import ChunkConfig, DataConfig, GenerateQueriesConfig, MineConfig
     from spladeforge.io import read_jsonl, write_jsonl
     from spladeforge.stages import chunk, generate_queries, ingest, mine
@@ -34,7 +35,7 @@ def measure(target_chunks: int) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="sf-bench-"))
     ingest.run(DataConfig(), tmp / "base.jsonl")
     base = read_jsonl(tmp / "base.jsonl")
-    per_doc = sum(len(chunk.chunk_document(d, ChunkConfig())) for d in base) / len(base)
+    per_doc = sum(len(chunk_document(d, ChunkConfig())) for d in base) / len(base)
     docs, copy = [], 0
     while len(docs) * per_doc < target_chunks:
         for d in base:

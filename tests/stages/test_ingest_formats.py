@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from spladeforge.chunking import chunk_document
 from spladeforge.config import ChunkConfig, DataConfig
-from spladeforge.dedup import NearDuplicateIndex, jaccard, shingles
 from spladeforge.errors import InputError
 from spladeforge.io import read_jsonl
-from spladeforge.stages import chunk, ingest
+from spladeforge.stages import ingest
 
 BODY = ("Sparse retrieval maps text to weighted vocabulary terms so that an inverted index can "
         "serve it. ") * 4
@@ -69,7 +69,7 @@ def test_html_markup_stripped_headings_become_sections(tmp_path):
     assert "# Sparse & Dense" in text and "## Index layout" in text
     assert "first item\n\nsecond item" in text
     assert docs[0]["title"] == "Sparse & Dense"  # the h1, like a Markdown # heading
-    chunks = chunk.chunk_document(docs[0], ChunkConfig(size=500, overlap=75))
+    chunks = chunk_document(docs[0], ChunkConfig(size=500, overlap=75))
     assert chunks[-1]["section"] == "Sparse & Dense > Index layout"
 
 
@@ -140,18 +140,3 @@ def test_meta_records_normalization(tmp_path):
     assert Path(summary["meta"]).name == "documents.meta.json"
     assert meta["normalization"]["unicode"] == "NFC" and meta["normalization"]["lowercase"] is True
     assert not list((tmp_path / "out").glob(".*tmp*")), "temporary file left behind"
-
-
-def test_dedup_index_is_exact_above_candidates():
-    """LSH only proposes; the exact Jaccard decides, so a pair just below the threshold stays."""
-    a = " ".join(f"w{i}" for i in range(100))
-    b = " ".join("x" if i in (20, 50, 80) else f"w{i}" for i in range(100))  # Jaccard ~0.73
-    sim = jaccard(shingles(a), shingles(b))
-    index = NearDuplicateIndex(threshold=0.9)
-    index.add("a", a)
-    assert 0.6 < sim < 0.9 and index.match(b) is None
-    assert NearDuplicateIndex(threshold=sim - 0.01).add_unless_duplicate("b", b) is None
-    low = NearDuplicateIndex(threshold=sim - 0.01)
-    low.add("a", a)
-    hit = low.match(b)
-    assert hit is not None and hit[0] == "a"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from spladeforge.config import MineConfig, SplitConfig
-from spladeforge.errors import ConfigError, InputError
+from spladeforge.errors import InputError
 from spladeforge.io import read_jsonl, write_jsonl
-from spladeforge.shards import shard_slice
+from spladeforge.splitting import held_out_documents
 from spladeforge.stages import mine, split
 
 TOPICS = ["json decoding", "gzip compression", "sqlite databases", "tcp sockets", "random numbers",
@@ -109,7 +109,7 @@ def _near_dup_corpus(tmp):
     write_jsonl(tmp / "queries.jsonl", queries)
     pairs = [("doc0", "doc10"), ("doc1", "doc11")]
     for seed in range(100):  # a seed whose split puts exactly one side of a pair in validation
-        held = split._assign(sorted(texts), 0.3, seed)
+        held = held_out_documents(sorted(texts), 0.3, seed)
         if any((a in held) != (b in held) for a, b in pairs) and len(held) > 2:
             return seed, held, pairs
     raise AssertionError("no seed splits a pair")
@@ -180,14 +180,3 @@ def test_merge_refuses_a_missing_or_repeated_shard(corpus):
     with pytest.raises(InputError, match="exactly once"):
         mine.merge_shards(cfg, [folders[0], folders[0], folders[2]], corpus / "merged.jsonl")
     assert not (corpus / "merged.jsonl").exists()
-
-
-def test_shard_slices_cover_every_item_once_in_order():
-    for total in (0, 1, 5, 24):
-        for n in (1, 2, 3, 7, 30):
-            covered = [i for shard in range(n) for i in range(total)[shard_slice(total, shard, n)]]
-            assert covered == list(range(total))
-    with pytest.raises(ConfigError):
-        shard_slice(5, 3, 3)
-    with pytest.raises(ConfigError):
-        shard_slice(5, 0, 0)

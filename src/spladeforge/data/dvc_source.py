@@ -26,7 +26,7 @@ def redact(url: str) -> str:
 
 def fetch(repo: str, path: str, rev: str | None, remote_config: dict[str, str], dest: Path) -> dict[str, Any]:
     """Copy `path` at `rev` of `repo` into `dest`; return the provenance to record."""
-    from dvc.api import DVCFileSystem
+    from dvc.api import DVCFileSystem  # imported on use: about 0.3 s, paid only with data.dvc_repo
 
     where = f"{redact(repo)}@{rev or 'default branch'}"
     try:

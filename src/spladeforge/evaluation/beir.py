@@ -9,12 +9,12 @@ scored: they are set aside and counted, never averaged in as zeros.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from spladeforge.errors import InputError
-from spladeforge.io import iter_jsonl, sha256_file
+from spladeforge.io import iter_jsonl, sha256_file, write_jsonl
 
 LAYOUT = "corpus.jsonl (_id, title, text), queries.jsonl (_id, text), qrels/{split}.tsv"
 
@@ -141,3 +141,18 @@ def _fingerprint(*paths: Path) -> str:
     """A short content hash, recorded as the task's dataset revision in MTEB's result files."""
     digest = hashlib.sha256("".join(sha256_file(p) for p in paths).encode()).hexdigest()
     return digest[:12]
+
+
+def write_beir(folder: str | Path, corpus: Mapping[str, tuple[str, str]], queries: Mapping[str, str],
+               qrels: Mapping[str, Mapping[str, int]], split: str = "test") -> None:
+    """Write a BEIR folder that `load_beir` reads: the same shapes as `BeirData`'s fields, in order."""
+    folder = Path(folder)
+    write_jsonl(folder / "corpus.jsonl", ({"_id": doc_id, "title": title, "text": text}
+                                          for doc_id, (title, text) in corpus.items()))
+    write_jsonl(folder / "queries.jsonl", ({"_id": qid, "text": text} for qid, text in queries.items()))
+    (folder / "qrels").mkdir(parents=True, exist_ok=True)
+    with open(folder / "qrels" / f"{split}.tsv", "w", encoding="utf-8") as fh:
+        fh.write("query-id\tcorpus-id\tscore\n")
+        for qid, rels in qrels.items():
+            for doc_id, grade in rels.items():
+                fh.write(f"{qid}\t{doc_id}\t{grade}\n")

@@ -41,3 +41,16 @@ def dense_candidates(cfg: MineConfig, model, rows: list[dict[str, Any]], positiv
     for anchor, docs in zip(mined["anchor"], mined["positive"], strict=True):
         out[(anchor, docs[0])] = docs[1:]  # docs[0] is the positive itself
     return out
+
+
+def dense_ranked(cfg: MineConfig, model, rows: list[dict[str, Any]], positives: list[str],
+                 corpus_texts: list[str], depth: int) -> list[list[int]]:
+    """Indices into `corpus_texts` of each row's margin-guarded candidates, in rank order.
+
+    The library returns texts: a text that occurs more than once maps to its first index.
+    """
+    by_text: dict[str, int] = {}
+    for i, t in enumerate(corpus_texts):
+        by_text.setdefault(t, i)
+    found = dense_candidates(cfg, model, rows, positives, corpus_texts, depth)
+    return [[by_text[t] for t in found.get((r["query"], pos), [])] for r, pos in zip(rows, positives, strict=True)]

@@ -7,7 +7,11 @@ margins instead of binary labels. `dense`: cosine of the mining bi-encoder. `cro
 
 from __future__ import annotations
 
+from typing import Any
+
+from spladeforge.config import MineConfig
 from spladeforge.errors import ConfigError
+from spladeforge.mining.dense import load_dense
 from spladeforge.models.builtin import resolve_model
 
 
@@ -17,8 +21,6 @@ class Teacher:
         self.batch_size = batch_size
         kind, _, ref = spec.partition(" ")
         if kind == "dense":
-            from spladeforge.mining.dense import load_dense
-
             self.model = dense if dense is not None else load_dense(dense_model)
             self.kind = "dense"
         else:
@@ -47,3 +49,17 @@ class Teacher:
         qi = {q: i for i, q in enumerate(queries)}
         di = {d: i for i, d in enumerate(docs)}
         return [float(q_emb[qi[q]] @ d_emb[di[d]]) for q, d in pairs]
+
+
+def add_teacher_scores(cfg: MineConfig, tuples: list[dict[str, Any]], dense=None) -> None:
+    """Set each tuple's `scores`: the teacher's score of (anchor, positive), then of each negative.
+
+    `dense` is the mining model when `mine.method: dense` loaded one: the `dense` teacher reuses it.
+    """
+    teacher = Teacher(cfg.teacher, cfg.dense_model, cfg.batch_size, dense=dense)
+    width = 1 + cfg.num_negatives
+    pairs = [(t["anchor"], t[key]) for t in tuples
+             for key in ["positive"] + [f"negative_{n}" for n in range(1, cfg.num_negatives + 1)]]
+    scores = teacher.score(pairs)
+    for i, t in enumerate(tuples):
+        t["scores"] = [round(s, 6) for s in scores[i * width:(i + 1) * width]]

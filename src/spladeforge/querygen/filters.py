@@ -20,6 +20,8 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from spladeforge.config import QueryFilterConfig
+from spladeforge.models.build import load_sparse_encoder
+from spladeforge.retrieval.bm25 import BM25Index
 from spladeforge.text import passage
 
 COPY_EXEMPT_TYPES = frozenset({"sentence"})
@@ -124,8 +126,6 @@ class QueryFilter:
 
 
 def _bm25_top(texts: list[str], chunks: list[dict[str, Any]], k: int) -> list[list[int]]:
-    from spladeforge.retrieval.bm25 import BM25Index
-
     index = BM25Index([passage(c) for c in chunks])
     out: list[list[int]] = []
     for lo in range(0, len(texts), 1024):
@@ -138,8 +138,6 @@ def _bm25_top(texts: list[str], chunks: list[dict[str, Any]], k: int) -> list[li
 
 def _splade_top(texts: list[str], chunks: list[dict[str, Any]], k: int, model_ref: str) -> list[list[int]]:
     import torch
-
-    from spladeforge.models.build import load_sparse_encoder
 
     model = load_sparse_encoder(model_ref, device="cpu", key="generate_queries.filters.round_trip_model")
     docs = model.encode_document([passage(c) for c in chunks], batch_size=32, convert_to_sparse_tensor=True)

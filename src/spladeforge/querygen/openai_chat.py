@@ -9,6 +9,10 @@ The API key is read from the environment variable named in params and never logg
 a server or proxy may echo the request's headers, so every answer (fresh or from the cache) and
 every error body is redacted (`OpenAIChatClient.redact`) before anything caches, parses, logs or
 quotes it.
+
+`openai_queries` plans the requests: per chunk, the query types drawn from `generate_queries.mix`
+(seeded by the run seed and the chunk id) become one prompt per type; `sentence` queries in the
+mix stay extractive, as they are chunk sentences by design.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ import hashlib
 import json
 import logging
 import os
+import random
 import re
 import tempfile
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +34,15 @@ from typing import Any
 
 import requests
 
-from spladeforge.config import OpenAIConfig
+from spladeforge.config import GenerateQueriesConfig, OpenAIConfig
 from spladeforge.errors import ConfigError, SpladeforgeError
+from spladeforge.querygen.extractive import ExtractiveGenerator
+from spladeforge.querygen.filters import QueryFilter
+from spladeforge.querygen.records import query_record
+from spladeforge.text import stable_hash
 
 logger = logging.getLogger(__name__)
+LLM_TYPES = ("question", "keywords", "natural")
 
 
 class EndpointError(SpladeforgeError):
@@ -205,3 +216,41 @@ class OpenAIChatClient:
         return {"endpoint": self.url, "model": self.cfg.model, "requests": s.requests,
                 "cache_hits": s.cache_hits, "retries": s.retries, "bad_responses": s.bad_responses,
                 "bad_examples": s.bad_examples, "cache_dir": str(self.cache_dir)}
+
+
+def openai_queries(cfg: GenerateQueriesConfig, chunks: list[dict[str, Any]], seed: int, qfilter: QueryFilter,
+                   extractive: ExtractiveGenerator) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The queries that pass the filters, in chunk order, and the client's report (requests, cache hits)."""
+    client = OpenAIChatClient(cfg.openai)
+    types = [t for t, w in cfg.mix.items() if w > 0]
+    weights = [cfg.mix[t] for t in types]
+    plans, prompts = [], []
+    for chunk in chunks:
+        rng = random.Random(stable_hash(seed, chunk["id"]))
+        wanted = Counter(rng.choices(types, weights, k=cfg.queries_per_chunk))
+        for qtype in (t for t in LLM_TYPES if wanted[t]):
+            # One more than needed: the filters may reject one.
+            prompts.append(cfg.openai.prompts[qtype].format(n=wanted[qtype] + 1, title=chunk.get("title", ""),
+                                                            text=chunk["text"]))
+            plans.append((chunk, qtype, wanted[qtype]))
+        if wanted["sentence"]:
+            plans.append((chunk, "sentence", wanted["sentence"]))
+            prompts.append(None)
+    llm_prompts = [p for p in prompts if p is not None]
+    answers = iter(client.map(llm_prompts))
+    queries, per_chunk = [], Counter()
+    for (chunk, qtype, count), prompt in zip(plans, prompts, strict=True):
+        if prompt is None:
+            rng = random.Random(stable_hash(seed, "sentence", chunk["id"]))
+            texts = [extractive.sentence(chunk, rng) for _ in range(count * 3)]
+            backend = "extractive"
+        else:
+            texts = next(answers) or []
+            backend = "openai"
+        kept = 0
+        for text in texts:
+            if kept < count and qfilter.accept(text, qtype, chunk):
+                queries.append(query_record(chunk, per_chunk[chunk["id"]], text, qtype, backend))
+                per_chunk[chunk["id"]] += 1
+                kept += 1
+    return queries, client.report()

@@ -11,9 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from spladeforge.config import Seq2SeqConfig
+from tqdm import tqdm
+
+from spladeforge.config import GenerateQueriesConfig, Seq2SeqConfig
 from spladeforge.errors import ConfigError
+from spladeforge.models.build import resolve_device
 from spladeforge.models.builtin import resolve_model
+from spladeforge.querygen.filters import QueryFilter
+from spladeforge.querygen.records import query_record
 from spladeforge.text import passage
 
 
@@ -21,8 +26,6 @@ class Seq2SeqGenerator:
     def __init__(self, cfg: Seq2SeqConfig, seed: int) -> None:
         import torch
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-
-        from spladeforge.models.build import resolve_device
 
         self.cfg = cfg
         self.seed = seed
@@ -58,3 +61,15 @@ class Seq2SeqGenerator:
             n = cfg.num_return_sequences
             for i, chunk in enumerate(batch):
                 yield chunk, [" ".join(t.split()) for t in texts[i * n:(i + 1) * n]]
+
+
+def seq2seq_queries(cfg: GenerateQueriesConfig, chunks: list[dict[str, Any]], seed: int,
+                    qfilter: QueryFilter) -> list[dict[str, Any]]:
+    """Up to `queries_per_chunk` sampled queries per chunk (type `natural`) that pass the filters."""
+    generator = Seq2SeqGenerator(cfg.seq2seq, seed)
+    queries = []
+    for chunk, candidates in tqdm(generator.generate(chunks), total=len(chunks), desc="generate-queries",
+                                  unit=" chunks"):
+        kept = [t for t in candidates if qfilter.accept(t, "natural", chunk)][: cfg.queries_per_chunk]
+        queries.extend(query_record(chunk, n, t, "natural", "seq2seq") for n, t in enumerate(kept))
+    return queries

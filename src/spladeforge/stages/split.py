@@ -1,18 +1,11 @@
 """split: hold out whole source documents for validation.
 
-Splitting by document, not by query or chunk, keeps overlapping chunks of one document from
-landing on both sides (seed 000: a 90/10 split with minimal content overlap). The validation
-side is written as a BEIR folder, the same layout `evaluate` reads for any other task:
-`corpus.jsonl` (the held-out documents' chunks), `queries.jsonl`, `qrels/test.tsv`.
-
-Different documents can still share text (copied sections, near-identical pages). A validation
-chunk whose word-shingle Jaccard with a training chunk reaches `split.near_duplicate_threshold`
-would measure memorisation, not retrieval: its document moves to train (`move_document`) or its
-queries are dropped (`drop_query`); either is counted in the summary.
-
-Queries that failed generate-queries' round-trip filter (`round_trip_ok: false`) are dropped from
-training, where a query too vague to find its passage is noise. The held-out side keeps them
-(`split.validation_round_trip: keep`): a validation set pre-selected by BM25 would flatter BM25.
+Reads `queries.jsonl` and `chunks.jsonl`; writes the training rows (`train.jsonl`: query_id,
+query, type, chunk_id, doc_id) and the validation side as a BEIR folder, the same layout
+`evaluate` reads for any other task: `corpus.jsonl` (the held-out documents' chunks),
+`queries.jsonl`, `qrels/test.tsv` (`spladeforge.evaluation.beir.write_beir`), which appears
+atomically as one folder. The algorithm (the seeded split by document, the near-duplicate leak
+check, the round-trip flags) lives in `spladeforge.splitting`.
 """
 
 from __future__ import annotations
@@ -21,100 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from spladeforge.config import SplitConfig
-from spladeforge.dedup import NearDuplicateIndex
-from spladeforge.errors import InputError
+from spladeforge.evaluation.beir import write_beir
 from spladeforge.io import atomic_output, iter_jsonl, write_jsonl
-from spladeforge.text import stable_fraction
-
-
-def _assign(doc_ids: list[str], fraction: float, seed: int) -> set[str]:
-    """Documents that go to validation: a seeded hash order, at least one, never all."""
-    ranked = sorted(doc_ids, key=lambda d: stable_fraction(seed, "split", d))
-    count = min(max(1, round(fraction * len(ranked))), len(ranked) - 1)
-    return set(ranked[:count])
+from spladeforge.splitting import split_by_document
 
 
 def run(cfg: SplitConfig, queries_path: Path, chunks_path: Path, train_output: Path,
         validation_output: Path, seed: int) -> dict[str, Any]:
     chunks = {c["id"]: c for c in iter_jsonl(chunks_path, required=("id", "doc_id", "text"))}
     queries = list(iter_jsonl(queries_path, required=("id", "chunk_id", "text")))
-    ok = {q["id"]: q.get("round_trip_ok", True) for q in queries}
-    unknown = [q["id"] for q in queries if q["chunk_id"] not in chunks]
-    if unknown:
-        raise InputError(f"{queries_path}: {len(unknown)} queries name chunks missing from "
-                         f"{chunks_path} (first: {unknown[0]}); rerun generate-queries")
-    doc_ids = sorted({chunks[q["chunk_id"]]["doc_id"] for q in queries})
-    if len(doc_ids) < 2:
-        raise InputError(f"{queries_path}: queries come from {len(doc_ids)} document(s); a split "
-                         "by document needs at least 2")
-    held_out = _assign(doc_ids, cfg.validation_fraction, seed)
-    leaks = _leaking_chunks(cfg, chunks, set(doc_ids), held_out)
-    leak_docs = {chunks[c]["doc_id"] for c in leaks}
-    if cfg.near_duplicate_action == "move_document" and leak_docs:
-        if leak_docs >= held_out:
-            raise InputError(f"{chunks_path}: every validation document nearly duplicates a training chunk "
-                             f"(split.near_duplicate_threshold={cfg.near_duplicate_threshold}); raise the "
-                             "threshold, use near_duplicate_action: drop_query, or deduplicate the corpus")
-        held_out -= leak_docs
-
-    train, validation, dropped = [], [], 0
-    round_trip_dropped = {"train": 0, "validation": 0}
-    for q in queries:
-        doc_id = chunks[q["chunk_id"]]["doc_id"]
-        row = {"query_id": q["id"], "query": q["text"], "type": q.get("type", ""),
-               "chunk_id": q["chunk_id"], "doc_id": doc_id}
-        if doc_id in held_out and q["chunk_id"] in leaks:
-            dropped += 1  # only reachable with drop_query: moved documents are no longer held out
-            continue
-        side = "validation" if doc_id in held_out else "train"
-        if q.get("round_trip_ok") is False and (side == "train" or cfg.validation_round_trip == "drop"):
-            round_trip_dropped[side] += 1
-            continue
-        (validation if side == "validation" else train).append(row)
-    if not train:
-        raise InputError(f"{queries_path}: no training query left ({round_trip_dropped['train']} failed the "
-                         "round-trip filter); loosen generate_queries.filters.round_trip_k or set round_trip: none")
-    if not validation:
-        raise InputError(f"{queries_path}: no validation query left after the near-duplicate check "
-                         f"({len(leaks)} leaking chunks); raise split.near_duplicate_threshold")
-    if cfg.max_validation_queries is not None and len(validation) > cfg.max_validation_queries:
-        validation.sort(key=lambda r: stable_fraction(seed, "val", r["query_id"]))
-        validation = sorted(validation[: cfg.max_validation_queries], key=lambda r: r["query_id"])
-
-    corpus = [c for c in chunks.values() if c["doc_id"] in held_out]
+    split = split_by_document(cfg, queries, chunks, seed, queries_path, chunks_path)
     with atomic_output(validation_output, directory=True) as tmp:
-        write_jsonl(tmp / "corpus.jsonl", ({"_id": c["id"], "title": c.get("title", ""),
-                                            "text": c["text"]} for c in corpus))
-        write_jsonl(tmp / "queries.jsonl", ({"_id": r["query_id"], "text": r["query"]}
-                                            for r in validation))
-        (tmp / "qrels").mkdir()
-        with open(tmp / "qrels" / "test.tsv", "w", encoding="utf-8") as fh:
-            fh.write("query-id\tcorpus-id\tscore\n")
-            for r in validation:
-                fh.write(f"{r['query_id']}\t{r['chunk_id']}\t1\n")
-    write_jsonl(train_output, train)
-    return {"train_queries": len(train), "validation_queries": len(validation),
-            "train_documents": len(doc_ids) - len(held_out), "validation_documents": len(held_out),
-            "validation_corpus_chunks": len(corpus),
-            "near_duplicate_validation_chunks": len(leaks),
-            "near_duplicate_documents_moved":
-                len(leak_docs) if cfg.near_duplicate_action == "move_document" else 0,
-            "near_duplicate_queries_dropped": dropped,
-            "round_trip_dropped_train": round_trip_dropped["train"],
-            "round_trip_dropped_validation": round_trip_dropped["validation"],
-            "validation_round_trip_failed": sum(
-                1 for r in validation if not ok.get(r["query_id"], True)),
-            "outputs": [str(train_output), str(validation_output)]}
-
-
-def _leaking_chunks(cfg: SplitConfig, chunks: dict[str, dict[str, Any]], doc_ids: set[str],
-                    held_out: set[str]) -> set[str]:
-    """Validation chunk ids whose text nearly duplicates a training chunk."""
-    if cfg.near_duplicate_threshold is None:
-        return set()
-    index = NearDuplicateIndex(cfg.near_duplicate_threshold, cfg.shingle_words)
-    for c in chunks.values():
-        if c["doc_id"] in doc_ids and c["doc_id"] not in held_out:
-            index.add(c["id"], c["text"])
-    return {c["id"] for c in chunks.values()
-            if c["doc_id"] in held_out and index.match(c["text"]) is not None}
+        write_beir(tmp, corpus={c["id"]: (c.get("title", ""), c["text"]) for c in split.corpus},
+                   queries={r["query_id"]: r["query"] for r in split.validation},
+                   qrels={r["query_id"]: {r["chunk_id"]: 1} for r in split.validation})
+    write_jsonl(train_output, split.train)
+    return {**split.counts(), "outputs": [str(train_output), str(validation_output)]}

@@ -1,6 +1,6 @@
 """Semantic chunking: cut where adjacent sentences stop talking about the same thing.
 
-`chunk.mode: semantic` (seed 000: "consider semantic rather than fixed-length chunks"). Each
+`chunk.mode: semantic`: chunks that follow the text's topics rather than a fixed length. Each
 sentence is embedded with a dense model (default `builtin:minilm-l6`); a chunk ends between two
 sentences whose cosine similarity is below `semantic_threshold`, or below the document's
 `semantic_percentile`-th percentile of adjacent similarities when no threshold is set; each
@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from spladeforge.chunking.window import spans as window_spans
 from spladeforge.config import ChunkConfig
+from spladeforge.mining.dense import load_dense
 
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n\s*\n|\n(?=#{1,6}\s)")
 _HEADING_LINE = re.compile(r"^#{1,6}\s[^\n]*\n", re.MULTILINE)
@@ -80,8 +82,6 @@ def _block_similarities(emb: np.ndarray, window: int) -> np.ndarray:
 
 def semantic_spans(text: str, cfg: ChunkConfig, model) -> list[tuple[int, int]]:
     """Character spans of the semantic chunks of `text`."""
-    from spladeforge.stages.chunk import spans as window_spans
-
     sents = sentence_spans(text)
     if not sents:
         return []
@@ -106,6 +106,5 @@ def semantic_spans(text: str, cfg: ChunkConfig, model) -> list[tuple[int, int]]:
 
 
 def load_model(cfg: ChunkConfig) -> Any:
-    from spladeforge.mining.dense import load_dense
-
+    """The sentence encoder of `chunk.semantic_model`."""
     return load_dense(cfg.semantic_model, key="chunk.semantic_model")

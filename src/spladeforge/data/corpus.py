@@ -1,0 +1,87 @@
+"""The corpus `ingest` writes: every document of the source, normalized, without duplicates.
+
+In source order, each document must have a unique id and at most `data.max_document_chars`
+characters (else it fails or, with `data.on_error: skip`, is skipped). Its text and title get
+`spladeforge.data.normalize`; texts shorter than `data.min_chars` are dropped, and so are exact
+duplicates and near-duplicates (word-shingle Jaccard >= `data.near_duplicate_threshold`, see
+`spladeforge.dedup`): the first in source order is kept. Every drop is counted by reason.
+Over `data.max_documents`, a sample by a hash of the id is kept (sorted by id).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from tqdm import tqdm
+
+from spladeforge.config import DataConfig
+from spladeforge.data.normalize import normalize
+from spladeforge.data.sources import ACCEPTED, SourceReader
+from spladeforge.dedup import NearDuplicateIndex
+from spladeforge.errors import InputError
+
+# How many (dropped, kept, jaccard) examples documents.meta.json shows: enough to check the threshold.
+NEAR_DUPLICATE_EXAMPLES = 20
+
+
+@dataclass
+class Corpus:
+    documents: list[dict[str, Any]]
+    dropped: Counter[str]  # reason -> documents dropped
+    near_duplicate_examples: list[dict[str, Any]]  # the first few: dropped id, kept id, Jaccard
+    skipped_files: list[str]  # why each file or document skipped under `data.on_error: skip` was
+    skipped_by_suffix: Counter[str]  # files not read, by suffix
+
+
+def collect_corpus(cfg: DataConfig) -> Corpus:
+    """Read `cfg.source` and keep the documents `documents.jsonl` should hold, in its order."""
+    reader = SourceReader(cfg)
+    seen_ids: dict[str, str] = {}
+    seen_text: set[str] = set()
+    near = (NearDuplicateIndex(cfg.near_duplicate_threshold, cfg.shingle_words)
+            if cfg.near_duplicate_threshold is not None else None)
+    near_examples: list[dict[str, Any]] = []
+    docs: list[dict[str, Any]] = []
+    dropped: Counter[str] = Counter()
+    for doc in tqdm(reader.documents(cfg.source), desc="ingest", unit=" docs"):
+        if doc["id"] in seen_ids:
+            raise InputError(f"{doc['source']}: duplicate document id {doc['id']!r} "
+                             f"(first seen at {seen_ids[doc['id']]}); ids must be unique")
+        seen_ids[doc["id"]] = doc["source"]
+        if len(doc["text"]) > cfg.max_document_chars:
+            reader.fail_or_skip(f"{doc['source']}: document {doc['id']!r} has {len(doc['text']):,} "
+                                f"characters, over data.max_document_chars={cfg.max_document_chars:,}")
+            dropped["too_long"] += 1
+            continue
+        doc["text"] = normalize(doc["text"], cfg.lowercase)
+        doc["title"] = normalize(doc["title"], cfg.lowercase)
+        if len(doc["text"]) < cfg.min_chars:
+            dropped["too_short"] += 1
+            continue
+        digest = hashlib.sha1(doc["text"].encode()).hexdigest()
+        if digest in seen_text:
+            dropped["duplicate_text"] += 1
+            continue
+        seen_text.add(digest)
+        if near is not None:
+            hit = near.add_unless_duplicate(doc["id"], doc["text"])
+            if hit is not None:
+                dropped["near_duplicate"] += 1
+                if len(near_examples) < NEAR_DUPLICATE_EXAMPLES:
+                    near_examples.append({"dropped": doc["id"], "kept": hit[0], "jaccard": round(hit[1], 3)})
+                continue
+        docs.append(doc)
+    if not docs:
+        raise InputError(f"data.source: {cfg.source}: no usable documents (need text of at least "
+                         f"data.min_chars={cfg.min_chars} characters; accepted: {ACCEPTED})")
+    kept = len(docs)
+    if cfg.max_documents is not None and len(docs) > cfg.max_documents:
+        # A hash order is a stable sample across the whole source, not its alphabetical head.
+        docs = sorted(docs, key=lambda d: hashlib.sha1(d["id"].encode()).hexdigest())[: cfg.max_documents]
+        dropped["over_max_documents"] = kept - len(docs)
+        docs.sort(key=lambda d: d["id"])
+    return Corpus(documents=docs, dropped=dropped, near_duplicate_examples=near_examples,
+                  skipped_files=reader.errors, skipped_by_suffix=reader.skipped_suffixes)

@@ -1,0 +1,128 @@
+"""Documents out of `data.source`: the embedded stdlib docs, a folder of files, or one JSONL file.
+
+A folder is searched recursively (hidden files and folders skipped) for .txt/.md/.html/.pdf/.jsonl
+files; other suffixes are counted, not read. A file that cannot be parsed (not UTF-8, binary data,
+a damaged PDF, a bad JSONL line) stops the run naming it, or with `data.on_error: skip` is
+skipped and recorded. A file's title is the PDF's title, else its first Markdown `#` heading
+(an HTML `<h1>` becomes one), else the HTML `<title>`, else the file name; a JSONL record's is
+its `data.title_field`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from spladeforge.config import DataConfig
+from spladeforge.data.formats import html_to_text, pdf_to_text
+from spladeforge.data.stdlib_docs import iter_stdlib_documents
+from spladeforge.errors import InputError
+from spladeforge.io import iter_jsonl
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+PDF_SUFFIXES = {".pdf"}
+JSONL_SUFFIXES = {".jsonl"}
+ACCEPTED = ("python-stdlib-docs, a folder of .txt/.md/.html/.pdf/.jsonl files, or a .jsonl file "
+            "(e.g. BEIR corpus.jsonl)")
+
+
+class SourceReader:
+    """Reads one source, applying `data.on_error` to files that cannot be parsed."""
+
+    def __init__(self, cfg: DataConfig) -> None:
+        self.cfg = cfg
+        self.errors: list[str] = []
+        self.skipped_suffixes: Counter[str] = Counter()
+
+    def fail_or_skip(self, message: str) -> None:
+        if self.cfg.on_error == "fail":
+            raise InputError(message + " (set data.on_error: skip to skip such files)")
+        self.errors.append(message)
+
+    def _decode(self, path: Path) -> str | None:
+        raw = path.read_bytes()
+        if b"\x00" in raw[:8192]:
+            self.fail_or_skip(f"{path}: binary data in a text file")
+            return None
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.fail_or_skip(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})")
+            return None
+
+    @staticmethod
+    def _document(path: Path, root: Path, text: str, title: str = "") -> dict[str, Any]:
+        heading = re.search(r"^#\s+(.+)$", text, flags=re.MULTILINE)
+        title = title or (heading.group(1).strip() if heading else path.stem.replace("_", " "))
+        rel = path.relative_to(root).as_posix()
+        return {"id": rel, "title": title, "text": text, "source": rel}
+
+    def read_text_file(self, path: Path, root: Path) -> Iterator[dict[str, Any]]:
+        text = self._decode(path)
+        if text is not None:
+            yield self._document(path, root, text)
+
+    def read_html_file(self, path: Path, root: Path) -> Iterator[dict[str, Any]]:
+        html = self._decode(path)
+        if html is None:
+            return
+        page_title, text = html_to_text(html)
+        doc = self._document(path, root, text)
+        if page_title and not re.search(r"^#\s", text, flags=re.MULTILINE):
+            doc["title"] = page_title  # an <h1> wins over <title>, as a Markdown # heading does
+        yield doc
+
+    def read_pdf_file(self, path: Path, root: Path) -> Iterator[dict[str, Any]]:
+        try:
+            title, text = pdf_to_text(path)
+        except Exception as exc:  # noqa: BLE001 - pypdf raises many types for damaged files
+            self.fail_or_skip(f"{path}: not a readable PDF ({type(exc).__name__}: {exc})")
+            return
+        yield self._document(path, root, text, title)
+
+    def read_jsonl_file(self, path: Path) -> Iterator[dict[str, Any]]:
+        cfg = self.cfg
+        docs = []  # the whole file first: a file that fails half-way contributes nothing
+        try:
+            for lineno, record in iter_jsonl(path, required=(cfg.text_field,), numbered=True):
+                doc_id = record.get(cfg.id_field, record.get("id"))
+                if doc_id is None:
+                    raise InputError(f"{path}:{lineno}: missing field {cfg.id_field} "
+                                     f"(data.id_field names the id field)")
+                docs.append({"id": str(doc_id), "title": str(record.get(cfg.title_field) or ""),
+                             "text": str(record[cfg.text_field]), "source": f"{path}:{lineno}"})
+        except InputError as exc:
+            self.fail_or_skip(str(exc))
+            return
+        yield from docs
+
+    def documents(self, source: str) -> Iterator[dict[str, Any]]:
+        if source == "python-stdlib-docs":
+            yield from iter_stdlib_documents()
+            return
+        path = Path(source).expanduser()
+        if not path.exists():
+            raise InputError(f"data.source: {source} does not exist (accepted: {ACCEPTED})")
+        if path.is_file():
+            if path.suffix not in JSONL_SUFFIXES:
+                raise InputError(f"data.source: {source} is a file but not .jsonl (accepted: {ACCEPTED})")
+            yield from self.read_jsonl_file(path)
+            return
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            if any(part.startswith(".") for part in file.relative_to(path).parts):
+                continue
+            suffix = file.suffix.lower()
+            if suffix in TEXT_SUFFIXES:
+                yield from self.read_text_file(file, path)
+            elif suffix in HTML_SUFFIXES:
+                yield from self.read_html_file(file, path)
+            elif suffix in PDF_SUFFIXES:
+                yield from self.read_pdf_file(file, path)
+            elif suffix in JSONL_SUFFIXES:
+                yield from self.read_jsonl_file(file)
+            else:
+                self.skipped_suffixes[file.suffix or "(none)"] += 1
