@@ -150,19 +150,20 @@ def test_mining_fanned_out_and_the_collected_tuples_are_the_unsharded_ones(run, 
 def test_document_encoding_fanned_out_and_evaluate_read_the_collected_vectors(run):
     """Two encode-shard files that together are the trained model's encoding of the held-out corpus."""
     from spladeforge.evaluation.beir import load_beir
+    from spladeforge.evaluation.embeddings import read_document_embeddings
     from spladeforge.evaluation.search import passages
+    from spladeforge.evaluation.systems import model_system
     from spladeforge.io import sha256_tree
     from spladeforge.retrieval.sparse_index import to_csr
-    from spladeforge.stages import evaluate
 
     d, cfg = run["dir"], run["params"].evaluate
     files = sorted(d.glob("for-loop-*-iteration-*/encode-shard/embeddings"))
     assert len(files) == SHARDS
     corpus = load_beir(d / "split/validation").corpus
-    ids, matrix, _ = evaluate.read_document_embeddings(files, list(corpus), sha256_tree(d / "train/model"))
+    ids, matrix, _ = read_document_embeddings(files, list(corpus), sha256_tree(d / "train/model"))
     assert ids == list(corpus) and len(ids) >= SHARDS
     matrix.eliminate_zeros()
-    system = evaluate.model_system(cfg, d / "train/model", "cpu")
+    system = model_system(cfg, d / "train/model", "cpu")
     own = to_csr(system.encode_documents(passages({"title": t, "text": x} for t, x in corpus.values())))
     assert matrix.shape == own.shape and abs(matrix - own).max() <= 1e-4 * abs(own).max()
     metrics = json.loads((d / "evaluate/metrics").read_text())

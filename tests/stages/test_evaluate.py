@@ -10,6 +10,7 @@ import pytest
 
 from spladeforge.config import EvaluateConfig
 from spladeforge.errors import InputError
+from spladeforge.evaluation.embeddings import read_document_embeddings
 from spladeforge.evaluation.mteb_task import TASK_NAME
 from spladeforge.stages import evaluate
 from tests.conftest import TINY_CORPUS, TINY_QUERIES, write_beir
@@ -260,14 +261,15 @@ def test_sharded_document_embeddings_give_evaluates_own_results(tmp_path, model_
 def test_shard_vectors_are_the_vectors_evaluate_encodes(tmp_path, model_dir, tiny_beir_dir):
     """Row by row (ids in corpus order), the stacked shards equal one encoding of the whole corpus."""
     from spladeforge.evaluation.search import passages
+    from spladeforge.evaluation.systems import model_system
     from spladeforge.io import sha256_tree
     from spladeforge.retrieval.sparse_index import to_csr
 
     cfg = EvaluateConfig(batch_size=4)
     paths = _encode_shards(model_dir, tiny_beir_dir, tmp_path, 3, cfg)
-    ids, matrix, _ = evaluate.read_document_embeddings(paths, list(TINY_CORPUS), sha256_tree(model_dir))
+    ids, matrix, _ = read_document_embeddings(paths, list(TINY_CORPUS), sha256_tree(model_dir))
     assert ids == list(TINY_CORPUS)
-    system = evaluate.model_system(cfg, model_dir, "cpu")
+    system = model_system(cfg, model_dir, "cpu")
     whole = to_csr(system.encode_documents(passages({"title": t, "text": x} for t, x in TINY_CORPUS.values())))
     assert matrix.shape == whole.shape and matrix.nnz > len(ids)
     assert abs(matrix - whole).max() <= 1e-5 * abs(whole).max()
@@ -280,14 +282,14 @@ def test_document_embeddings_must_be_every_shard_of_this_model_and_corpus(tmp_pa
     paths = _encode_shards(model_dir, tiny_beir_dir, tmp_path, 2, cfg)
     sha, ids = sha256_tree(model_dir), list(TINY_CORPUS)
     with pytest.raises(InputError, match="exactly once"):
-        evaluate.read_document_embeddings(paths[:1], ids, sha)
+        read_document_embeddings(paths[:1], ids, sha)
     with pytest.raises(InputError, match="exactly once"):
-        evaluate.read_document_embeddings([paths[0], paths[0]], ids, sha)
+        read_document_embeddings([paths[0], paths[0]], ids, sha)
     with pytest.raises(InputError, match="another model"):
-        evaluate.read_document_embeddings(paths, ids, "0" * 64)
+        read_document_embeddings(paths, ids, "0" * 64)
     with pytest.raises(InputError, match="missing e.g. 'd7'"):
-        evaluate.read_document_embeddings(paths, [*ids, "d7"], sha)
+        read_document_embeddings(paths, [*ids, "d7"], sha)
     (tmp_path / "bad.npz").write_text("not numpy")
     with pytest.raises(InputError, match="not a document embeddings file"):
-        evaluate.read_document_embeddings([tmp_path / "bad.npz"], ids, sha)
-    assert evaluate.read_document_embeddings(paths, ids, sha)[0] == ids
+        read_document_embeddings([tmp_path / "bad.npz"], ids, sha)
+    assert read_document_embeddings(paths, ids, sha)[0] == ids

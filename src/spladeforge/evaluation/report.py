@@ -1,4 +1,5 @@
-"""The evaluate stage's human-readable outputs: report.md, PNG plots, the baseline comparison.
+"""The evaluate stage's human-readable outputs: report.md, report.json, the error analysis, PNG
+plots, and the baseline comparison.
 
 Plots are drawn with matplotlib's Agg backend (no display) into `plots/`, which dvc.yaml
 declares as image plots of the evaluate stage.
@@ -7,12 +8,18 @@ declares as image plots of the evaluate stage.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from spladeforge.config import EvaluateConfig
 from spladeforge.errors import InputError
-from spladeforge.io import read_json
+from spladeforge.evaluation.error_analysis import render_errors
+from spladeforge.evaluation.tasks import EvalTask
+from spladeforge.io import read_json, write_json
+
+if TYPE_CHECKING:  # compare imports MTEB; this module is imported before any input is checked
+    from spladeforge.evaluation.compare import Comparison
 
 # metric key -> column title in report.md
 COLUMNS = {
@@ -63,6 +70,50 @@ def efficiency_table(results: dict[str, dict[str, float]]) -> list[str]:
     for system, values in rows.items():
         lines.append(f"| {system} | " + " | ".join(_cell(k, values.get(k)) for k in EFFICIENCY) + " |")
     return lines
+
+
+def write_report(cfg: EvaluateConfig, folder: Path, tasks: list[EvalTask], comparison: Comparison,
+                 metrics: dict[str, Any], skipped: list[str], deltas: dict | None, baseline: Path | None) -> None:
+    """report.md, report.json, errors.md/errors.json and plots/*.png into `folder`."""
+    import mteb
+
+    lines = ["# Retrieval evaluation", "",
+             f"Scored by MTEB {mteb.__version__}. Queries without a judged-relevant document are left "
+             "out of every mean. Sparse and dense systems retrieve over spladeforge's own index; latency "
+             f"is per query, encoding plus top-{comparison.latency_k}, one query at a time (not timed for "
+             "the base model, which has the trained model's architecture).", ""]
+    if cfg.dense_model:
+        lines += [f"Dense model `{cfg.dense_model}`; hybrid = {cfg.hybrid_weight} x min-max(model) + "
+                  f"{1 - cfg.hybrid_weight:g} x min-max(dense) per query.", ""]
+    for task in tasks:
+        lines += [f"## {task.label}", ""]
+        if task.data is not None:
+            lines += [f"`{task.data.folder}` (content hash {task.data.fingerprint}): "
+                      f"{len(task.data.queries)} judged queries over {len(task.data.corpus)} documents; "
+                      f"{len(task.data.unjudged_query_ids)} queries without a judged-relevant document "
+                      "were reported, not averaged in.", ""]
+        results = comparison.per_task[task.label]
+        lines += quality_table(results) + [""]
+        efficiency = efficiency_table(results)
+        lines += efficiency + ([""] if efficiency else [])
+        if f"{task.prefix}ndcg_at_10_delta_vs_base" in metrics:
+            lines += [f"NDCG@10 change against the base model: "
+                      f"{metrics[f'{task.prefix}ndcg_at_10_delta_vs_base']:+.4f}", ""]
+    if skipped:
+        lines += ["## Skipped tasks", ""] + [f"- {message}" for message in skipped] + [""]
+    if deltas is not None:
+        lines += baseline_section(deltas, baseline) + [""]
+    (folder / "report.md").write_text("\n".join(lines), encoding="utf-8")
+    write_json(folder / "report.json", {"tasks": comparison.per_task, "skipped_tasks": skipped})
+
+    plots = folder / "plots"
+    plots.mkdir()
+    plot_ndcg(comparison.per_task, plots / "ndcg.png")
+    # Every file is always written (empty when switched off): dvc.yaml declares each one.
+    plot_active_dims(comparison.active_dims, plots / "active_dims.png")
+    plot_latency(comparison.latency, plots / "latency.png")
+    (folder / "errors.md").write_text(render_errors(comparison.errors), encoding="utf-8")
+    write_json(folder / "errors.json", comparison.errors)
 
 
 # ---- baseline ------------------------------------------------------------------------------

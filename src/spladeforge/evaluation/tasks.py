@@ -37,6 +37,7 @@ def metric_label(name: str) -> str:
 
 
 def local_task(data: BeirData, label: str, prefix: str = "") -> EvalTask:
+    # mteb_task imports MTEB (seconds): the BEIR checks of this module run before anything needs it.
     from spladeforge.evaluation.mteb_task import LocalRetrievalTask
 
     return EvalTask(label=label, prefix=prefix, task=LocalRetrievalTask(data, suffix=label if prefix else ""),

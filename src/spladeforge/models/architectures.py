@@ -1,4 +1,4 @@
-"""Build the three sparse architectures from sentence-transformers modules (seed 001, 003).
+"""Build the three sparse architectures from sentence-transformers modules.
 
 - `splade`: fill-mask Transformer + SpladePooling(max); queries and documents share the encoder.
 - `inference-free`: a Router whose query side is a SparseStaticEmbedding (one weight per
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from sentence_transformers.sparse_encoder import SparseEncoder
 
 # The parameter-name pattern of the static query weights inside the Router, for
-# `learning_rate_mapping` (seed 001: 50x the encoder's learning rate).
+# `learning_rate_mapping` (`train.static_learning_rate`; by default 1e-3, 50x the encoder's 2e-5, as
+# sentence-transformers' Router documentation trains a SparseStaticEmbedding).
 STATIC_WEIGHT_PATTERN = r"SparseStaticEmbedding\.weight|sub_modules\.query\.0\.weight"
 
 

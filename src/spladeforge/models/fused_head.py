@@ -1,4 +1,4 @@
-"""A fused SPLADE max-pooling head: the MLM logits are never stored, the backward is sparse (issue 9).
+"""A fused SPLADE max-pooling head: the MLM logits are never stored, the backward is sparse.
 
 sentence-transformers runs SPLADE as a fill-mask `Transformer` (logits [batch, length, vocab])
 followed by `SpladePooling(max)`, which takes max over positions of log(1 + ReLU(logits)). For a

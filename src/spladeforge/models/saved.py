@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from spladeforge.errors import InputError
 from spladeforge.io import read_json
+from spladeforge.models.build import load_sparse_encoder
 
 if TYPE_CHECKING:
     from sentence_transformers.sparse_encoder import SparseEncoder
@@ -59,8 +60,6 @@ def check_model_files(model_dir: str | Path) -> None:
 
 def load_saved_model(model_dir: str | Path, device: str = "cpu") -> tuple[SparseEncoder, dict[str, Any]]:
     """Load the SparseEncoder in `model_dir` with its training max_seq_length, and its sidecar."""
-    from spladeforge.models.build import load_sparse_encoder
-
     meta = read_sidecar(model_dir)
     model = load_sparse_encoder(str(Path(model_dir).resolve()), max_seq_length=meta["max_seq_length"],
                                 device=device, key=str(Path(model_dir)))
@@ -69,7 +68,5 @@ def load_saved_model(model_dir: str | Path, device: str = "cpu") -> tuple[Sparse
 
 def load_base_model(model_dir: str | Path, meta: dict[str, Any], device: str = "cpu") -> SparseEncoder:
     """Load the base model a trained folder started from, as training built it."""
-    from spladeforge.models.build import load_sparse_encoder
-
     return load_sparse_encoder(meta["base_model"], max_seq_length=meta["max_seq_length"], device=device,
                                key=f"{Path(model_dir) / SIDECAR}: base_model")

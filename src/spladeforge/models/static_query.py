@@ -1,4 +1,4 @@
-"""Encode queries of an inference-free model by tokenizing and looking weights up (issue 9).
+"""Encode queries of an inference-free model by tokenizing and looking weights up.
 
 An inference-free SPLADE query is the set of its tokens, each weighted by the trained
 `SparseStaticEmbedding` (arXiv 2411.04403). `SparseEncoder.encode_query` computes exactly that,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from spladeforge.config import TrainConfig
 from spladeforge.errors import ConfigError
+from spladeforge.models.architectures import STATIC_WEIGHT_PATTERN
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +24,6 @@ def training_args(cfg: TrainConfig, checkpoints: Path, device: str, seed: int,
                   steps: int, columns: list[str]):
     from sentence_transformers.base.sampler import BatchSamplers, MultiDatasetBatchSamplers
     from sentence_transformers.sparse_encoder import SparseEncoderTrainingArguments
-
-    from spladeforge.models.architectures import STATIC_WEIGHT_PATTERN
 
     if cfg.precision == "fp16" and device != "cuda":
         raise ConfigError("train.precision: fp16 needs a CUDA device (accepted here: fp32, bf16)")

@@ -1,16 +1,21 @@
-"""Trainer callbacks: scale phases (seed 002's curriculum) and tracking that cannot fail a run."""
+"""Trainer callbacks: scale phases (a temperature curriculum) and tracking that cannot fail a run."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
-from transformers import TrainerCallback
+from sentence_transformers.sparse_encoder.callbacks.splade_callbacks import SpladeRegularizerWeightSchedulerCallback
+from transformers import EarlyStoppingCallback, TrainerCallback
+from transformers.integrations import MLflowCallback, TensorBoardCallback
+
+from spladeforge.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
 
 class ScalePhaseCallback(TrainerCallback):
-    """Set the ranking loss's scale (1/temperature) by phase: seed 002 sharpens it as training goes.
+    """Set the ranking loss's scale (1/temperature) by phase, e.g. sharpening it as training goes.
 
     `phases` are (until, scale) pairs over the fraction of training done; after the last phase the
     last scale stays.
@@ -60,3 +65,25 @@ def _forward(event: str):
 
 for _event in [name for name in vars(TrainerCallback) if name.startswith("on_")]:
     setattr(SafeCallback, _event, _forward(_event))
+
+
+def build_callbacks(cfg: TrainConfig, loss, tensorboard_dir: Path) -> list[TrainerCallback]:
+    """Scale phases, early stopping, the tracking backends of `train.tracking` and the regularizer warm-up."""
+    callbacks: list[TrainerCallback] = []
+    if cfg.scale_phases:
+        callbacks.append(ScalePhaseCallback(loss, [(p.until, p.scale) for p in cfg.scale_phases]))
+    if cfg.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    for name in cfg.tracking:
+        try:
+            if name == "tensorboard":
+                inner = TensorBoardCallback()
+                inner.logging_dir = str(tensorboard_dir)
+            else:
+                inner = MLflowCallback()
+            callbacks.append(SafeCallback(inner))
+        except Exception as exc:  # noqa: BLE001 - a missing tracking backend never stops training
+            logger.warning("%s tracking is off: %s", name, exc)
+    if cfg.architecture != "csr":
+        callbacks.append(SpladeRegularizerWeightSchedulerCallback(loss, warmup_ratio=cfg.regularizer_warmup_ratio))
+    return callbacks

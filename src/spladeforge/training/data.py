@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from spladeforge.errors import InputError
+from spladeforge.config import TrainConfig
+from spladeforge.errors import ConfigError, InputError
+from spladeforge.evaluation.beir import load_beir
 from spladeforge.io import iter_jsonl
 from spladeforge.text import passage
 
 
-def load_tuples(path: Path) -> tuple[dict[str, list[Any]], int, bool]:
-    """Columns anchor, positive, negative_1..N (the order the loss reads them), and `scores`.
+class TrainingTuples(NamedTuple):
+    columns: dict[str, list[Any]]  # anchor, positive, negative_1..N and, if present, scores
+    negatives_per_tuple: int
+    has_scores: bool  # every tuple carries teacher scores
 
-    Returns (columns, negatives per tuple, whether every tuple carries teacher scores).
-    """
+
+class ValidationSet(NamedTuple):
+    """What sentence-transformers' SparseInformationRetrievalEvaluator takes."""
+
+    queries: dict[str, str]
+    corpus: dict[str, str]
+    relevant_docs: dict[str, set[str]]
+
+
+class TrainingDatasets(NamedTuple):
+    dataset: Any  # a datasets.Dataset, or a dict of named ones when extra datasets are mixed in
+    extra_rows: dict[str, int]  # extra dataset name -> rows
+
+
+def load_tuples(path: Path) -> TrainingTuples:
+    """Columns anchor, positive, negative_1..N (the order the loss reads them), and `scores`."""
     rows = list(iter_jsonl(path, required=("anchor", "positive")))
     if not rows:
         raise InputError(f"{path}: no training tuples")
@@ -26,7 +44,7 @@ def load_tuples(path: Path) -> tuple[dict[str, list[Any]], int, bool]:
     has_scores = all(isinstance(r.get("scores"), list) and len(r["scores"]) >= n_neg + 1 for r in rows)
     if has_scores:
         columns["scores"] = [[float(s) for s in r["scores"][: n_neg + 1]] for r in rows]
-    return columns, n_neg, has_scores
+    return TrainingTuples(columns, n_neg, has_scores)
 
 
 def with_labels(columns: dict[str, list[Any]], distill: str | None) -> dict[str, list[Any]]:
@@ -48,13 +66,11 @@ def corpus_texts(columns: dict[str, list[Any]]) -> list[str]:
     return list(seen)
 
 
-def load_validation(folder: Path) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
+def load_validation(folder: Path) -> ValidationSet:
     """Queries, corpus and relevant docs of a BEIR folder, for the in-training evaluator.
 
     Reads through `evaluation.beir.load_beir`, the same checked reader evaluate uses.
     """
-    from spladeforge.evaluation.beir import load_beir
-
     data = load_beir(folder)
     corpus = {doc_id: passage({"title": title, "text": text}) for doc_id, (title, text) in data.corpus.items()}
     relevant = {q: {d for d, grade in rels.items() if grade > 0} for q, rels in data.qrels.items()}
@@ -62,7 +78,7 @@ def load_validation(folder: Path) -> tuple[dict[str, str], dict[str, str], dict[
     queries = {q: t for q, t in data.queries.items() if q in relevant}
     if not queries:
         raise InputError(f"{folder}: the validation split has no judged queries")
-    return queries, corpus, relevant
+    return ValidationSet(queries, corpus, relevant)
 
 
 def load_extra_dataset(ref: str, key: str = "train.extra_datasets"):
@@ -72,8 +88,6 @@ def load_extra_dataset(ref: str, key: str = "train.extra_datasets"):
     anchor, the second the positive and the rest negatives, as sentence-transformers reads them.
     """
     from datasets import Dataset, load_from_disk
-
-    from spladeforge.errors import ConfigError
 
     path = Path(ref)
     if path.is_dir():
@@ -103,3 +117,26 @@ def load_extra_dataset(ref: str, key: str = "train.extra_datasets"):
     renamed = {old: new for old, new in zip(ordered, ["anchor", "positive", *[
         f"negative_{i}" for i in range(1, len(ordered) - 1)]], strict=True) if old != new}
     return data.select_columns(ordered).rename_columns(renamed)
+
+
+def training_datasets(cfg: TrainConfig, columns: dict[str, list[Any]], distill: str | None) -> TrainingDatasets:
+    """The generated tuples alone, or a dict of named datasets with the extra ones mixed in."""
+    from datasets import Dataset
+
+    generated = Dataset.from_dict(columns)
+    if not cfg.extra_datasets:
+        return TrainingDatasets(generated, {})
+    if distill is not None:
+        raise ConfigError("train.extra_datasets: mixing datasets with distillation is not supported "
+                          "(the extra datasets carry no teacher scores); set train.distillation: none")
+    datasets = {"generated": generated}
+    for i, ref in enumerate(cfg.extra_datasets):
+        datasets[f"extra_{i}_{Path(ref).stem}"] = load_extra_dataset(ref)
+    return TrainingDatasets(datasets, {name: len(d) for name, d in datasets.items() if name != "generated"})
+
+
+def column_names(dataset: Any) -> list[str]:
+    """The columns of a dataset, or of all the named datasets of a mix."""
+    if isinstance(dataset, dict):
+        return sorted({c for d in dataset.values() for c in d.column_names})
+    return list(dataset.column_names)

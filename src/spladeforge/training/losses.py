@@ -19,6 +19,7 @@ import torch
 from sentence_transformers.sparse_encoder.losses import FlopsLoss
 
 from spladeforge.config import TrainConfig
+from spladeforge.errors import ConfigError
 
 if TYPE_CHECKING:
     from sentence_transformers.sparse_encoder import SparseEncoder
@@ -65,6 +66,21 @@ def idf_penalty_scale(idf: torch.Tensor) -> torch.Tensor:
     if positive.numel() == 0:
         raise ValueError("idf-flops needs at least one token with a positive corpus IDF")
     return positive.max() / idf.clamp(min=positive.min().item())
+
+
+def distillation_mode(cfg: TrainConfig, has_scores: bool, negatives_per_tuple: int) -> str | None:
+    """`train.distillation` resolved against the tuples: margin-mse, kl-div, or None (ranking loss)."""
+    if cfg.distillation == "none" or not has_scores:
+        if cfg.distillation in ("margin-mse", "kl-div"):
+            raise ConfigError(f"train.distillation: {cfg.distillation} needs teacher scores in the "
+                              "mined tuples (set mine.teacher), or use auto/none")
+        return None
+    if cfg.distillation == "auto":
+        return "margin-mse" if negatives_per_tuple == 1 else "kl-div"
+    if cfg.distillation == "margin-mse" and negatives_per_tuple != 1:
+        raise ConfigError("train.distillation: margin-mse takes one negative per tuple "
+                          f"(mined {negatives_per_tuple}); use kl-div or mine.num_negatives: 1")
+    return cfg.distillation
 
 
 def ranking_loss(cfg: TrainConfig, model: SparseEncoder, distill: str | None):

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from spladeforge.evaluation.errors import per_query_ndcg, render_errors, worst_queries
+from spladeforge.evaluation.error_analysis import per_query_ndcg, render_errors, worst_queries
 
 CORPUS = {"d1": ("json", "json text"), "d2": ("gzip", "compress"), "d3": ("", "sql")}
 QUERIES = {"qa": "json", "qb": "gzip", "qc": "sql"}

@@ -1,0 +1,59 @@
+"""What a finished training run leaves behind: the model folder, the curves and the run's summary.
+
+The model folder is written atomically with its `spladeforge.json` sidecar (what the folder alone
+does not say: base model, architecture, max_seq_length, the params and inputs it was trained on);
+the checkpoints, scratch space for resuming, are removed once it is there.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from spladeforge.config import TrainConfig
+from spladeforge.io import atomic_output, write_json
+from spladeforge.models.saved import SIDECAR
+from spladeforge.training.args import BEST_METRIC
+from spladeforge.training.curves import write_curves
+
+if TYPE_CHECKING:  # fit imports torch and sentence-transformers; the stage imports this module at start
+    from spladeforge.training.fit import FitResult
+
+
+def save_outputs(result: FitResult, cfg: TrainConfig, *, output: Path, reports: Path, checkpoints: Path,
+                 seed: int, provenance: dict[str, Any]) -> dict[str, Any]:
+    """Write the model folder and the curves, remove the checkpoints; return the run's summary."""
+    meta = {
+        "base_model": cfg.base_model,
+        "architecture": cfg.architecture,
+        "max_seq_length": cfg.max_seq_length,
+        "seed": seed,
+        "train": cfg.model_dump(mode="json"),
+        "provenance": provenance,
+        "distillation": result.distillation,
+        "resumed_from_step": result.resumed_from_step,
+        "validation_ndcg_at_10": result.validation_ndcg_at_10,
+    }
+    with atomic_output(output, directory=True) as tmp:
+        result.model.save(str(tmp))
+        write_json(tmp / SIDECAR, meta)
+    curves = write_curves(result.log_history, reports, BEST_METRIC)
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return {
+        "architecture": cfg.architecture,
+        "steps": result.steps,
+        "resumed_from_step": result.resumed_from_step,
+        "tuples": result.tuples,
+        "negatives_per_tuple": result.negatives_per_tuple,
+        "distillation": result.distillation or "none",
+        "extra_datasets": result.extra_datasets,
+        "device": result.device,
+        "processes": result.processes,
+        "seconds": round(result.seconds, 1),
+        "triplets_per_second": round(result.triplets_per_second, 2),
+        "final_loss": curves["final_loss"],
+        "best_val_ndcg_at_10": curves["best_val_ndcg_at_10"],
+        "val_ndcg_at_10": result.validation_ndcg_at_10,
+        "output": str(output),
+    }
