@@ -4,8 +4,11 @@
   each stage's `params:` (a test compares them), and the stage's manifest records them.
 - `validated`: sections handed over as plain dicts (Kubeflow parameters) turned into `Params`, with
   the same error message as `params.yaml` gets.
-- `run_stage`: time a stage and write its manifest (inputs by content hash, params, package
-  versions, wall time, peak memory, summary) once it has succeeded.
+- `run_stage`: time a stage and write its manifest once it has succeeded, to
+  `reports/manifests/<stage>.json` ($SPLADEFORGE_MANIFEST_DIR) or a Kubeflow output: what it read
+  (by content hash), with which params and package versions, how long and how much memory it
+  took, and its summary, so that any output can be traced to the inputs and versions that made
+  it. Secrets never get there: params hold only the names of the variables that carry them.
 - `metadata` / `log_metrics`: a stage's summary as Kubeflow artifact metadata and metrics.
 - `run_config`: the run parameters `register` logs to MLflow and `publish` writes into the model card.
 
@@ -15,8 +18,13 @@ Nothing here changes what a stage computes.
 from __future__ import annotations
 
 import math
+import os
+import platform
+import resource
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +32,7 @@ from pydantic import ValidationError
 
 from spladeforge.config import Params, format_errors, run_config
 from spladeforge.errors import ConfigError
-from spladeforge.manifest import hash_inputs, manifest_dir, write_manifest
+from spladeforge.io import sha256_tree, write_json
 
 __all__ = ["STAGES", "STAGE_SECTIONS", "log_metrics", "metadata", "recorded_params", "run_config", "run_stage",
            "validated"]
@@ -93,3 +101,48 @@ def log_metrics(artifact: Any, figures: Mapping[str, Any]) -> None:
         if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
             artifact.log_metric(key, value)
 
+
+# Manifests
+
+PACKAGES = ("spladeforge", "torch", "transformers", "sentence-transformers", "mteb", "bm25s",
+            "onnxruntime", "mlflow", "dvc", "datasets", "numpy")
+
+
+def manifest_dir() -> Path:
+    return Path(os.environ.get("SPLADEFORGE_MANIFEST_DIR", "reports/manifests"))
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def hash_inputs(paths: Iterable[Path]) -> dict[str, str]:
+    return {str(p): sha256_tree(p) for p in paths if p.exists()}
+
+
+def write_manifest(stage: str, params: dict[str, Any], inputs: dict[str, str], summary: dict[str, Any],
+                   started: float, seconds: float, dest: Path | None = None) -> Path:
+    dest = dest or manifest_dir() / f"{stage}.json"
+    write_json(dest, {
+        "stage": stage,
+        "params": params,
+        "inputs": inputs,
+        "packages": package_versions(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "seconds": round(seconds, 3),
+        "peak_rss_mb": peak_rss_mb(),
+        "summary": summary,
+    })
+    return dest

@@ -20,7 +20,7 @@ import numpy as np
 
 from spladeforge.chunking.window import spans as window_spans
 from spladeforge.config import ChunkConfig
-from spladeforge.mining.dense import load_dense
+from spladeforge.models.build import load_dense_encoder
 
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n\s*\n|\n(?=#{1,6}\s)")
 _HEADING_LINE = re.compile(r"^#{1,6}\s[^\n]*\n", re.MULTILINE)
@@ -107,4 +107,4 @@ def semantic_spans(text: str, cfg: ChunkConfig, model) -> list[tuple[int, int]]:
 
 def load_model(cfg: ChunkConfig) -> Any:
     """The sentence encoder of `chunk.semantic_model`."""
-    return load_dense(cfg.semantic_model, key="chunk.semantic_model")
+    return load_dense_encoder(cfg.semantic_model, key="chunk.semantic_model")

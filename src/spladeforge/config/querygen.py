@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from spladeforge.config.base import Section
-from spladeforge.querygen.prompts import DEFAULT_PROMPTS
+from spladeforge.config.prompts import DEFAULT_PROMPTS
 
 
 class Seq2SeqConfig(Section):

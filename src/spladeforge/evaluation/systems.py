@@ -25,8 +25,7 @@ from mteb.types import PromptType
 from spladeforge.config import EvaluateConfig
 from spladeforge.evaluation.mteb_task import SPLIT, LocalRetrievalTask
 from spladeforge.evaluation.search import HybridSearch, IndexedSearch, RecordingSearch
-from spladeforge.models.build import resolve_device
-from spladeforge.models.builtin import resolve_model
+from spladeforge.models.build import load_dense_encoder, resolve_device
 from spladeforge.models.fused_head import enable_fused_head
 from spladeforge.models.onnx_encoder import OnnxSparseEncoder
 from spladeforge.models.saved import load_base_model, load_saved_model
@@ -171,10 +170,7 @@ def build_systems(cfg: EvaluateConfig, model_dir: Path, meta: dict, int8_dir: Pa
     if cfg.compare_bm25:
         systems["bm25"] = RecordingSearch(bm25_system())
     if cfg.dense_model:
-        from sentence_transformers import SentenceTransformer
-
-        path = resolve_model(cfg.dense_model, key="evaluate.dense_model")
-        dense = SentenceTransformer(path, device=device, local_files_only=Path(path).is_dir())
+        dense = load_dense_encoder(cfg.dense_model, key="evaluate.dense_model", device=device)
         # The trained model's truncation, so both read the same words (and the dense model,
         # 6 layers of 384, costs half as much as at its own 256 tokens).
         dense.max_seq_length = min(dense.max_seq_length or meta["max_seq_length"], meta["max_seq_length"])

@@ -13,14 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from spladeforge.config import MineConfig
-from spladeforge.models.builtin import resolve_model
-
-
-def load_dense(ref: str, key: str = "mine.dense_model"):
-    from sentence_transformers import SentenceTransformer
-
-    path = resolve_model(ref, key=key)
-    return SentenceTransformer(path, device="cpu", local_files_only=path.startswith("/"))
 
 
 def dense_candidates(cfg: MineConfig, model, rows: list[dict[str, Any]], positives: list[str],

@@ -25,8 +25,9 @@ from typing import Any
 from spladeforge.config import MineConfig
 from spladeforge.errors import InputError
 from spladeforge.mining.bm25 import bm25_ranked
-from spladeforge.mining.dense import dense_ranked, load_dense
+from spladeforge.mining.dense import dense_ranked
 from spladeforge.mining.teacher import add_teacher_scores
+from spladeforge.models.build import load_dense_encoder
 from spladeforge.shards import shard_slice
 from spladeforge.text import passage, stable_hash
 
@@ -98,7 +99,7 @@ def mine_tuples(cfg: MineConfig, rows: list[dict[str, Any]], chunks: Iterable[di
     elif cfg.method == "bm25":
         ranked = bm25_ranked(texts, [r["query"] for r in rows], depth)
     else:
-        dense = load_dense(cfg.dense_model)
+        dense = load_dense_encoder(cfg.dense_model, key="mine.dense_model")
         positives = [texts[by_id[r["chunk_id"]]] for r in rows]
         ranked = dense_ranked(cfg, dense, rows, positives, texts, depth)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from spladeforge.config import MineConfig
 from spladeforge.errors import ConfigError
-from spladeforge.mining.dense import load_dense
+from spladeforge.models.build import load_dense_encoder
 from spladeforge.models.builtin import resolve_model
 
 
@@ -21,7 +21,7 @@ class Teacher:
         self.batch_size = batch_size
         kind, _, ref = spec.partition(" ")
         if kind == "dense":
-            self.model = dense if dense is not None else load_dense(dense_model)
+            self.model = dense if dense is not None else load_dense_encoder(dense_model, key="mine.dense_model")
             self.kind = "dense"
         else:
             from sentence_transformers import CrossEncoder

@@ -1,4 +1,5 @@
-"""Build or load a `SparseEncoder` from a model reference, using sentence-transformers' modules."""
+"""Build or load a model from a reference: a `SparseEncoder` from sentence-transformers' modules, or a
+dense `SentenceTransformer` (mining, semantic chunking, the dense baseline)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from spladeforge.errors import ConfigError
 from spladeforge.models.builtin import resolve_model
 
 if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
     from sentence_transformers.sparse_encoder import SparseEncoder
 
 
@@ -68,3 +70,11 @@ def load_sparse_encoder(
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length
     return model
+
+
+def load_dense_encoder(ref: str, *, key: str, device: str = "cpu") -> SentenceTransformer:
+    """A dense sentence-transformers model from `builtin:<name>`, a local folder or a hub id."""
+    from sentence_transformers import SentenceTransformer
+
+    path = resolve_model(ref, key=key)
+    return SentenceTransformer(path, device=device, local_files_only=Path(path).is_dir())
