@@ -1,4 +1,4 @@
-"""Shared pieces of the fused-head benchmarks (issue 9): texts, BEIR loading, NDCG@10, results.
+"""Shared pieces of the fused-head benchmarks: texts, BEIR loading, NDCG@10, results.
 
 The default texts are docstrings of the installed Python standard library (real text present on
 every machine, the project's embedded default corpus), cut into passages of about 150 words.

@@ -1,4 +1,4 @@
-"""Document encoding speed and NDCG@10: plain encode_document vs fused head vs INT8 ONNX (issue 9).
+"""Document encoding speed and NDCG@10: plain encode_document vs fused head vs INT8 ONNX.
 
     python benchmarks/bench_encode.py ../shared/benchmarks/msmarco-dl19-subset
     python benchmarks/bench_encode.py            # a generated corpus from stdlib docstrings

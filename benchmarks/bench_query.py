@@ -1,4 +1,4 @@
-"""Query latency (inference-free and regular SPLADE) and inverted-index top-k latency (issue 9).
+"""Query latency (inference-free and regular SPLADE) and inverted-index top-k latency.
 
     python benchmarks/bench_query.py [beir_folder] [--queries 200] [--sizes 10000 100000] [--device cuda]
 

@@ -1,4 +1,4 @@
-"""Training throughput and peak memory: fused SPLADE head vs plain sentence-transformers (issue 9).
+"""Training throughput and peak memory: fused SPLADE head vs plain sentence-transformers.
 
     python benchmarks/bench_train.py [--steps 6] [--repeats 2] [--batch-size 16] [--max-seq-length 256]
                                      [--device cuda|cpu] [--bf16] [--max-batch 4096]
