@@ -221,4 +221,4 @@ def test_every_stage_wrote_a_manifest(project):
         assert manifest["seconds"] >= 0
     train = json.loads((project / "reports/manifests/train.json").read_text())
     assert set(train["inputs"]) == {"data/train_tuples.jsonl", "data/split/validation"}
-    assert train["params"]["seed"] == 42 and "learning_rate" in train["params"]
+    assert train["params"]["seed"] == 42 and "learning_rate" in train["params"]["train"]
