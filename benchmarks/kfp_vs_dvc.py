@@ -41,11 +41,11 @@ def run_kfp(root: Path) -> float:
 
     os.chdir(root)
     params = load_params(REPO / "params.yaml", [*_overrides(), f"register.tracking_uri=sqlite:///{root}/mlflow.db",
-                                                "kubeflow.train_retries=0"])
+                                                "kubeflow.train_retries=0", "kubeflow.hf_hub_offline=true"])
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root / "pipeline-root"),
                raise_on_error=True)
     started = time.perf_counter()
-    make_pipeline(params)(checkpoint_root=str(root / "checkpoints"))
+    make_pipeline(params)(checkpoint_uri=str(root / "checkpoints"))
     return time.perf_counter() - started
 
 

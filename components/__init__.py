@@ -1,11 +1,12 @@
 """Kubeflow components: one per stage, each a thin wrapper around `stages.<stage>.run`.
 
-The wrappers are plain functions (testable directly); `build(image, train_image)` turns them into
+The wrappers are plain functions (testable directly); `build(image, gpu_image, gpu)` turns them into
 KFP components running in the project's images, with nothing installed at run time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from kfp import dsl
@@ -44,11 +45,13 @@ class Components:
     publish: dsl.PythonComponent
 
 
-def build(image: str, train_image: str | None = None) -> Components:
-    """The stage components in `image` (`train` in `train_image`, the CUDA build, when given)."""
+def build(image: str, gpu_image: str | None = None, gpu: Collection[str] = ("train",)) -> Components:
+    """The stage components in `image`; the tasks named in `gpu` (DAG names, e.g. `encode-shard`)
+    in `gpu_image`, the CUDA build, when given: the CPU image's torch cannot use a GPU."""
     made = {}
     for func in (*HELPERS, *STAGES):
-        base = train_image if func is train and train_image else image
+        on_gpu = func.__name__.replace("_", "-") in gpu
+        base = gpu_image if on_gpu and gpu_image else image
         # install_kfp_package=False: the image already holds kfp; a pod never runs pip.
         made[func.__name__] = dsl.component(func, base_image=base, install_kfp_package=False)
     return Components(**made)

@@ -5,24 +5,29 @@ from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 
 def train(train: dict, seed: int, tuples: Input[Dataset], validation: Input[Dataset],
-          documents_meta: Input[Artifact], checkpoint_root: str, run_id: str,
+          documents_meta: Input[Artifact], checkpoint_uri: str, run_id: str,
           model: Output[Model], curves: Output[Artifact], metrics: Output[Metrics], manifest: Output[Artifact]):
-    """Fine-tune the base model; checkpoints go under `checkpoint_root/run_id` (a PVC in the cluster).
+    """Fine-tune the base model, its checkpoints mirrored to object storage.
 
-    `run_id` is the KFP run's id, the same for every retry of this task, so a retried task finds
-    the checkpoints of the attempt a preempted node took down.
+    `checkpoint_uri` s3://... holds them under `<uri>/<run_id>/train`; empty: beside this task's
+    model artifact in the pipeline root. `run_id` is the KFP run's id and the model artifact's URI
+    is fixed by the driver before the first attempt: both are the same for every retry of this
+    task, so an attempt on a fresh node reads back the checkpoints a preempted one left
+    (`training.checkpoint_sync`). A local path (kfp.local) is used as the folder directly.
     """
     from pathlib import Path
 
     from spladeforge import orchestration as run
     from spladeforge.stages import train as stage
+    from spladeforge.training.checkpoint_sync import checkpoint_location
 
     params = run.validated({"train": train, "seed": seed})
     tuples_path, validation_dir = Path(tuples.path), Path(validation.path)
     provenance = stage.provenance(tuples_path, validation_dir, Path(documents_meta.path))
     hashes = stage.input_hashes(tuples_path, validation_dir, provenance)
+    checkpoints, mirror = checkpoint_location(checkpoint_uri, run_id, model.uri)
     result = run.run_stage("train", stage.run, params.train, tuples_path, validation_dir, Path(model.path),
-                           Path(curves.path), params.seed, checkpoints=Path(checkpoint_root) / run_id / "train",
+                           Path(curves.path), params.seed, checkpoints=checkpoints, checkpoint_uri=mirror,
                            provenance=provenance, params=params, input_hashes=hashes, manifest=Path(manifest.path))
     model.metadata.update(run.metadata(result))
     run.log_metrics(metrics, {key: result.get(key) for key in stage.CURVE_FIGURES})

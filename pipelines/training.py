@@ -14,10 +14,13 @@ preset, read when the pipeline is built. `kubeflow` (placement and the shard cou
 from collections.abc import Callable
 
 from kfp import dsl
+from kfp.dsl.pipeline_context import Pipeline
 
 from spladeforge.components import Components, build
-from spladeforge.config import KubeflowConfig, Params, run_config
-from spladeforge.pipelines.placement import cpu_task, gpu_train_task, use_secrets
+from spladeforge.config import Params, run_config
+from spladeforge.errors import ConfigError
+from spladeforge.pipelines.images import is_pinned, pin
+from spladeforge.pipelines.placement import gpu_tasks, place_all
 
 PIPELINE_NAME = "spladeforge-training"
 
@@ -27,15 +30,17 @@ def run_arguments(params: Params) -> dict:
     return run_config(params, drop_nulls=True)
 
 
-def make_pipeline(params: Params, enable_caching: bool = True) -> Callable:
+def make_pipeline(params: Params, enable_caching: bool = False) -> Callable:
     """Build the pipeline function with `params` as its defaults and `params.kubeflow` as placement.
 
-    `enable_caching=False` marks every task uncached in the IR itself: a recurring run that
-    references an uploaded pipeline version has no run-level switch for caching in KFP's API.
+    Caching is decided here, per task, in the IR itself (`placement.TASKS`): with `enable_caching`
+    only the pure data tasks may be answered from KFP's cache, never the gate, train or anything
+    with side effects. A run must not override it (kfp.Client's `enable_caching` rewrites every
+    root task, the gate included), and a recurring run of an uploaded version cannot.
     """
     p = run_arguments(params)
     k = params.kubeflow
-    c = build(k.image, k.train_image)
+    c = build(k.image, k.train_image, gpu=gpu_tasks(params))
 
     @dsl.pipeline(name=PIPELINE_NAME,
                   description="Train, evaluate, quantize and gate a SPLADE model; publish it if it wins.")
@@ -51,57 +56,51 @@ def make_pipeline(params: Params, enable_caching: bool = True) -> Callable:
         quantize: dict = p["quantize"],
         register: dict = p["register"],
         publish: dict = p["publish"],
-        checkpoint_root: str = k.checkpoint_mount,
+        # Where train mirrors its checkpoints: s3://... (the run id is appended), or "" for beside
+        # its model artifact in the pipeline root; a local folder under kfp.local.
+        checkpoint_uri: str = k.checkpoint_uri or "",
     ):
-        checked = cpu_task(c.check_params(
+        checked = c.check_params(
             seed=seed, data=data, chunk=chunk, generate_queries=generate_queries, split=split, mine=mine,
-            train=train, evaluate=evaluate, quantize=quantize, register=register, publish=publish), k)
+            train=train, evaluate=evaluate, quantize=quantize, register=register, publish=publish)
         checked_config = checked.output
 
-        docs = cpu_task(c.ingest(data=data), k).after(checked)
-        chunks = cpu_task(c.chunk(chunk=chunk, documents=docs.outputs["documents"]), k)
-        # The key's variable is fixed at compile time from the params the pipeline is built with
-        # (params.generate_queries.openai.api_key_env, default OPENAI_API_KEY), although that key
-        # is also a run parameter: a run naming another variable must use a recompiled pipeline.
-        queries = use_secrets(cpu_task(c.generate_queries(generate_queries=generate_queries, seed=seed,
-                                                          chunks=chunks.outputs["chunks"]), k), k, openai=True,
-                              openai_key_env=params.generate_queries.openai.api_key_env)
-        halves = cpu_task(c.split(split=split, seed=seed, queries=queries.outputs["queries"],
-                                  chunks=chunks.outputs["chunks"]), k)
+        docs = c.ingest(data=data).after(checked)
+        chunks = c.chunk(chunk=chunk, documents=docs.outputs["documents"])
+        # The OpenAI key's variable is fixed at compile time from the params the pipeline is built
+        # with (generate_queries.openai.api_key_env, default OPENAI_API_KEY; see placement), although
+        # that key is also a run parameter: a run naming another variable needs a recompiled pipeline.
+        queries = c.generate_queries(generate_queries=generate_queries, seed=seed, chunks=chunks.outputs["chunks"])
+        halves = c.split(split=split, seed=seed, queries=queries.outputs["queries"], chunks=chunks.outputs["chunks"])
         # One code path for any n: with n = 1 the loop has one iteration and the collect one input.
         with dsl.ParallelFor(items=list(range(k.mine_shards)), parallelism=k.shard_parallelism) as shard:
-            mined = cpu_task(c.mine_shard(mine=mine, seed=seed, shard=shard, num_shards=k.mine_shards,
-                                          train_pairs=halves.outputs["train_pairs"],
-                                          chunks=chunks.outputs["chunks"]), k)
-        tuples = cpu_task(c.mine(mine=mine, seed=seed, train_pairs=halves.outputs["train_pairs"],
-                                 chunks=chunks.outputs["chunks"],
-                                 shards=dsl.Collected(mined.outputs["tuples_shard"])), k)
+            mined = c.mine_shard(mine=mine, seed=seed, shard=shard, num_shards=k.mine_shards,
+                                 train_pairs=halves.outputs["train_pairs"], chunks=chunks.outputs["chunks"])
+        tuples = c.mine(mine=mine, seed=seed, train_pairs=halves.outputs["train_pairs"],
+                        chunks=chunks.outputs["chunks"], shards=dsl.Collected(mined.outputs["tuples_shard"]))
         trained = c.train(train=train, seed=seed, tuples=tuples.outputs["tuples"],
                           validation=halves.outputs["validation"],
-                          documents_meta=docs.outputs["documents_meta"], checkpoint_root=checkpoint_root,
+                          documents_meta=docs.outputs["documents_meta"], checkpoint_uri=checkpoint_uri,
                           run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
-        use_secrets(gpu_train_task(trained, k), k, hf=True)
 
         model, validation = trained.outputs["model"], halves.outputs["validation"]
         with dsl.ParallelFor(items=list(range(k.encode_shards)), parallelism=k.shard_parallelism) as shard:
-            encoded = cpu_task(c.encode_shard(evaluate=evaluate, shard=shard, num_shards=k.encode_shards,
-                                              model=model, validation=validation), k)
-        scored = use_secrets(cpu_task(c.evaluate(
-            evaluate=evaluate, model=model, validation=validation,
-            document_embeddings=dsl.Collected(encoded.outputs["embeddings"])), k), k, hf=True)
-        int8 = cpu_task(c.quantize(quantize=quantize, model=model, validation=validation), k)
-        release(c, k, register=register, publish=publish, quantize=quantize, run_config=checked_config, model=model,
+            encoded = c.encode_shard(evaluate=evaluate, shard=shard, num_shards=k.encode_shards, model=model,
+                                     validation=validation)
+        scored = c.evaluate(evaluate=evaluate, model=model, validation=validation,
+                            document_embeddings=dsl.Collected(encoded.outputs["embeddings"]))
+        int8 = c.quantize(quantize=quantize, model=model, validation=validation)
+        release(c, register=register, publish=publish, quantize=quantize, run_config=checked_config, model=model,
                 metrics=scored.outputs["metrics"], eval_report=scored.outputs["report"],
                 quantize_report=int8.outputs["report"], onnx_model=int8.outputs["onnx_model"])
 
-        if not enable_caching:
-            for task in (checked, docs, chunks, queries, halves, mined, tuples, trained, encoded, scored, int8):
-                task.set_caching_options(False)
+        # Pool, resources, secrets, environment, retries and caching, by task name (placement.TASKS).
+        place_all(Pipeline.get_default_pipeline().tasks, params, enable_caching)
 
     return spladeforge_training
 
 
-def release(c: Components, k: KubeflowConfig, *, register, publish, quantize, run_config, model, metrics,
+def release(c: Components, *, register, publish, quantize, run_config, model, metrics,
             eval_report, quantize_report, onnx_model) -> dict[str, dsl.PipelineTask]:
     """The gated tail of the DAG: register → promoted → dsl.If(passed) → promote → publish.
 
@@ -112,22 +111,36 @@ def release(c: Components, k: KubeflowConfig, *, register, publish, quantize, ru
     """
     gate = c.register(register=register, run_config=run_config, model=model, metrics=metrics,
                       eval_report=eval_report, quantize_report=quantize_report, onnx_model=onnx_model)
-    use_secrets(cpu_task(gate, k), k, aws=True, mlflow=True).set_caching_options(False)
+    gate.set_caching_options(False)
 
-    verdict = cpu_task(c.promoted(decision=gate.outputs["decision"]), k).set_caching_options(False)
+    verdict = c.promoted(decision=gate.outputs["decision"]).set_caching_options(False)
     with dsl.If(verdict.output == True, name="ndcg-gate-passed"):  # noqa: E712
-        promotion = c.promote(register=register, decision=gate.outputs["decision"])
-        use_secrets(cpu_task(promotion, k), k, mlflow=True).set_caching_options(False)
+        promotion = c.promote(register=register, decision=gate.outputs["decision"]).set_caching_options(False)
         released = c.publish(publish=publish, quantize=quantize, run_config=run_config, model=model,
                              decision=promotion.outputs["promotion"], metrics=metrics,
                              quantize_report=quantize_report, onnx_model=onnx_model)
-        use_secrets(cpu_task(released, k), k, hf=True, aws=True).set_caching_options(False)
+        released.set_caching_options(False)
     return {"register": gate, "promoted": verdict, "promote": promotion, "publish": released}
 
 
-def compile_pipeline(params: Params, package_path: str, enable_caching: bool = True) -> str:
-    """Write the pipeline's IR YAML to `package_path`; return the path."""
+def pinned_images(params: Params, image_tag: str | None) -> Params:
+    """`params` with tag-less image repositories pinned to `image_tag` (the git commit `make images`
+    tags with); a reference that already names a tag or digest is kept."""
+    k = params.kubeflow
+    pinned = k.model_copy(update={"image": pin(k.image, image_tag), "train_image": pin(k.train_image, image_tag)})
+    for key in ("image", "train_image"):
+        if not is_pinned(getattr(pinned, key)):
+            raise ConfigError(f"kubeflow.{key}: {getattr(pinned, key)!r} names no tag or digest, so the cluster "
+                              "would pull whatever `latest` is that day; compile with `spladeforge pipeline "
+                              "compile` (pins the git commit) or give a digest with --image/--train-image")
+    return params.model_copy(update={"kubeflow": pinned})
+
+
+def compile_pipeline(params: Params, package_path: str, enable_caching: bool = False,
+                     image_tag: str | None = None) -> str:
+    """Write the pipeline's IR YAML to `package_path`, images pinned (see `pinned_images`); return the path."""
     from kfp import compiler
 
-    compiler.Compiler().compile(make_pipeline(params, enable_caching), package_path=package_path)
+    compiler.Compiler().compile(make_pipeline(pinned_images(params, image_tag), enable_caching),
+                                package_path=package_path)
     return package_path

@@ -25,8 +25,16 @@ FAKE_SECRETS = {
 }
 
 
+IMAGE_TAG = "0123456789abcdef0123456789abcdef01234567"  # what `pipeline compile` takes from git
+DIGEST = "sha256:" + "ab" * 32
+# Images given on the command line, so that a CLI test does not depend on the checkout's git state.
+PINNED = ["--image", f"ghcr.io/spladeforge/spladeforge@{DIGEST}",
+          "--train-image", f"ghcr.io/spladeforge/spladeforge-cuda@{DIGEST}"]
+
+
 def compile_ir(tmp_path, overrides=(), **kwargs) -> tuple[str, dict, dict]:
     path = tmp_path / "pipeline.yaml"
+    kwargs.setdefault("image_tag", IMAGE_TAG)
     compile_pipeline(load_params(REPO / "params.yaml", list(overrides)), str(path), **kwargs)
     text = path.read_text()
     ir, platform = yaml.safe_load_all(text)
@@ -109,27 +117,35 @@ def test_parameters_mirror_params_yaml(compiled):
     assert "kubeflow" not in params and "preset" not in params
 
 
-def test_train_runs_on_the_h100_pool_with_shm_pvc_and_retries(compiled):
+def test_train_runs_on_the_h100_pool_with_shm_retries_and_mirrored_checkpoints(compiled):
     _, ir, k8s = compiled
     container = ir["deploymentSpec"]["executors"]["exec-train"]["container"]
     assert container["resources"]["accelerator"] == {
         "count": "1", "resourceCount": "1", "resourceType": "nvidia.com/gpu", "type": "nvidia.com/gpu"}
     assert container["resources"]["resourceCpuRequest"] == "20"
     assert container["resources"]["resourceMemoryRequest"] == "160Gi"
-    assert container["image"].endswith("spladeforge-cuda:0.1.0")
+    assert container["image"] == f"ghcr.io/spladeforge/spladeforge-cuda:{IMAGE_TAG}"  # the compiled commit
     train = k8s["exec-train"]
     assert train["nodeSelector"]["labels"] == {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}
     assert train["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present",
                                      "effect": "NoSchedule"}]
     assert train["emptyDirMounts"] == [{"volumeName": "dshm", "mountPath": "/dev/shm", "medium": "Memory",
                                         "sizeLimit": "32Gi"}]
-    assert train["pvcMount"][0]["mountPath"] == "/mnt/checkpoints"
-    assert train["pvcMount"][0]["pvcNameParameter"]["runtimeValue"]["constant"] == "spladeforge-checkpoints"
-    assert ir["root"]["dag"]["tasks"]["train"]["retryPolicy"] == {
-        "maxRetryCount": 3, "backoffDuration": "120s", "backoffFactor": 2.0, "backoffMaxDuration": "3600s"}
+    # No volume to attach: a zonal ReadWriteOnce disk cannot follow a retry to another zone, nor be
+    # shared by overlapping runs. Checkpoints are mirrored to object storage instead.
+    assert "pvcMount" not in train and "pvcMount" not in json.dumps(k8s)
+    retry = ir["root"]["dag"]["tasks"]["train"]["retryPolicy"]
+    assert retry == {"maxRetryCount": 3, "backoffDuration": "120s", "backoffFactor": 2.0,
+                     "backoffMaxDuration": "259200s"}
+    # Argo's maxDuration runs from the first attempt's start and is every retry's deadline: a
+    # preemption a day into training must still be retried.
+    assert int(retry["backoffMaxDuration"].rstrip("s")) >= 24 * 3600
+    assert int(retry["backoffMaxDuration"].rstrip("s")) >= int(train["activeDeadlineSeconds"])
     # The checkpoint folder is keyed by the run id, which retries of the task share.
-    run_id = ir["root"]["dag"]["tasks"]["train"]["inputs"]["parameters"]["run_id"]
-    assert run_id["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
+    inputs = ir["root"]["dag"]["tasks"]["train"]["inputs"]["parameters"]
+    assert inputs["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
+    assert inputs["checkpoint_uri"] == {"componentInputParameter": "checkpoint_uri"}
+    assert ir["root"]["inputDefinitions"]["parameters"]["checkpoint_uri"]["defaultValue"] == ""
 
 
 def test_only_train_asks_for_a_gpu_or_tolerates_the_gpu_taint(compiled):
@@ -203,21 +219,38 @@ def test_shard_counts_must_be_positive(key):
 
 
 def test_side_effect_tasks_are_never_cached(compiled, tmp_path):
-    """register/publish touch MLflow and the Hub; `enable_caching=False` turns off all the rest."""
-    _, ir, _ = compiled
-    tasks = ir["root"]["dag"]["tasks"]
+    """Caching is asked for at compile time (`--cache`) and then covers only the pure data tasks:
+    register/promoted/promote/publish touch MLflow, S3 and the Hub, train takes the run id."""
+    _, cached, _ = compile_ir(tmp_path, enable_caching=True)
+    tasks = cached["root"]["dag"]["tasks"]
     assert tasks["ingest"]["cachingOptions"]["enableCache"] is True
     assert not tasks["register"].get("cachingOptions", {}).get("enableCache")
     assert not tasks["promoted"].get("cachingOptions", {}).get("enableCache")
-    _, inside = _gate(ir)
+    assert not tasks["train"].get("cachingOptions", {}).get("enableCache")
+    _, inside = _gate(cached)
     for name in ("promote", "publish"):
         assert not inside[name].get("cachingOptions", {}).get("enableCache"), name
-    assert _control_flow(ir)["for-loop-2"]["mine-shard"]["cachingOptions"]["enableCache"] is True
-    _, uncached, _ = compile_ir(tmp_path, enable_caching=False)
-    tasks = [*uncached["root"]["dag"]["tasks"].values()]
-    tasks += [task for inner in _control_flow(uncached).values() for task in inner.values()]
-    assert {"mine-shard", "encode-shard", "promote"} <= {t["taskInfo"]["name"] for t in tasks}
-    assert not any(t.get("cachingOptions", {}).get("enableCache") for t in tasks)
+    assert _control_flow(cached)["for-loop-2"]["mine-shard"]["cachingOptions"]["enableCache"] is True
+    # The default (what `pipeline compile|submit|schedule` do without --cache): nothing is cached.
+    _, ir, _ = compiled
+    for uncached in (ir, compile_ir(tmp_path, enable_caching=False)[1]):
+        tasks = [*uncached["root"]["dag"]["tasks"].values()]
+        tasks += [task for inner in _control_flow(uncached).values() for task in inner.values()]
+        assert {"mine-shard", "encode-shard", "promote"} <= {t["taskInfo"]["name"] for t in tasks}
+        assert not any(t.get("cachingOptions", {}).get("enableCache") for t in tasks)
+
+
+def test_ingest_is_cached_only_for_a_pinned_data_version(tmp_path):
+    """A cached ingest of a moving source (a data repo's default branch) would never see new documents."""
+    def ingest_cached(*overrides):
+        _, ir, _ = compile_ir(tmp_path, list(overrides), enable_caching=True)
+        return bool(ir["root"]["dag"]["tasks"]["ingest"].get("cachingOptions", {}).get("enableCache"))
+
+    repo = "data.dvc_repo=https://git.example/docs.git"
+    assert ingest_cached() is True  # the stdlib docs are part of the image, whose tag is in the cache key
+    assert ingest_cached(repo, "data.source=docs") is False  # dvc_rev null: the latest pushed data
+    assert ingest_cached(repo, "data.source=docs", "data.dvc_rev=v3") is True
+    assert ingest_cached("data.source=/data/docs") is False  # a mounted folder can change under the same path
 
 
 def test_secrets_come_from_kubernetes_secrets_and_no_value_is_in_the_yaml(compiled):
@@ -249,17 +282,20 @@ def _secret_envs(executor: dict) -> list[tuple[str, str, str, bool]]:
 
 def test_generate_queries_gets_the_openai_key_from_an_optional_secret(compiled, tmp_path):
     """The openai backend's key: secret spladeforge-openai, key api_key, variable api_key_env at compile time."""
+    def openai(executor):  # every task also gets the AWS secret (artifacts): left out here
+        return [s for s in _secret_envs(executor) if s[0] not in ("spladeforge-aws", "spladeforge-hf")]
+
     _, _, k8s = compiled
-    assert _secret_envs(k8s["exec-generate-queries"]) == [("spladeforge-openai", "api_key", "OPENAI_API_KEY", True)]
+    assert openai(k8s["exec-generate-queries"]) == [("spladeforge-openai", "api_key", "OPENAI_API_KEY", True)]
     others = {name: _secret_envs(ex) for name, ex in k8s.items() if name != "exec-generate-queries"}
     assert not any(s[0] == "spladeforge-openai" or s[2] == "OPENAI_API_KEY" for v in others.values() for s in v)
     # Another variable and another secret name, from the params the pipeline is compiled with.
     _, _, k8s = compile_ir(tmp_path, ["generate_queries.openai.api_key_env=TEAM_LLM_KEY",
                                       "kubeflow.openai_secret=team-llm"])
-    assert _secret_envs(k8s["exec-generate-queries"]) == [("team-llm", "api_key", "TEAM_LLM_KEY", True)]
+    assert openai(k8s["exec-generate-queries"]) == [("team-llm", "api_key", "TEAM_LLM_KEY", True)]
     # An endpoint without authentication: nothing to inject.
     _, _, k8s = compile_ir(tmp_path, ["generate_queries.openai.api_key_env=''"])
-    assert not _secret_envs(k8s.get("exec-generate-queries", {}))
+    assert not openai(k8s.get("exec-generate-queries", {}))
 
 
 def test_images_are_the_projects_and_nothing_is_installed_at_run_time(compiled):
@@ -302,7 +338,7 @@ def test_cli_compile_writes_the_yaml(tmp_path):
 
     out = tmp_path / "p.yaml"
     result = CliRunner().invoke(pipeline_app, ["compile", "--output", str(out), "--params",
-                                               str(REPO / "params.yaml"), "--set", "seed=7"])
+                                               str(REPO / "params.yaml"), "--set", "seed=7", *PINNED])
     assert result.exit_code == 0, result.output
     ir = next(yaml.safe_load_all(out.read_text()))
     assert ir["root"]["inputDefinitions"]["parameters"]["seed"]["defaultValue"] == 7

@@ -60,7 +60,7 @@ def run(env) -> dict:
 
     uri = f"sqlite:///{env / 'mlflow.db'}"
     params = load_params(REPO / "params.yaml", [*TINY, f"register.tracking_uri={uri}"])
-    run_dir = _run_locally(env / "pipeline-root", make_pipeline(params), checkpoint_root=str(env / "checkpoints"))
+    run_dir = _run_locally(env / "pipeline-root", make_pipeline(params), checkpoint_uri=str(env / "checkpoints"))
     return {"dir": run_dir, "root": env, "uri": uri, "model_name": params.register.model_name, "params": params}
 
 
@@ -82,7 +82,7 @@ def passing(run) -> dict:
     p = run_arguments(params)
     p["register"] = {**p["register"], "tracking_uri": uri, "min_delta": 0.0}
     run_config = check_params(**p)
-    c, k = build(params.kubeflow.image), params.kubeflow
+    c = build(params.kubeflow.image)
 
     @dsl.pipeline(name="spladeforge-release")
     def tail(register: dict = p["register"], publish: dict = p["publish"], quantize: dict = p["quantize"],
@@ -90,7 +90,7 @@ def passing(run) -> dict:
         def imported(path, cls):
             return dsl.importer(artifact_uri=str(path), artifact_class=cls, reimport=True).output
 
-        release(c, k, register=register, publish=publish, quantize=quantize, run_config=run_config,
+        release(c, register=register, publish=publish, quantize=quantize, run_config=run_config,
                 model=imported(d / "train/model", dsl.Model),
                 metrics=imported(root / "passing-metrics.json", dsl.Metrics),
                 eval_report=imported(d / "evaluate/report", dsl.Artifact),

@@ -2,11 +2,109 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from spladeforge.config.base import Section
+
+# Kubernetes resource quantities: "2", "500m", "0.5" (CPU); "8Gi", "512Mi", "1G" (memory).
+_QUANTITY = re.compile(r"^\d+(\.\d+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
+_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# An image reference: repository[:tag][@sha256:<64 hex>].
+_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:\d+)?(/[a-z0-9._-]+)*(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+# Tasks that may leave the CPU pool for the GPU pool when the preset trains on a GPU.
+GpuTask = Literal["encode-shard", "evaluate", "quantize"]
+
+
+def duration_seconds(value: str) -> int:
+    """Seconds in a duration written `3600s`, `90m`, `12h` or `2d` (forms KFP and Argo both accept)."""
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a duration like 3600s, 90m, 12h or 2d")
+    return int(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def _quantity(value: str | None) -> str | None:
+    if value is not None and not _QUANTITY.match(str(value)):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity like 2, 500m, 8Gi or 512Mi")
+    return None if value is None else str(value)
+
+
+class TaskResources(Section):
+    """Requests, limits and a timeout for one task; unset fields come from `resources.default`."""
+
+    cpu: str | None = None  # request
+    memory: str | None = None  # request
+    cpu_limit: str | None = None
+    memory_limit: str | None = None
+    # The pod's activeDeadlineSeconds: a hung task fails instead of holding its node for ever.
+    timeout: str | None = None
+
+    @field_validator("cpu", "memory", "cpu_limit", "memory_limit", mode="before")
+    @classmethod
+    def _quantities(cls, value):
+        return _quantity(value)
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str | None) -> str | None:
+        if value is not None:
+            duration_seconds(value)
+        return value
+
+
+class DefaultResources(TaskResources):
+    # e2-standard-8 CPU nodes (8 vCPU, 32 GB): four default tasks fit on one. The memory limit
+    # stops a runaway task before the kubelet evicts its neighbours; no CPU limit, since CFS
+    # throttling only slows a task that could have used idle cores.
+    cpu: str | None = "2"
+    memory: str | None = "8Gi"
+    memory_limit: str | None = "16Gi"
+    # The longest CPU stage on a large corpus (mining, evaluation) stays well under this.
+    timeout: str | None = "12h"
+
+
+class TrainResources(TaskResources):
+    # a3-highgpu-1g: 26 vCPU, 234 GB; leave room for the kubelet and daemonsets.
+    cpu: str | None = "20"
+    memory: str | None = "160Gi"
+    memory_limit: str | None = "200Gi"
+    # One attempt; the retry window (`retry_backoff_max`) must be longer, or Argo cuts a retry short.
+    timeout: str | None = "48h"
+
+
+with warnings.catch_warnings():
+    # `register` is a task name; pydantic warns that it shadows ABCMeta.register on the class.
+    warnings.simplefilter("ignore", UserWarning)
+
+    class Resources(Section):
+        """`kubeflow.resources.<task>` (task names with `_` for `-`); `default` applies to every task."""
+
+        default: DefaultResources = Field(default_factory=DefaultResources)
+        check_params: TaskResources = Field(default_factory=TaskResources)
+        ingest: TaskResources = Field(default_factory=TaskResources)
+        chunk: TaskResources = Field(default_factory=TaskResources)
+        generate_queries: TaskResources = Field(default_factory=TaskResources)
+        split: TaskResources = Field(default_factory=TaskResources)
+        mine_shard: TaskResources = Field(default_factory=TaskResources)
+        mine: TaskResources = Field(default_factory=TaskResources)
+        train: TrainResources = Field(default_factory=TrainResources)
+        encode_shard: TaskResources = Field(default_factory=TaskResources)
+        evaluate: TaskResources = Field(default_factory=TaskResources)
+        quantize: TaskResources = Field(default_factory=TaskResources)
+        register: TaskResources = Field(default_factory=TaskResources)
+        promoted: TaskResources = Field(default_factory=TaskResources)
+        promote: TaskResources = Field(default_factory=TaskResources)
+        publish: TaskResources = Field(default_factory=TaskResources)
+
+        def for_task(self, name: str) -> TaskResources:
+            """The task's own settings over `default` (`name` as in the DAG, e.g. `mine-shard`)."""
+            own = getattr(self, name.replace("-", "_"))
+            return TaskResources(**{**self.default.model_dump(exclude_none=True), **own.model_dump(exclude_none=True)})
 
 
 class KubeflowConfig(Section):
@@ -14,9 +112,14 @@ class KubeflowConfig(Section):
     Kubeflow tasks run. Placement is fixed when the pipeline is compiled; it changes no result.
     Defaults target a GKE H100 node pool (see infra/terraform)."""
 
-    # Both images are built from the same constraints.txt (docker/); train gets the CUDA one.
-    image: str = "ghcr.io/spladeforge/spladeforge:0.1.0"
-    train_image: str = "ghcr.io/spladeforge/spladeforge-cuda:0.1.0"
+    # Repositories built by `make images` (docker/), from the same constraints.txt; the CUDA one
+    # runs train and the GPU tasks. `pipeline compile` pins the tag to the git commit it compiles
+    # from (or takes a digest from --image): a tag-less or mutable reference would run whatever
+    # code it points to on the day of the run.
+    image: str = "ghcr.io/spladeforge/spladeforge"
+    train_image: str = "ghcr.io/spladeforge/spladeforge-cuda"
+    # Secrets of type kubernetes.io/dockerconfigjson for a private registry; set on every task.
+    image_pull_secrets: list[str] = Field(default_factory=list)
     accelerator_type: str = "nvidia.com/gpu"
     accelerator_count: int = Field(1, ge=1, le=16)
     node_selector_key: str = "cloud.google.com/gke-accelerator"
@@ -25,25 +128,37 @@ class KubeflowConfig(Section):
     toleration_key: str = "nvidia.com/gpu"
     toleration_value: str = "present"
     toleration_effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
-    # a3-highgpu-1g: 26 vCPU, 234 GB; leave room for the kubelet and daemonsets.
-    train_cpu_request: str = "20"
-    train_memory_request: str = "160Gi"
+    # With train.device cuda these tasks run on the GPU pool in the CUDA image too (they encode with
+    # the trained model; evaluate also with its base model). quantize is off by default: its model
+    # load is CPU on purpose (INT8 ONNX is a CPU serving format), so a GPU would sit idle.
+    gpu_tasks: list[GpuTask] = Field(default_factory=lambda: ["encode-shard", "evaluate"])
+    resources: Resources = Field(default_factory=Resources)
     # PyTorch DataLoader workers share batches through /dev/shm; Docker's default is 64 MB.
     shm_size: str = "32Gi"
-    cpu_request: str = "2"
-    memory_request: str = "8Gi"
     # Spot/preemptible H100 nodes vanish; a retry lands on a fresh node after the backoff.
     train_retries: int = Field(3, ge=0, le=10)
     retry_backoff: str = "120s"
     retry_backoff_factor: float = Field(2.0, ge=1.0)
-    retry_backoff_max: str = "3600s"
-    checkpoint_pvc: str = "spladeforge-checkpoints"
-    checkpoint_mount: str = "/mnt/checkpoints"
+    # Argo's backoff.maxDuration counts from the start of the *first* attempt, and Argo also makes
+    # it the deadline of every retried pod: it must cover the whole training with its preemptions,
+    # not the wait between attempts. Three days: a 48 h attempt plus retries.
+    retry_backoff_max: str = "72h"
+    # Where train mirrors its checkpoints (s3://bucket/prefix; the run id and `train` are appended),
+    # read back by a retried attempt on another node. null: beside the train task's model artifact
+    # in the pipeline root, the same for every retry of the task and different for every run.
+    checkpoint_uri: str | None = None
+    # An S3-compatible endpoint for every task's boto3/DVC and the checkpoints, e.g.
+    # https://storage.googleapis.com for GCS with HMAC keys; null: AWS S3.
+    s3_endpoint_url: str | None = None
+    # Hub ids (the h100 presets' base models) are downloaded in the cluster; true only for an
+    # air-gapped cluster whose params name builtin: models or folders in the image.
+    hf_hub_offline: bool = False
     # Names of Kubernetes Secrets, never their values.
     hf_secret: str = "spladeforge-hf"
     aws_secret: str = "spladeforge-aws"
     mlflow_secret: str = "spladeforge-mlflow"
     openai_secret: str = "spladeforge-openai"
+    git_secret: str = "spladeforge-git"
     # Fan-out for large corpora: each shard is one task of a dsl.ParallelFor, collected after.
     mine_shards: int = Field(1, ge=1, le=1024, description=(
         "Tasks mining hard negatives, each for a contiguous block of the training queries against the "
@@ -54,3 +169,32 @@ class KubeflowConfig(Section):
     shard_parallelism: int = Field(0, ge=0, description=(
         "At most this many shard tasks of one fan-out run at once; 0: no limit."))
 
+    @field_validator("image", "train_image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        if not _IMAGE.match(value):
+            raise ValueError(f"{value!r} is not an image reference like registry/name, registry/name:tag "
+                             "or registry/name@sha256:<64 hex digits>")
+        return value
+
+    @field_validator("retry_backoff", "retry_backoff_max")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        duration_seconds(value)
+        return value
+
+    @field_validator("checkpoint_uri")
+    @classmethod
+    def _checkpoint_uri(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$", value):
+            raise ValueError(f"{value!r} is not an s3://bucket[/prefix] URI")
+        return value
+
+    @model_validator(mode="after")
+    def _retry_window_covers_an_attempt(self) -> KubeflowConfig:
+        timeout = self.resources.for_task("train").timeout
+        if self.train_retries and timeout and duration_seconds(self.retry_backoff_max) < duration_seconds(timeout):
+            raise ValueError(f"retry_backoff_max {self.retry_backoff_max} is shorter than one train attempt "
+                             f"(resources.train.timeout {timeout}): Argo counts the window from the first "
+                             "attempt's start and ends a retried attempt there")
+        return self
