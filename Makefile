@@ -10,7 +10,17 @@ export TOKENIZERS_PARALLELISM ?= false
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export DO_NOT_TRACK ?= true
 
-.PHONY: install repro test test-fast lint clean-outputs
+.PHONY: install repro test test-fast lint clean-outputs images push-images mlflow-image
+
+# Container images. Both pipeline images are tagged with the commit they are built from, which
+# `spladeforge pipeline compile` pins in the pipeline (kubeflow.image / train_image are these
+# repositories). A tag for a tree with uncommitted changes to the image sources would lie.
+REGISTRY ?= ghcr.io/spladeforge
+IMAGE_SOURCES := constraints.txt pyproject.toml README.md src components pipelines docker
+GIT_COMMIT = $(shell git rev-parse HEAD)
+CPU_IMAGE = $(REGISTRY)/spladeforge:$(GIT_COMMIT)
+CUDA_IMAGE = $(REGISTRY)/spladeforge-cuda:$(GIT_COMMIT)
+MLFLOW_IMAGE = $(REGISTRY)/spladeforge-mlflow:3.17.2
 
 install: $(STAMP)
 
@@ -37,6 +47,22 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
+
+images:
+	@test -z "$$(git status --porcelain -- $(IMAGE_SOURCES))" || \
+	  { echo "uncommitted changes to the image sources: commit first, the tag would not match"; exit 1; }
+	docker build -f docker/cpu.Dockerfile -t $(CPU_IMAGE) .
+	docker build -f docker/cuda.Dockerfile -t $(CUDA_IMAGE) .
+
+# Prints the pushed digests: `spladeforge pipeline compile --image <cpu digest> --train-image <cuda digest>`
+# pins them even more tightly than the commit tag.
+push-images: images
+	docker push $(CPU_IMAGE)
+	docker push $(CUDA_IMAGE)
+	docker inspect --format '{{index .RepoDigests 0}}' $(CPU_IMAGE) $(CUDA_IMAGE)
+
+mlflow-image:
+	docker build -f docker/mlflow.Dockerfile -t $(MLFLOW_IMAGE) docker
 
 clean-outputs:
 	@echo "Removes the pipeline outputs (data/, models/, reports/, export/) and the local MLflow store."

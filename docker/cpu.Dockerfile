@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1.7
 # spladeforge CPU image: every task but train (and train on CPU).
-# Build from the repository root:  docker build -f docker/cpu.Dockerfile -t spladeforge:0.1.0 .
+# Built by `make images` from the repository root, tagged with the git commit that
+# `spladeforge pipeline compile` pins:  docker build -f docker/cpu.Dockerfile -t spladeforge:$(git rev-parse HEAD) .
 # Same constraints.txt as `make install`; the package is installed as a wheel, not in editable mode.
 # torch comes from the PyTorch index (the +cpu/+cu128 local version of the pinned 2.13.0 ranks first).
 
@@ -32,10 +33,14 @@ LABEL org.opencontainers.image.title="spladeforge" \
 RUN groupadd --gid 10001 app && useradd --uid 10001 --gid app --create-home --shell /usr/sbin/nologin app
 COPY --from=build /opt/venv /opt/venv
 # python3 on PATH is the venv's: KFP runs `python3 -m kfp.dsl.executor_main` and must not pip-install.
-ENV PATH=/opt/venv/bin:$PATH \
+# No HF_HUB_OFFLINE here: the compiled pipeline sets it on every task (kubeflow.hf_hub_offline), since
+# the h100 presets' base models come from the hub. GKE's device plugin mounts the NVIDIA driver
+# libraries (libcuda) under /usr/local/nvidia and does not put them on the loader's path; the torch
+# wheel bundles the rest of CUDA. On a node without a GPU the folder is simply absent.
+ENV PATH=/opt/venv/bin:/usr/local/nvidia/bin:$PATH \
+    LD_LIBRARY_PATH=/usr/local/nvidia/lib64 \
     PYTHONUNBUFFERED=1 \
     HF_HOME=/home/app/.cache/huggingface \
-    HF_HUB_OFFLINE=1 \
     TOKENIZERS_PARALLELISM=false \
     MLFLOW_DISABLE_TELEMETRY=true
 USER 10001:10001

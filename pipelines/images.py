@@ -23,10 +23,6 @@ def is_pinned(ref: str) -> bool:
     return "@" in ref or ":" in ref.rsplit("/", 1)[-1]
 
 
-def has_digest(ref: str) -> bool:
-    return "@sha256:" in ref
-
-
 def pin(ref: str, tag: str | None) -> str:
     """`ref` with `tag` appended when it names only a repository."""
     return ref if is_pinned(ref) or tag is None else f"{ref}:{tag}"

@@ -10,6 +10,13 @@ provider "google" {
   region  = var.region
 }
 
+# An empty project has neither API switched on.
+resource "google_project_service" "apis" {
+  for_each           = toset(["container.googleapis.com", "storage.googleapis.com", "iam.googleapis.com"])
+  service            = each.value
+  disable_on_destroy = false
+}
+
 resource "google_container_cluster" "this" {
   name     = var.cluster_name
   location = var.region
@@ -18,6 +25,7 @@ resource "google_container_cluster" "this" {
   remove_default_node_pool = true
   initial_node_count       = 1
   deletion_protection      = true
+  depends_on               = [google_project_service.apis]
 
   release_channel {
     channel = "REGULAR"
@@ -111,4 +119,56 @@ resource "google_container_node_pool" "h100" {
       mode = "GKE_METADATA"
     }
   }
+}
+
+# Object storage, used through GCS's S3-compatible XML API (the pipeline speaks S3: the KFP launcher's
+# s3:// pipeline root, boto3, DVC): the pipeline root and train's checkpoints, and MLflow's artifacts.
+resource "google_storage_bucket" "kfp" {
+  name                        = "${var.bucket_prefix}-kfp"
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  depends_on                  = [google_project_service.apis]
+
+  # train's checkpoint mirror (kubeflow.checkpoint_uri = output checkpoint_uri): a finished run
+  # deletes its own; those of a run that failed for good are never read again.
+  lifecycle_rule {
+    condition {
+      age            = var.checkpoint_retention_days
+      matches_prefix = ["checkpoints/"]
+    }
+    action {
+      type = "Delete"
+    }
+  }
+}
+
+resource "google_storage_bucket" "mlflow" {
+  name                        = "${var.bucket_prefix}-mlflow"
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  depends_on                  = [google_project_service.apis]
+}
+
+# The identity behind the HMAC key the pipeline's tasks and MLflow use (Secrets spladeforge-aws
+# and mlflow-s3): object access to the two buckets and nothing else.
+resource "google_service_account" "pipelines" {
+  account_id   = "${var.cluster_name}-pipelines"
+  display_name = "spladeforge pipelines: object storage through the S3 XML API"
+  depends_on   = [google_project_service.apis]
+}
+
+resource "google_storage_bucket_iam_member" "pipelines" {
+  for_each = {
+    kfp    = google_storage_bucket.kfp.name
+    mlflow = google_storage_bucket.mlflow.name
+  }
+  bucket = each.value
+  role   = "roles/storage.objectUser"
+  member = "serviceAccount:${google_service_account.pipelines.email}"
+}
+
+resource "google_storage_hmac_key" "pipelines" {
+  service_account_email = google_service_account.pipelines.email
 }

@@ -39,7 +39,7 @@ variable "gpu_max_nodes" {
 }
 
 variable "gpu_spot" {
-  description = "Spot H100s: far cheaper, preemptible; the train task retries and resumes from its PVC."
+  description = "Spot H100s: far cheaper, preemptible; the train task retries and resumes from the checkpoints it mirrors to the bucket."
   type        = bool
   default     = true
 }
@@ -52,4 +52,15 @@ variable "cpu_machine_type" {
 variable "cpu_max_nodes" {
   type    = number
   default = 4
+}
+
+variable "bucket_prefix" {
+  description = "Globally unique prefix of the two buckets (<prefix>-kfp, <prefix>-mlflow), e.g. the project id."
+  type        = string
+}
+
+variable "checkpoint_retention_days" {
+  description = "Age after which checkpoints left under checkpoints/ by runs that failed for good are deleted."
+  type        = number
+  default     = 14
 }
