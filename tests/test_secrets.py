@@ -196,7 +196,7 @@ def test_compiled_pipeline_yaml_holds_no_secret_value(tmp_path, monkeypatch):
         "generate_queries.openai.model=tiny-llm", "publish.hub.repo_id=acme/splade-secrets-test",
         "publish.s3.bucket=spladeforge-secrets-test"])
     path = tmp_path / "pipeline.yaml"
-    compile_pipeline(params, str(path))
+    compile_pipeline(params, str(path), image_tag="0" * 40)  # the images' commit tag, as `pipeline compile` pins it
     text = path.read_text()
     assert "OPENAI_API_KEY" in text and "HF_TOKEN" in text and "spladeforge-secrets-test" in text
     assert _leaks(text, "pipeline.yaml") == []

@@ -8,8 +8,8 @@ gated tail (`pipelines.training.release`) with the first run's model and figures
 gate: promote moves `champion` and publish exports the model.
 
 kfp.local ignores the Kubernetes settings (node selector, toleration, volumes, secrets, resource
-requests) with a warning; the retry policy it honours, so the run sets `kubeflow.train_retries=0`
-to fail fast.
+requests) with a warning; the retry policy and the tasks' environment variables it honours, so the
+run sets `kubeflow.train_retries=0` to fail fast and `kubeflow.hf_hub_offline=true`.
 """
 
 # No `from __future__ import annotations`: KFP reads the test pipeline's annotations as types.
@@ -28,7 +28,9 @@ SHARDS = 2
 TINY = ["data.max_documents=12", "split.validation_fraction=0.25", "train.max_steps=4", "train.batch_size=8",
         "train.eval_steps=2", "train.logging_steps=1", "train.max_seq_length=64", "evaluate.batch_size=16",
         "register.min_delta=1.0", "kubeflow.train_retries=0", f"kubeflow.mine_shards={SHARDS}",
-        f"kubeflow.encode_shards={SHARDS}"]
+        f"kubeflow.encode_shards={SHARDS}",
+        # kfp.local applies the environment the compiled tasks get: offline, as every test is.
+        "kubeflow.hf_hub_offline=true"]
 
 
 @pytest.fixture(scope="module")
@@ -195,8 +197,8 @@ def test_a_model_that_passes_the_gate_is_promoted_by_the_promote_task_and_publis
 
 
 def test_train_checkpoints_went_under_the_run_id(run):
-    """Checkpoints are kept under checkpoint_root/<run id>/ (the PVC in the cluster); train removes
-    its own folder after a successful run."""
+    """Checkpoints are kept under checkpoint_uri/<run id>/ (a local folder here; mirrored to object
+    storage in the cluster); train removes its own folder after a successful run."""
     (folder,) = (run["root"] / "checkpoints").iterdir()
     # The run's id (a uuid in the cluster, digits under kfp.local), not an unresolved placeholder.
     assert re.fullmatch(r"[0-9a-f-]+", folder.name), folder.name
