@@ -82,6 +82,12 @@ def test_sync_uploads_finished_checkpoints_state_last_and_follows_rotation(tmp_p
     assert mirror.sync() == ["checkpoint-4"]
     assert {k.split("/")[3] for k in keys(aws_env, bucket)} == {"checkpoint-4", MARKER}
     assert mirror.sync() == []  # already there: not uploaded twice
+    uploads = len(client.uploads)
+    (local / MARKER).write_text('{"fingerprint": "abd"}')  # same length, other run: the bucket must follow
+    mirror.sync()
+    assert client.uploads[uploads:] == [f"runs/r1/train/{MARKER}"]
+    body = s3_client(aws_env).get_object(Bucket=bucket, Key=f"runs/r1/train/{MARKER}")["Body"].read()
+    assert body == b'{"fingerprint": "abd"}'
 
     # A fresh node: only whole checkpoints come back (a half-uploaded one does not look resumable).
     s3_client(aws_env).put_object(Bucket=bucket, Key="runs/r1/train/checkpoint-6/model.safetensors", Body=b"x")

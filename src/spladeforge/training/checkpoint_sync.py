@@ -96,6 +96,7 @@ class CheckpointMirror:
         self.client = client
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._marker_sent: str | None = None  # the run marker's text as last uploaded or restored
 
     # -- the bucket side ---------------------------------------------------------------------
     def _remote(self) -> dict[str, int]:
@@ -128,10 +129,12 @@ class CheckpointMirror:
             wanted += [k for k in files if not k.endswith("/" + STATE)] + [f"{name}/{STATE}"]
         for key in wanted:
             path = self.local / key
-            if path.is_file() and path.stat().st_size == remote[key]:
-                continue
+            if key != MARKER and path.is_file() and path.stat().st_size == remote[key]:
+                continue  # already here (same node); the tiny marker is always read, its length never differs
             path.parent.mkdir(parents=True, exist_ok=True)
             self.client.download_file(self.bucket, self.prefix + key, str(path))
+        if MARKER in remote:
+            self._marker_sent = (self.local / MARKER).read_text()
         if complete:
             logger.info("restored checkpoints %s from %s", ", ".join(complete), self.uri)
         return complete
@@ -143,8 +146,10 @@ class CheckpointMirror:
         remote = self._remote()
         uploaded = []
         marker = self.local / MARKER
-        if marker.is_file() and remote.get(MARKER) != marker.stat().st_size:
+        # By content, not size: a run with other params writes a fingerprint of the same length.
+        if marker.is_file() and (text := marker.read_text()) != self._marker_sent:
             self.client.upload_file(str(marker), self.bucket, self.prefix + MARKER)
+            self._marker_sent = text
         local = {p.name for p in self.local.iterdir() if p.is_dir() and _CHECKPOINT.match(p.name)}
         have = self._complete_remote(remote)
         for name in sorted(local - have, key=_step):
