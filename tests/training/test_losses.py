@@ -61,8 +61,9 @@ def test_idf_flops_stays_within_a_stated_factor_of_plain_flops_at_100k_chunks():
     assert 0.8 <= scale[regular].median().item() <= 1.2, "most tokens are rare and keep about plain FLOPS"
     order = torch.argsort(idf.masked_fill(~regular, torch.inf))  # most common first
     generator = torch.Generator().manual_seed(1)
+    active = torch.rand(64, idf.numel(), generator=generator) < 0.01
     docs = {
-        "random": torch.rand(64, idf.numel(), generator=generator) * (torch.rand(64, idf.numel(), generator=generator) < 0.01),
+        "random": torch.rand(64, idf.numel(), generator=generator) * active,
         "common tokens only": torch.zeros(64, idf.numel()).index_fill(1, order[:200], 2.0),
         "rare tokens only": torch.zeros(64, idf.numel()).index_fill(1, order[-200:], 2.0),
     }

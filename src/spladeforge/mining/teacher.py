@@ -18,7 +18,6 @@ from spladeforge.errors import ConfigError
 from spladeforge.models.build import load_dense_encoder
 from spladeforge.models.builtin import resolve_model
 
-
 # A bi-encoder's cosine read at the temperature it was trained with: all-MiniLM-L6-v2 (the
 # built-in dense model) and most sentence-transformers retrievers are trained with
 # MultipleNegativesRankingLoss at scale 20 (temperature 0.05), so cos x 20 is the logit of the

@@ -27,7 +27,7 @@ from transformers import set_seed
 
 from spladeforge.config import TrainConfig
 from spladeforge.errors import ConfigError
-from spladeforge.models.architectures import build_model, corpus_idf
+from spladeforge.models.architectures import build_model, corpus_idf, initial_weights
 from spladeforge.models.build import resolve_device
 from spladeforge.models.fused_head import enable_fused_head
 from spladeforge.training.args import EVAL_NAME, fingerprint, prepare_checkpoints, training_args
@@ -64,6 +64,9 @@ class FitResult:
     triplets_per_second: float
     validation_ndcg_at_10: float | None  # the kept model's; None on processes other than 0
     is_main_process: bool
+    # What training added to the base model before step 0 (`architectures.initial_weights`):
+    # saved with the model so that evaluate can rebuild the untrained reference.
+    initial_weights: dict[str, Any]
 
 
 def fit(cfg: TrainConfig, tuples_path: Path, validation_dir: Path, seed: int, *, checkpoints: Path,
@@ -81,6 +84,7 @@ def fit(cfg: TrainConfig, tuples_path: Path, validation_dir: Path, seed: int, *,
     set_seed(seed)
     passages = corpus_texts(tuples.columns)
     model = build_model(cfg, device, passages)
+    initial = initial_weights(model)
     if cfg.fused_head and not enable_fused_head(model):
         # An unsupported SPLADE head has already warned, naming its architecture; CSR has none to fuse.
         logger.info("train.fused_head: no fused SPLADE head for this model, training it unfused")
@@ -127,7 +131,7 @@ def fit(cfg: TrainConfig, tuples_path: Path, validation_dir: Path, seed: int, *,
         seconds=seconds,
         triplets_per_second=trained_steps * cfg.batch_size * cfg.gradient_accumulation_steps * world
         / max(seconds, 1e-9),
-        validation_ndcg_at_10=final_ndcg, is_main_process=main,
+        validation_ndcg_at_10=final_ndcg, is_main_process=main, initial_weights=initial,
     )
 
 

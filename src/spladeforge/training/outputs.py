@@ -1,8 +1,9 @@
 """What a finished training run leaves behind: the model folder, the curves and the run's summary.
 
 The model folder is written atomically with its `spladeforge.json` sidecar (what the folder alone
-does not say: base model, architecture, max_seq_length, the params and inputs it was trained on);
-the checkpoints, scratch space for resuming, are removed once it is there.
+does not say: base model, architecture, max_seq_length, the params and inputs it was trained on)
+and, for inference-free and CSR, the weights training started from (`models.saved`); the
+checkpoints, scratch space for resuming, are removed once it is there.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from spladeforge.config import TrainConfig
 from spladeforge.io import atomic_output, write_json
-from spladeforge.models.saved import SIDECAR
+from spladeforge.models.saved import SIDECAR, write_initial_weights
 from spladeforge.training.args import BEST_METRIC
 from spladeforge.training.curves import write_curves
 
@@ -37,7 +38,8 @@ def save_outputs(result: FitResult, cfg: TrainConfig, *, output: Path, reports: 
     }
     with atomic_output(output, directory=True) as tmp:
         result.model.save(str(tmp))
-        write_json(tmp / SIDECAR, meta)
+        reference = write_initial_weights(tmp, result.initial_weights)
+        write_json(tmp / SIDECAR, {**meta, "reference_weights": reference} if reference else meta)
     curves = write_curves(result.log_history, reports, BEST_METRIC)
     shutil.rmtree(checkpoints, ignore_errors=True)
     return {
