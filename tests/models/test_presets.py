@@ -98,3 +98,17 @@ def test_csr_over_mxbai_keeps_its_cls_pooling_and_query_prompt(stand_ins, monkey
     assert model[1].pooling_mode == "cls"
     assert model.prompts["query"] == MXBAI_QUERY_PROMPT
     assert model.max_active_dims == cfg.csr_k
+
+
+def test_csr_over_a_plain_transformer_falls_back_to_mean_pooling_with_a_note(tmp_path, caplog):
+    """A folder without a sentence-transformers configuration: mean pooling, and the log says so."""
+    from spladeforge.config import TrainConfig
+
+    _tiny_bert(tmp_path / "plain", masked_lm=False, hidden=64)
+    cfg = TrainConfig(architecture="csr", base_model=str(tmp_path / "plain"), query_regularizer_weight=0.0,
+                      csr_k=16, csr_k_aux=32, max_seq_length=32)
+    with caplog.at_level("INFO", logger="spladeforge.models.architectures"):
+        model = build_model(cfg, "cpu", CORPUS)
+    assert [type(m).__name__ for m in model] == ["Transformer", "Pooling", "SparseAutoEncoder"]
+    assert model[1].pooling_mode == "mean" and model.prompts in ({}, {"query": "", "document": ""})
+    assert "no sentence-transformers configuration" in caplog.text
