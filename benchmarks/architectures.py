@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -88,10 +89,37 @@ def query_latency(root: Path) -> dict[str, float]:
             "table_lookup_query_p50_ms": round(_p50_ms(encoder.static_queries.encode, queries), 4)}
 
 
+class LoadSampler:
+    """Mean 1-minute load average while a block runs: wall times on a shared machine mean little without it."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every, self.samples, self._stop = every, [], threading.Event()
+
+    def __enter__(self) -> LoadSampler:
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(os.getloadavg()[0])
+            self._stop.wait(self.every)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mean(self) -> float:
+        return round(sum(self.samples) / max(len(self.samples), 1), 2)
+
+
 def measure(root: Path, preset: str, cisi: Path) -> dict:
     started = time.perf_counter()
-    _run([sys.executable, "-m", "dvc", "repro"], project(root, preset, cisi))
-    figures: dict = {"preset": preset, "repro_seconds": round(time.perf_counter() - started, 1)}
+    with LoadSampler() as load:
+        _run([sys.executable, "-m", "dvc", "repro"], project(root, preset, cisi))
+    figures: dict = {"preset": preset, "repro_seconds": round(time.perf_counter() - started, 1),
+                     "mean_load_average": load.mean}
     manifests = [json.loads(path.read_text()) for path in (root / "reports/manifests").glob("*.json")]
     manifests = {m["stage"]: m for m in manifests}
     figures["stages"] = {name: {"seconds": round(m["seconds"], 1), "peak_rss_mb": m.get("peak_rss_mb")}
@@ -128,7 +156,9 @@ def _markdown(results: list[dict], machine: str) -> str:
     lines = ["# Architectures on the default corpus, CPU presets", "",
              f"{machine}. One `dvc repro` per preset (default corpus: 300 stdlib modules), CISI "
              "(1,460 abstracts, 76 judged queries) added as an evaluate BEIR folder. `reference` is "
-             "evaluate's `base`: the untrained model of the same architecture, the gate's first reference.", "",
+             "evaluate's `base`: the untrained model of the same architecture, the gate's first reference. "
+             "The machine was shared: `mean_load_average` (1-minute load on 2 cores while the preset ran) "
+             "says how much the wall times are inflated.", "",
              "| figure | " + " | ".join(r["preset"] for r in results) + " |",
              "| --- |" + " --- |" * len(results)]
     rows = ["architecture", "heldout_model_ndcg_at_10", "heldout_base_ndcg_at_10", "heldout_bm25_ndcg_at_10",
@@ -136,7 +166,7 @@ def _markdown(results: list[dict], machine: str) -> str:
             "cisi_dense_ndcg_at_10", "model_doc_active_dims", "model_query_active_dims", "base_doc_active_dims",
             "base_query_active_dims", "fp32_size_bytes", "int8_size_bytes", "quantize_ndcg_at_10_change",
             "quantize_encode_speed_ratio", "int8_query_latency_p50_ms", "table_lookup_query_p50_ms",
-            "promoted", "repro_seconds"]
+            "promoted", "repro_seconds", "mean_load_average"]
     for row in rows:
         label = row.replace("base_", "reference_") if "base_" in row else row
         lines.append(f"| {label} | " + " | ".join(cell(r.get(row)) for r in results) + " |")
