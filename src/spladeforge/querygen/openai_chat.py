@@ -39,6 +39,7 @@ from spladeforge.errors import ConfigError, SpladeforgeError
 from spladeforge.querygen.extractive import ExtractiveGenerator
 from spladeforge.querygen.filters import QueryFilter
 from spladeforge.querygen.records import query_record
+from spladeforge.redaction import redact_url
 from spladeforge.text import stable_hash
 
 logger = logging.getLogger(__name__)
@@ -174,16 +175,16 @@ class OpenAIChatClient:
                 # Redacted before truncating: a cut must not leave the start of the key behind.
                 last = f"HTTP {resp.status_code}: {self.redact(resp.text)[:200]}"
                 if resp.status_code != 429 and resp.status_code < 500:
-                    raise EndpointError(f"generate_queries.openai: {self.url} answered {last}")
+                    raise EndpointError(f"generate_queries.openai: {redact_url(self.url)} answered {last}")
                 retry_after = resp.headers.get("Retry-After", "")
                 if retry_after.replace(".", "", 1).isdigit():
                     wait = min(cfg.backoff_max_s, float(retry_after))
             if attempt < cfg.max_retries:
-                logger.warning("generate_queries.openai: %s: %s; retry %d/%d in %g s", self.url, last,
+                logger.warning("generate_queries.openai: %s: %s; retry %d/%d in %g s", redact_url(self.url), last,
                                attempt + 1, cfg.max_retries, wait)
                 self._sleep(wait)
-        raise EndpointError(f"generate_queries.openai: {self.url} failed after {cfg.max_retries + 1} attempts "
-                            f"(last: {last}); answers received so far are cached in {self.cache_dir}, "
+        raise EndpointError(f"generate_queries.openai: {redact_url(self.url)} failed after "
+                            f"{cfg.max_retries + 1} attempts (last: {last}); answers received so far are cached in {self.cache_dir}, "
                             "so a rerun resumes")
 
     def queries(self, prompt: str) -> list[str] | None:
@@ -213,7 +214,7 @@ class OpenAIChatClient:
 
     def report(self) -> dict[str, Any]:
         s = self.stats
-        return {"endpoint": self.url, "model": self.cfg.model, "requests": s.requests,
+        return {"endpoint": redact_url(self.url), "model": self.cfg.model, "requests": s.requests,
                 "cache_hits": s.cache_hits, "retries": s.retries, "bad_responses": s.bad_responses,
                 "bad_examples": s.bad_examples, "cache_dir": str(self.cache_dir)}
 

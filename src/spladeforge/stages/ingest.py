@@ -19,7 +19,7 @@ from spladeforge.config import DataConfig
 from spladeforge.data.corpus import Corpus, collect_corpus
 from spladeforge.data.dvc_source import fetch
 from spladeforge.data.normalize import NORMALIZATION
-from spladeforge.io import write_json, write_jsonl
+from spladeforge.io import atomic_outputs, write_json, write_jsonl
 
 
 def meta_path(output: Path) -> Path:
@@ -40,8 +40,9 @@ def run(cfg: DataConfig, output: Path) -> dict[str, Any]:
 
 def _ingest(cfg: DataConfig, output: Path, version: dict[str, Any] | None) -> dict[str, Any]:
     corpus = collect_corpus(cfg)
-    written = write_jsonl(output, corpus.documents)
-    write_json(meta_path(Path(output)), _meta(cfg, corpus, written, version))
+    with atomic_outputs(output, meta_path(Path(output))) as (documents_tmp, meta_tmp):
+        written = write_jsonl(documents_tmp, corpus.documents)
+        write_json(meta_tmp, _meta(cfg, corpus, written, version))
     return {
         "documents": written,
         "characters": sum(len(d["text"]) for d in corpus.documents),
