@@ -184,8 +184,8 @@ class OpenAIChatClient:
                                attempt + 1, cfg.max_retries, wait)
                 self._sleep(wait)
         raise EndpointError(f"generate_queries.openai: {redact_url(self.url)} failed after "
-                            f"{cfg.max_retries + 1} attempts (last: {last}); answers received so far are cached in {self.cache_dir}, "
-                            "so a rerun resumes")
+                            f"{cfg.max_retries + 1} attempts (last: {last}); answers received so far are cached "
+                            f"in {self.cache_dir}, so a rerun resumes")
 
     def queries(self, prompt: str) -> list[str] | None:
         """Parsed queries, or None for a bad answer when on_bad_response is `skip`."""

@@ -19,6 +19,7 @@ from spladeforge.config import DataConfig
 from spladeforge.data.corpus import Corpus, collect_corpus
 from spladeforge.data.dvc_source import fetch
 from spladeforge.data.normalize import NORMALIZATION
+from spladeforge.data.sources import refuse_own_outputs
 from spladeforge.io import atomic_outputs, write_json, write_jsonl
 
 
@@ -32,9 +33,10 @@ def run(cfg: DataConfig, output: Path) -> dict[str, Any]:
     if cfg.dvc_repo:
         with tempfile.TemporaryDirectory(prefix="spladeforge-dvc-") as tmp:
             local = Path(tmp) / Path(cfg.source).name
-            version = fetch(cfg.dvc_repo, cfg.source, cfg.dvc_rev, cfg.dvc_remote_config, local)
+            version = fetch(cfg.dvc_repo, cfg.source, cfg.dvc_rev, cfg.dvc_remote_config, local, cfg.dvc_timeout_s)
             summary = _ingest(cfg.model_copy(update={"source": str(local)}), output, version)
         return {**summary, "data_commit": version["commit"]}
+    refuse_own_outputs(cfg.source, [Path(output), meta_path(Path(output))])
     return _ingest(cfg, output, None)
 
 
