@@ -168,14 +168,16 @@ def atomic_outputs(*dests: str | Path, folders: Iterable[str | Path] = ()) -> It
     """
     paths = [Path(d) for d in dests]
     as_folder = {Path(f) for f in folders}
+    journal = paths[0].parent / f".{paths[0].name}{JOURNAL}"
     pairs: list[tuple[Path, Path]] = []
     committing = False
     try:
         for dest in paths:
             pairs.append((_temporary(dest, directory=dest in as_folder), dest))
+        for stale in journal.parent.glob(f".{journal.name}.tmp-*"):
+            _remove(stale)  # a journal a killed run was still writing: its publish never began
         yield tuple(tmp for tmp, _ in pairs)
         committing = True
-        journal = paths[0].parent / f".{paths[0].name}{JOURNAL}"
         root = journal.parent
         write_json(journal, {"outputs": [
             {"tmp": os.path.relpath(tmp, root), "dest": os.path.relpath(dest, root), "ident": _ident(tmp)}
@@ -271,8 +273,8 @@ def iter_jsonl(
 
 
 def write_json(dest: str | Path, obj: Any) -> None:
-    with atomic_output(dest) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    with atomic_output(dest) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def read_json(path: str | Path) -> Any:

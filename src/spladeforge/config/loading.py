@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from spladeforge.config import yaml_strict
 from spladeforge.config.params import DEFAULT_PRESET, Params
 from spladeforge.errors import ConfigError
-from spladeforge.redaction import is_secret_key, masked, redact_text
+from spladeforge.redaction import is_secret_key, masked, redact_text, redact_value
 
 # A preset is a file name in configs/, never a path: `../x` or `/etc/x` would read outside it.
 _PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -74,7 +74,7 @@ def available_presets(configs_dir: Path) -> list[str]:
 def parse_override(text: str) -> dict[str, Any]:
     """Turn `train.learning_rate=1e-4` into `{"train": {"learning_rate": 1e-4}}`."""
     key, sep, raw = text.partition("=")
-    shown = _SHORT.repr(redact_text(text))
+    shown = _SHORT.repr(redact_text(text))  # redacted before it is cut: a cut URL is no URL
     if not sep or not key.strip():
         raise ConfigError(f"--set {shown}: expected KEY.PATH=VALUE, e.g. train.learning_rate=1e-4")
     if not all(_KEY_PART.match(part) for part in key.strip().split(".")):
@@ -99,7 +99,7 @@ def shown_value(path: str, value: Any) -> str:
     """A value as an error message may quote it: cut short, URLs redacted, secrets only described."""
     if isinstance(value, str) and (path.endswith("_env") or is_secret_key(path)):
         return masked(value)
-    return redact_text(_SHORT.repr(value))
+    return _SHORT.repr(redact_value(path, value))  # redacted before it is cut: a cut URL is no URL
 
 
 def format_errors(source: str, exc: ValidationError) -> str:
