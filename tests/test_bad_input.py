@@ -7,6 +7,15 @@ number named), a missing required field, duplicate document ids, a missing sourc
 params keys (on the command line and in params.yaml), a wrong type, an out-of-range value, an
 unknown preset, chunk overlap >= size (equal and larger), a missing base model path, a full disk
 while writing, an unreachable MLflow server and an unreachable S3 endpoint.
+
+And by class, each with variants: credentials in URL-valued params and tokens pasted into `*_env`
+keys (refused, never echoed); params files with duplicate keys, deep nesting, alias bombs and
+bytes that are not UTF-8 (file:line); `--set` text that is not YAML (the override named); values a
+library would reject later (seed range, int64, inf/NaN, ports, preset paths, MLflow model names,
+prompt templates); document ids with control characters; a source holding the pipeline's outputs;
+too-long documents under on_error: skip; wordless documents (all kept); unspaced scripts in the
+extractive backend; offline hub ids and truncated weights; a full disk on either of two outputs;
+Ctrl-C; an MLflow server that accepts connections and never answers.
 """
 
 from __future__ import annotations
@@ -492,7 +501,9 @@ def test_a_full_disk_on_either_output_leaves_neither(workdir, capsys, monkeypatc
     monkeypatch.setattr(sio, "open", full_disk_open, raising=False)
     code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.txt": GOOD.encode()}))
     assert code == 1 and os.strerror(code_) in err, err
-    assert ("documents.meta.json" if "meta" in target else "documents.jsonl") in err
+    named, other = ("documents.meta.json", "documents.jsonl") if "meta" in target else (
+        "documents.jsonl", "documents.meta.json")
+    assert f"out/{named}" in err and f"out/{other}" not in err, err
     assert "Traceback" not in err
     _nothing_written(workdir)
 

@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -124,10 +125,23 @@ def _named(exc: BaseException, pairs: list[tuple[Path, Path]]) -> BaseException:
     return OSError(exc.errno, f"{os.strerror(exc.errno)} while writing", str(shown))
 
 
+# Temporaries of an `atomic_outputs` block still being written: `atomic_output` (and so
+# write_json/write_jsonl) writes them in place, since the block publishes them with their siblings.
+_PENDING: set[Path] = set()
+
+
 @contextlib.contextmanager
 def atomic_output(dest: str | Path, *, directory: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of `dest`; on success it replaces `dest`, on error it vanishes."""
     dest = Path(dest)
+    if dest in _PENDING:
+        try:
+            yield dest
+        except OSError as exc:
+            if exc.errno in _DISK_FULL and not exc.filename:
+                raise OSError(exc.errno, exc.strerror, str(dest)) from None  # named by the enclosing block
+            raise
+        return
     tmp = _temporary(dest, directory=directory)
     try:
         yield tmp
@@ -174,12 +188,13 @@ def atomic_outputs(*dests: str | Path, folders: Iterable[str | Path] = ()) -> It
     try:
         for dest in paths:
             pairs.append((_temporary(dest, directory=dest in as_folder), dest))
+            _PENDING.add(pairs[-1][0])
         for stale in journal.parent.glob(f".{journal.name}.tmp-*"):
             _remove(stale)  # a journal a killed run was still writing: its publish never began
         yield tuple(tmp for tmp, _ in pairs)
         committing = True
         root = journal.parent
-        write_json(journal, {"outputs": [
+        write_json(journal, {"pid": os.getpid(), "host": socket.gethostname(), "outputs": [
             {"tmp": os.path.relpath(tmp, root), "dest": os.path.relpath(dest, root), "ident": _ident(tmp)}
             for tmp, dest in pairs]})
         for tmp, dest in pairs:
@@ -193,6 +208,8 @@ def atomic_outputs(*dests: str | Path, folders: Iterable[str | Path] = ()) -> It
         if named is exc:
             raise
         raise named from None
+    finally:
+        _PENDING.difference_update(tmp for tmp, _ in pairs)
 
 
 def recover_outputs(*paths: str | Path) -> int:
@@ -205,13 +222,32 @@ def recover_outputs(*paths: str | Path) -> int:
     return sum(_recover_folder(folder) for folder in folders)
 
 
+def _alive(record: dict[str, Any]) -> bool:
+    """Whether the process that wrote a journal still runs on this host (it is then mid-publish)."""
+    pid = record.get("pid")
+    if record.get("host") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _recover_folder(folder: Path) -> int:
     done = 0
     for journal in sorted(folder.glob(f".*{JOURNAL}")) if folder.is_dir() else []:
         try:
-            entries = json.loads(journal.read_text(encoding="utf-8"))["outputs"]
+            record = json.loads(journal.read_text(encoding="utf-8"))
+            entries = record["outputs"]
+        except FileNotFoundError:
+            continue  # its writer finished in the meantime
         except (OSError, ValueError, KeyError, TypeError):
-            entries = []  # written atomically, so only a hand-edited journal gets here
+            record, entries = {}, []  # written atomically, so only a hand-edited journal gets here
+        if _alive(record):
+            continue  # another process on this host is publishing these outputs right now
         for entry in entries:
             tmp, dest, ident = folder / entry["tmp"], folder / entry["dest"], entry["ident"]
             if _ident(dest) == ident:
@@ -222,7 +258,7 @@ def _recover_folder(folder: Path) -> int:
             else:
                 logger.warning("%s: %s is neither the new output nor its temporary any more; left as it is",
                                journal, dest)
-        journal.unlink()
+        journal.unlink(missing_ok=True)
         logger.warning("finished publishing the outputs of an interrupted run (%s)", journal.name)
         done += 1
     return done
