@@ -21,6 +21,16 @@ from spladeforge.redaction import redact_text as redact
 _TIMED_SCHEMES = ("s3", "http", "https")
 
 
+def _remote_url(fs: Any) -> str:
+    """The URL of the repository's default DVC remote, or '' (also when the repository cannot say)."""
+    try:
+        config = fs.repo.config
+        name = config.get("core", {}).get("remote")
+        return str(config.get("remote", {}).get(name, {}).get("url", "")) if name else ""
+    except Exception:  # noqa: BLE001 - only used to name the remote in a message
+        return ""
+
+
 def _bounded(fs: Any, remote_config: dict[str, str], timeout_s: float) -> dict[str, Any] | None:
     """`remote_config` plus connect/read timeouts when the repository's default remote takes them.
 
@@ -28,10 +38,7 @@ def _bounded(fs: Any, remote_config: dict[str, str], timeout_s: float) -> dict[s
     accepts the connection and never answers stays bounded by `data.dvc_timeout_s` instead.
     None when nothing needs to change.
     """
-    config = fs.repo.config
-    name = config.get("core", {}).get("remote")
-    url = config.get("remote", {}).get(name, {}).get("url", "") if name else ""
-    if urlsplit(str(url)).scheme not in _TIMED_SCHEMES:
+    if urlsplit(_remote_url(fs)).scheme not in _TIMED_SCHEMES:
         return None
     timeouts = {"connect_timeout": int(timeout_s), "read_timeout": int(timeout_s)}
     merged = {**timeouts, **remote_config}
@@ -44,6 +51,7 @@ def fetch(repo: str, path: str, rev: str | None, remote_config: dict[str, str], 
     from dvc.api import DVCFileSystem  # imported on use: about 0.3 s, paid only with data.dvc_repo
 
     where = f"{redact(repo)}@{rev or 'default branch'}"
+    fs = None
     try:
         fs = DVCFileSystem(repo, rev=rev, remote_config=remote_config or None)
         bounded = _bounded(fs, remote_config, timeout_s)
@@ -58,6 +66,8 @@ def fetch(repo: str, path: str, rev: str | None, remote_config: dict[str, str], 
         raise
     except Exception as exc:  # noqa: BLE001 - git, DVC and remote errors alike: name the repo, not the secret
         message = redact(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"data.dvc_repo: cannot read {path!r} from {where}: {message}") from None
+        remote = _remote_url(fs) if fs is not None else ""
+        remote = f" (DVC remote {redact(remote)})" if remote else ""
+        raise InputError(f"data.dvc_repo: cannot read {path!r} from {where}{remote}: {message}") from None
     return {"repo": redact(repo), "rev": rev, "commit": commit, "path": path,
             "dvc_md5": info.get("md5") or info.get("dvc_info", {}).get("md5")}

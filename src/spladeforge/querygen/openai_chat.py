@@ -161,7 +161,9 @@ class OpenAIChatClient:
             self._count("requests")
             wait = min(cfg.backoff_max_s, cfg.backoff_initial_s * 2 ** attempt)
             try:
-                resp = requests.post(self.url, json=body, headers=self.headers, timeout=cfg.timeout_s)
+                # Connecting takes at most 10 s (a dead host fails fast); the answer gets timeout_s.
+                resp = requests.post(self.url, json=body, headers=self.headers,
+                                     timeout=(min(10.0, cfg.timeout_s), cfg.timeout_s))
             except requests.Timeout:
                 last = f"no answer within timeout_s={cfg.timeout_s}"
             except requests.ConnectionError as exc:
