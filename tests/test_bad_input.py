@@ -587,3 +587,15 @@ def test_a_silent_mlflow_server_fails_within_a_minute_by_default(workdir, capsys
     assert code == 2 and uri in err and "did not answer within 10 s" in err and "register.connect_timeout_s" in err
     assert "Traceback" not in err
     _nothing_written(workdir)
+
+
+def test_an_empty_document_id_is_refused(workdir, capsys, monkeypatch):
+    lines = [json.dumps({"_id": "ok", "text": GOOD}), json.dumps({"_id": "  ", "text": GOOD + " more"})]
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"c.jsonl": ("\n".join(lines) + "\n").encode()}))
+    assert code == 2 and "c.jsonl:2: empty document id" in err, err
+    _nothing_written(workdir)
+
+
+def test_a_key_path_deeper_than_any_section_is_refused(workdir, capsys, monkeypatch):
+    code, err = run_cli(capsys, monkeypatch, "check-params", "--set", ".".join(["train"] * 500) + "=1")
+    assert code == 2 and "is not a key path" in err and "Traceback" not in err and len(err) < 2000, err

@@ -77,7 +77,8 @@ def parse_override(text: str) -> dict[str, Any]:
     shown = _SHORT.repr(redact_text(text))  # redacted before it is cut: a cut URL is no URL
     if not sep or not key.strip():
         raise ConfigError(f"--set {shown}: expected KEY.PATH=VALUE, e.g. train.learning_rate=1e-4")
-    if not all(_KEY_PART.match(part) for part in key.strip().split(".")):
+    parts = key.strip().split(".")
+    if len(parts) > yaml_strict.MAX_DEPTH or not all(_KEY_PART.match(part) for part in parts):
         raise ConfigError(f"--set {shown}: {_SHORT.repr(key.strip())} is not a key path (dot-separated "
                           "names, e.g. train.learning_rate)")
     try:

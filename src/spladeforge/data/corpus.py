@@ -57,6 +57,11 @@ def collect_corpus(cfg: DataConfig) -> Corpus:
     docs: list[dict[str, Any]] = []
     dropped: Counter[str] = Counter()
     for doc in tqdm(reader.documents(cfg.source), desc="ingest", unit=" docs"):
+        if not doc["id"].strip():
+            reader.fail_or_skip(f"{doc['source']}: empty document id (ids name the chunks, queries and qrels "
+                                "derived from the document)")
+            dropped["empty_id"] += 1
+            continue
         bad = _CONTROL.search(doc["id"])
         if bad:
             reader.fail_or_skip(f"{doc['source']}: document id {shown_id(doc['id'])} contains a control character "
