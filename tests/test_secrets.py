@@ -200,3 +200,32 @@ def test_compiled_pipeline_yaml_holds_no_secret_value(tmp_path, monkeypatch):
     text = path.read_text()
     assert "OPENAI_API_KEY" in text and "HF_TOKEN" in text and "spladeforge-secrets-test" in text
     assert _leaks(text, "pipeline.yaml") == []
+
+
+def test_credentials_that_reach_a_card_manifest_or_mlflow_params_are_masked(tmp_path):
+    """Params refuse credentials at load, but a model's sidecar written elsewhere, a value built in
+    code or a URL from the environment can still hold one: every writer masks them on the way out
+    (the model card pushed to the Hub, stage manifests, MLflow params)."""
+    from spladeforge.orchestration import write_manifest
+    from spladeforge.publishing.model_card import render_card
+    from spladeforge.registry.tracking import flatten_params
+
+    token = "ghp_FAKEcardMANIFESTtoken0123456789"
+    tainted = {
+        "data": {"dvc_repo": f"https://oauth2:{token}@git.example/org/docs.git", "source": "docs",
+                 "dvc_remote_config": {"endpointurl": f"https://minio.example/?X-Amz-Signature={token}"}},
+        "generate_queries": {"openai": {"base_url": f"https://{token}@llm.example/v1",
+                                        "api_key_env": "OPENAI_API_KEY"}},
+        "publish": {"hub": {"token": token, "token_env": "HF_TOKEN"}},
+    }
+    card = render_card(
+        decision={"model_name": "m", "version": "1", "reason": f"beats https://u:{token}@h", "run_id": "r"},
+        metrics={"model_ndcg_at_10": 0.5}, sidecar={"base_model": "builtin:splade-tiny", "data": tainted["data"]},
+        params=tainted, quantize=None, int8={"included": False, "reason": "none given"}, model_ref="m")
+    manifest = write_manifest("ingest", tainted, {"inputs": "x"}, {"output": f"https://{token}@h/o"}, 0.0, 1.0,
+                              dest=tmp_path / "ingest.json")
+    flat = flatten_params(tainted)
+    for where, text in (("card", card), ("manifest", manifest.read_text()), ("mlflow", json.dumps(flat))):
+        assert token not in text, where
+    assert "| `dvc_repo` | https://***@git.example/org/docs.git |" in card and "| `source` | docs |" in card
+    assert flat["generate_queries.openai.api_key_env"] == "OPENAI_API_KEY" and flat["publish.hub.token"] == "***"

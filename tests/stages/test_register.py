@@ -75,7 +75,8 @@ def test_params_are_flattened_and_secrets_masked():
                            "register": {"tracking_uri": "http://bob:pw@127.0.0.1:5000"}})
     assert flat["train.learning_rate"] == "2e-05" and flat["train.rank_window"] == "[3, 30]"
     assert flat["publish.hub.token_env"] == "HF_TOKEN" and flat["publish.hub.token"] == "***"
-    assert flat["register.tracking_uri"] == "http://bob:***@127.0.0.1:5000"
+    # The user part can be a token too (https://TOKEN@host): the one redaction masks all of it.
+    assert flat["register.tracking_uri"] == "http://***@127.0.0.1:5000"
     assert redact_uri("sqlite:///mlflow.db") == "sqlite:///mlflow.db"
 
 

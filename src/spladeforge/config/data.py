@@ -34,6 +34,10 @@ class DataConfig(Section):
     dvc_repo: str | None = None
     dvc_rev: str | None = None
     dvc_remote_config: dict[str, str] = Field(default_factory=dict)  # e.g. {endpointurl: ...}
+    # Connect and read timeouts of an S3 or HTTP DVC remote (unless dvc_remote_config sets
+    # connect_timeout/read_timeout): a silent remote fails within this instead of botocore's 60 s
+    # per read with retries.
+    dvc_timeout_s: int = Field(60, ge=1, le=3600)
 
 
 class ChunkConfig(Section):

@@ -25,7 +25,8 @@ with warnings.catch_warnings():
 
     class Params(Section):
         preset: str = DEFAULT_PRESET
-        seed: int = Field(42, ge=0)
+        # numpy's legacy seeding (and so every library seeded through it) takes 0..2**32 - 1.
+        seed: int = Field(42, ge=0, lt=2**32)
         data: DataConfig = Field(default_factory=DataConfig)
         chunk: ChunkConfig = Field(default_factory=ChunkConfig)
         generate_queries: GenerateQueriesConfig = Field(default_factory=GenerateQueriesConfig)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from spladeforge.config.base import Section
 
@@ -59,6 +59,30 @@ class RegisterConfig(Section):
     min_ndcg: float | None = Field(None, ge=0.0, le=1.0)
     # Ceiling on model_doc_active_dims (index size and query latency grow with it); null: none.
     max_doc_active_dims: float | None = Field(None, gt=0.0)
+    # An HTTP tracking server must answer a first request within this many seconds: one that
+    # accepts connections and never answers then fails in seconds, not after MLflow's retries.
+    connect_timeout_s: float = Field(10.0, gt=0.0, le=600.0)
+    # Each MLflow HTTP request (MLFLOW_HTTP_REQUEST_TIMEOUT, MLflow's default 120 s); uploads of
+    # the model's files are requests too, so it stays well above a large file's round trip.
+    http_timeout_s: int = Field(60, ge=1, le=3600)
+    # Retries of a failed MLflow request (MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLflow's default 7,
+    # which with 120 s timeouts kept a silent server busy for over 16 minutes), with waits of
+    # http_backoff_factor x 1, 2, 4, ... s (MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR).
+    http_max_retries: int = Field(2, ge=0, le=10)
+    http_backoff_factor: int = Field(1, ge=0, le=60)
+
+    @field_validator("model_name")
+    @classmethod
+    def _model_name(cls, name: str) -> str:
+        # MLflow refuses '/' and ':' and relative path parts; spladeforge quotes the name in registry
+        # searches (name='...') and uses it as an S3 key part, so quotes, backslashes and control
+        # characters are refused too.
+        bad = sorted({c for c in name if c in "/:'\"\\`" or ord(c) < 32 or ord(c) == 127})
+        if not name.strip() or name != name.strip() or bad or name in (".", "..") or len(name) > 256:
+            shown = ", ".join(repr(c) for c in bad) or "empty, surrounding spaces, '.'/'..' or over 256 characters"
+            raise ValueError(f"not a registered model name MLflow accepts ({shown}); use letters, digits, "
+                             "'-', '_' and '.', e.g. spladeforge-splade")
+        return name
 
 
 class HubConfig(Section):
@@ -67,6 +91,9 @@ class HubConfig(Section):
     # Name of the environment variable holding the token; the token itself never goes here.
     token_env: str = "HF_TOKEN"
     required: bool = False
+    # Each Hub HTTP request: huggingface_hub's client has no timeout, so a silent endpoint would
+    # hang the upload; its own retries (429, 5xx, timeouts) then bound the whole push.
+    timeout_s: float = Field(60.0, gt=0.0, le=3600.0)
 
 
 class S3Config(Section):
@@ -82,6 +109,11 @@ class S3Config(Section):
     endpoint_url: str | None = None
     region: str | None = None
     required: bool = False
+    # A wrong or silent endpoint fails in seconds, not minutes: botocore's connect and read
+    # timeouts and attempts per request (its defaults are 60 s, 60 s and 5 attempts).
+    connect_timeout_s: float = Field(5.0, gt=0.0, le=600.0)
+    read_timeout_s: float = Field(60.0, gt=0.0, le=3600.0)
+    max_attempts: int = Field(2, ge=1, le=10)
 
 
 class PublishConfig(Section):

@@ -155,4 +155,8 @@ def write_beir(folder: str | Path, corpus: Mapping[str, tuple[str, str]], querie
         fh.write("query-id\tcorpus-id\tscore\n")
         for qid, rels in qrels.items():
             for doc_id, grade in rels.items():
+                bad = [str(i) for i in (qid, doc_id) if any(c in str(i) for c in "\t\n\r")]
+                if bad:  # ingest refuses such ids; a TSV line holding one would split in the wrong place
+                    raise InputError(f"{folder}: id {bad[0][:80]!r} holds a TAB or newline, which a qrels TSV "
+                                     "line cannot; rerun ingest, which refuses such ids")
                 fh.write(f"{qid}\t{doc_id}\t{grade}\n")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from spladeforge.errors import InputError
 from spladeforge.io import read_json
 from spladeforge.models.build import load_sparse_encoder
+from spladeforge.models.builtin import check_weights
 
 if TYPE_CHECKING:
     from sentence_transformers.sparse_encoder import SparseEncoder
@@ -56,6 +57,7 @@ def check_model_files(model_dir: str | Path) -> None:
     if missing:
         raise InputError(f"{model_dir}: incomplete model folder, missing {', '.join(missing)} "
                          "(expected the whole output folder of `spladeforge train`)")
+    check_weights(model_dir, str(model_dir))
 
 
 def load_saved_model(model_dir: str | Path, device: str = "cpu") -> tuple[SparseEncoder, dict[str, Any]]:

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from spladeforge.redaction import redact_params, redact_text
+
 SYSTEMS = (("model", "This model"), ("base", "Base model"), ("bm25", "BM25"))
 # Shown first, in this order; any other `<system>_<metric>` key in metrics.json follows.
 KEY_METRICS = ("ndcg_at_10", "mrr_at_10", "recall_at_100", "query_active_dims", "doc_active_dims")
@@ -142,8 +144,10 @@ def render_card(
     model_ref: str,
 ) -> str:
     """The card of a promoted model. Training parameters and data provenance come from the
-    model's `spladeforge.json` sidecar, else from the run configuration."""
-    params = params or {}
+    model's `spladeforge.json` sidecar, else from the run configuration; every value shown passes
+    through `redaction` (the card is pushed to the Hub as the model folder's README.md)."""
+    params = redact_params(params or {})
+    sidecar = redact_params(sidecar)
     base = sidecar.get("base_model") or params.get("train", {}).get("base_model")
     train = sidecar.get("train") or params.get("train") or {}
     data = sidecar.get("data") or {k: params[k] for k in DATA_SECTIONS if k in params}
@@ -154,7 +158,7 @@ def render_card(
         f"A SPLADE sparse retrieval model (sentence-transformers `SparseEncoder`, architecture "
         f"`{sidecar.get('architecture', 'splade')}`) fine-tuned from `{base}` by spladeforge. "
         f"Each text becomes a weighted bag of vocabulary terms that an inverted index can search.\n",
-        f"Promoted to `champion` of MLflow model `{name}`: {decision['reason']}.\n",
+        f"Promoted to `champion` of MLflow model `{name}`: {redact_text(str(decision['reason']))}.\n",
         "## Evaluation\n",
         (f"On {int(metrics['num_queries'])} held-out queries. " if "num_queries" in metrics else "")
         + "Active dims: non-zero vocabulary weights per text (fewer is cheaper to index and search).\n",

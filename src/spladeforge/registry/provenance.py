@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from spladeforge.redaction import redact_params
+
 
 def _git_commit(folder: Path) -> str | None:
     try:
@@ -35,7 +37,9 @@ def _dvc_lock_hashes(lock: Path, stage: str = "train") -> dict[str, str]:
 
 
 def provenance_tags(sidecar: dict[str, Any], project: Path | None = None) -> dict[str, str]:
-    """Flat `provenance.*` tags; values are hashes, commits and paths, never credentials."""
+    """Flat `provenance.*` tags; values are hashes, commits and paths, never credentials (a
+    sidecar written by an older version could hold a data repository URL with a token: masked)."""
+    sidecar = redact_params(sidecar)
     tags: dict[str, str] = {}
     prov = sidecar.get("provenance") or {}
     for key in ("tuples_sha256", "validation_sha256"):

@@ -28,7 +28,7 @@ from spladeforge.evaluation.beir import load_beir
 from spladeforge.evaluation.embeddings import encode_shard, read_document_embeddings
 from spladeforge.evaluation.metrics import add_baseline_deltas, flat_metrics
 from spladeforge.evaluation.report import read_baseline, write_report
-from spladeforge.io import atomic_output, sha256_tree, write_json
+from spladeforge.io import atomic_outputs, sha256_tree, write_json
 from spladeforge.models.build import resolve_device
 from spladeforge.models.builtin import resolve_model
 from spladeforge.models.saved import SIDECAR, read_sidecar
@@ -76,12 +76,12 @@ def run(
     if documents is not None:
         systems["model"].use_documents(*documents)
 
-    with atomic_output(out_dir, directory=True) as tmp:
+    with atomic_outputs(out_dir, metrics_path, folders=(out_dir,)) as (tmp, metrics_tmp):
         comparison = evaluate_all(cfg, systems, tasks, tmp)
         metrics = flat_metrics(comparison.per_task, tasks, heldout)
         deltas = add_baseline_deltas(metrics, previous)
         write_report(cfg, tmp, tasks, comparison, metrics, skipped, deltas, baseline)
-    write_json(metrics_path, metrics)
+        write_json(metrics_tmp, metrics)
     summary = {key: value for key, value in metrics.items()
                if key.endswith("ndcg_at_10") or key.startswith("num_")}
     summary["skipped_tasks"] = len(skipped)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from spladeforge.config import QuantizeConfig
 from spladeforge.evaluation.beir import load_beir
-from spladeforge.io import atomic_output, write_json
+from spladeforge.io import atomic_outputs, write_json
 from spladeforge.models.saved import load_saved_model
 
 
@@ -36,7 +36,7 @@ def run(cfg: QuantizeConfig, model_dir: Path, task_dir: Path, out_dir: Path, rep
     # CPU on purpose: INT8 ONNX is a CPU serving format, so the speed ratio is CPU against CPU.
     model, meta = load_saved_model(model_dir, device="cpu")
     texts = check_texts(data)
-    with atomic_output(out_dir, directory=True) as tmp:
+    with atomic_outputs(out_dir, report_path, folders=(out_dir,)) as (tmp, report_tmp):
         exported = export_int8(model, tmp, texts, opset=cfg.opset, per_channel=cfg.per_channel,
                                extra_meta={"base_model": meta["base_model"]})
         pruned = None
@@ -44,5 +44,5 @@ def run(cfg: QuantizeConfig, model_dir: Path, task_dir: Path, out_dir: Path, rep
             keep = activated_token_ids(model, corpus_passages(data), list(data.queries.values()), BATCH_SIZE)
             pruned = export_pruned_int8(model, tmp, keep, texts, opset=cfg.opset, per_channel=cfg.per_channel)
         report = int8_report(model, data, tmp, exported, pruned)
-    write_json(report_path, report)
+        write_json(report_tmp, report)
     return report

@@ -25,7 +25,7 @@ from spladeforge.io import read_figures, read_json, sha256_tree, write_json
 from spladeforge.models.saved import SIDECAR, check_model_files, read_sidecar
 from spladeforge.registry.policy import DOC_DIMS_KEY, NDCG_KEY
 from spladeforge.registry.store import Candidate, log_and_register, promote_decided
-from spladeforge.registry.tracking import tracking_session
+from spladeforge.registry.tracking import HttpBudget, tracking_session
 
 EVAL_REPORTS = ("report.md", "report.json", "errors.md", "errors.json")
 
@@ -73,7 +73,7 @@ def run(
     """
     candidate = _read_candidate(cfg, Path(model_dir), Path(metrics_path), _optional(quantize_report),
                                 _optional(onnx_dir), _optional(eval_dir))
-    with tracking_session(cfg.tracking_uri) as shown_uri:
+    with tracking_session(cfg.tracking_uri, HttpBudget.of(cfg)) as shown_uri:
         registered = log_and_register(cfg, candidate, run_params, promote)
     result = {
         "model_name": cfg.model_name,
@@ -107,7 +107,7 @@ def promote_champion(cfg: RegisterConfig, decision_path: Path, output: Path) -> 
         raise InputError(f"{decision_path}: decided for {decision['model_name']!r}, register.model_name is "
                          f"{cfg.model_name!r}")
     version = str(decision["version"])
-    with tracking_session(cfg.tracking_uri):
+    with tracking_session(cfg.tracking_uri, HttpBudget.of(cfg)):
         moved = promote_decided(cfg.model_name, version, decision.get("champion_version"), decision["reason"])
     result = {**decision, "champion_version": version}
     write_json(output, result)

@@ -1,8 +1,9 @@
 """What a finished training run leaves behind: the model folder, the curves and the run's summary.
 
-The model folder is written atomically with its `spladeforge.json` sidecar (what the folder alone
-does not say: base model, architecture, max_seq_length, the params and inputs it was trained on);
-the checkpoints, scratch space for resuming, are removed once it is there.
+The model folder, with its `spladeforge.json` sidecar (what the folder alone does not say: base
+model, architecture, max_seq_length, the params and inputs it was trained on), and the curves
+folder appear together (`io.atomic_outputs`); the checkpoints, scratch space for resuming, are
+removed once they are there.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spladeforge.config import TrainConfig
-from spladeforge.io import atomic_output, write_json
+from spladeforge.io import atomic_outputs, write_json
 from spladeforge.models.saved import SIDECAR
 from spladeforge.training.args import BEST_METRIC
 from spladeforge.training.curves import write_curves
@@ -35,10 +36,10 @@ def save_outputs(result: FitResult, cfg: TrainConfig, *, output: Path, reports: 
         "resumed_from_step": result.resumed_from_step,
         "validation_ndcg_at_10": result.validation_ndcg_at_10,
     }
-    with atomic_output(output, directory=True) as tmp:
+    with atomic_outputs(output, reports, folders=(output, reports)) as (tmp, curves_tmp):
         result.model.save(str(tmp))
         write_json(tmp / SIDECAR, meta)
-    curves = write_curves(result.log_history, reports, BEST_METRIC)
+        curves = write_curves(result.log_history, curves_tmp, BEST_METRIC)
     shutil.rmtree(checkpoints, ignore_errors=True)
     return {
         "architecture": cfg.architecture,
