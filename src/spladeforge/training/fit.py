@@ -128,9 +128,10 @@ def fit(cfg: TrainConfig, tuples_path: Path, dev_dir: Path, seed: int, *, checkp
         if main:
             model = load_sparse_encoder(str(initial), max_seq_length=cfg.max_seq_length, device=device,
                                         key=str(initial))
-    # The kept model (the best checkpoint, reloaded at the end of training, or the initial
-    # weights), scored once more for the sidecar.
-    final_ndcg = evaluator(model).get(f"{EVAL_NAME}_dot_ndcg@10") if main else None
+    # The kept model's dev NDCG@10 is the one logged at its step: scoring it again would encode the
+    # whole dev corpus once more for the same figure.
+    best, best_value = best_step(history, BEST_METRIC)
+    final_ndcg = best_value if main else None
     resumed_from_step = int(resume_from.rsplit("-", 1)[1]) if resume_from else None
     trained_steps = step - (resumed_from_step or 0)
     return FitResult(
@@ -140,8 +141,7 @@ def fit(cfg: TrainConfig, tuples_path: Path, dev_dir: Path, seed: int, *, checkp
         seconds=seconds,
         triplets_per_second=trained_steps * cfg.batch_size * cfg.gradient_accumulation_steps * world
         / max(seconds, 1e-9),
-        validation_ndcg_at_10=final_ndcg, is_main_process=main, best_step=best_step(history, BEST_METRIC)[0],
-        kept=kept,
+        validation_ndcg_at_10=final_ndcg, is_main_process=main, best_step=best, kept=kept,
     )
 
 
