@@ -303,3 +303,35 @@ def test_rerun_of_the_same_registration_reuses_its_version(cfg, model_dir, tmp_p
     best, best_eval = write_gate_inputs(tmp_path, gate_task_dir, 1.0, name="best")
     best = register.run(cfg, model_dir, best, decision_path, best_eval, gate_task_dir)
     assert (best["version"], best["champion_version"]) == ("3", "3")
+
+
+@pytest.mark.slow
+def test_a_judged_folder_guards_or_decides_the_gate(cfg, model_dir, tmp_path, gate_task_dir, tiny_beir_dir):
+    """The generated test split says +0.4 on every query; a folder of judged queries says the model is
+    worse: as a guard it refuses what the generated set alone would promote, and as the gate metric it
+    decides. The figures are evaluate's outputs for both sets, made up."""
+    from spladeforge.config import EvaluateConfig
+    from spladeforge.evaluation.beir import load_beir
+
+    judged = load_beir(tiny_beir_dir)
+    metrics, eval_dir = write_gate_inputs(tmp_path, gate_task_dir, 0.9, 0.5, figures={
+        "tiny_model_ndcg_at_10": 0.2, "tiny_base_ndcg_at_10": 0.6, "tiny_set_sha256": judged.content_sha256()})
+    per_query = json.loads((eval_dir / "per_query.json").read_text())
+    per_query["tiny"] = {"model": dict.fromkeys(judged.queries, 0.2), "base": dict.fromkeys(judged.queries, 0.6)}
+    (eval_dir / "per_query.json").write_text(json.dumps(per_query))
+    evaluate = EvaluateConfig(beir_datasets=[str(tiny_beir_dir)])
+
+    cfg.guards = [{"metric": "tiny_model_ndcg_at_10", "max_drop": 0.0}]
+    guarded = register.run(cfg, model_dir, metrics, tmp_path / "d1.json", eval_dir, gate_task_dir, evaluate=evaluate)
+    assert not guarded["promoted"] and guarded["failed"] == ["guard:tiny_model_ndcg_at_10"]
+    assert "its lower bound clears min_delta 0" in guarded["checks"][0], "the generated set alone would promote"
+    (guard,) = guarded["guards"]
+    assert (guard["candidate"], guard["reference"]) == (pytest.approx(0.2), pytest.approx(0.6))
+    assert guard["candidate_set_sha256"] == judged.content_sha256()
+
+    cfg.guards, cfg.metric = [], "tiny_model_ndcg_at_10"
+    decided = register.run(cfg, model_dir, metrics, tmp_path / "d2.json", eval_dir, gate_task_dir, evaluate=evaluate)
+    assert not decided["promoted"] and decided["metric"] == "tiny_model_ndcg_at_10"
+    assert decided["interval"]["queries"] == len(judged.queries) and decided["interval"]["high"] < 0
+    assert decided["candidate_set_sha256"] == decided["reference_set_sha256"] == judged.content_sha256()
+    assert aliases(cfg) == {"challenger": decided["version"]}, "no champion"
