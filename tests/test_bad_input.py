@@ -32,6 +32,7 @@ import pytest
 import yaml
 
 from spladeforge import cli
+from tests.conftest import write_gate_inputs
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD = "Sparse retrieval maps text to weighted vocabulary terms for an inverted index. " * 4
@@ -143,7 +144,7 @@ def test_base_model_path_missing(workdir, capsys, monkeypatch, tiny_beir_dir):
     tuples = workdir / "tuples.jsonl"
     tuples.write_text("".join(json.dumps({"anchor": f"q{i}", "positive": f"p{i}", "negative_1": "n"}) + "\n"
                               for i in range(40)))
-    code, err = run_cli(capsys, monkeypatch, "train", "--tuples", str(tuples), "--validation", str(tiny_beir_dir),
+    code, err = run_cli(capsys, monkeypatch, "train", "--tuples", str(tuples), "--dev", str(tiny_beir_dir),
                         "--output", "out/model", "--reports", "out/reports",
                         "--set", f"train.base_model={workdir / 'models' / 'missing'}")
     assert code == 2 and "train.base_model" in err and "does not exist" in err
@@ -177,14 +178,14 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_unreachable_mlflow(workdir, capsys, monkeypatch, model_dir):
-    metrics = workdir / "metrics.json"
-    metrics.write_text(json.dumps({"model_ndcg_at_10": 0.5, "base_ndcg_at_10": 0.4}))
+def test_unreachable_mlflow(workdir, capsys, monkeypatch, model_dir, tiny_beir_dir):
+    metrics, eval_dir = write_gate_inputs(workdir, tiny_beir_dir, 0.5, 0.4, name="metrics")
     before = _files(model_dir)
     uri = f"http://127.0.0.1:{_closed_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     code, err = run_cli(capsys, monkeypatch, "register", "--model", str(model_dir), "--metrics", str(metrics),
-                        "--decision", "out/register.json", "--quantize-report", "none.json", "--onnx", "none")
+                        "--decision", "out/register.json", "--quantize-report", "none.json", "--onnx", "none",
+                        "--eval-dir", str(eval_dir), "--task", str(tiny_beir_dir))
     assert code == 2 and uri in err, err
     assert "unreachable" in err and "Traceback" not in err
     _nothing_written(workdir)

@@ -73,8 +73,8 @@ STAGES = [
     ("generate-queries", ["--chunks", "data/chunks.jsonl", "--output", "data/queries.jsonl"],
      ["data/queries.jsonl"]),
     ("split", ["--queries", "data/queries.jsonl", "--chunks", "data/chunks.jsonl", "--train-output",
-               "data/split/train.jsonl", "--validation-output", "data/split/validation"],
-     ["data/split/train.jsonl", "data/split/validation"]),
+               "data/split/train.jsonl", "--dev-output", "data/split/dev", "--test-output", "data/split/test"],
+     ["data/split/train.jsonl", "data/split/dev", "data/split/test"]),
     ("mine", ["--train", "data/split/train.jsonl", "--chunks", "data/chunks.jsonl", "--output",
               "data/train_tuples.jsonl"], ["data/train_tuples.jsonl"]),
 ]
@@ -178,7 +178,7 @@ def test_train_killed_while_publishing_its_model_leaves_none_and_the_rerun_match
     from safetensors.torch import load_file
 
     reference, killed = workdirs
-    args = ["train", "--tuples", "data/train_tuples.jsonl", "--validation", "data/split/validation",
+    args = ["train", "--tuples", "data/train_tuples.jsonl", "--dev", "data/split/dev",
             "--output", "models/splade", "--reports", "reports/train",
             "--set", "train.max_steps=2", "--set", "train.eval_steps=2", "--set", "train.max_seq_length=64",
             "--set", "train.batch_size=8"]
@@ -353,7 +353,8 @@ def _aliases(client, name: str) -> dict[str, str]:
     return {alias: str(version) for alias, version in client.get_registered_model(name).aliases.items()}
 
 
-def test_register_killed_before_writing_its_decision_and_what_the_rerun_does_with_mlflow(tmp_path, model_dir):
+def test_register_killed_before_writing_its_decision_and_what_the_rerun_does_with_mlflow(tmp_path, model_dir,
+                                                                                      tiny_beir_dir):
     """register reaches its final MLflow state (run logged, version registered, aliases moved)
     before it writes the decision file. Killed at that file's rename, it leaves no decision file
     and no manifest, but MLflow holds a complete v1, champion and challenger, whose decision no
@@ -365,17 +366,18 @@ def test_register_killed_before_writing_its_decision_and_what_the_rerun_does_wit
     registry ends exactly as an uninterrupted run's: one version, champion and challenger.
     """
     from spladeforge.registry.champion import stack
+    from tests.conftest import write_gate_inputs
 
-    metrics = {"model_ndcg_at_10": 0.5, "base_ndcg_at_10": 0.4, "model_mrr_at_10": 0.55,
-               "model_doc_active_dims": 120.0, "num_queries": 4}
+    figures = {"model_mrr_at_10": 0.55, "model_doc_active_dims": 120.0}
     roots = _project(tmp_path / "reference"), _project(tmp_path / "killed")
     args = {}
     for root in roots:
-        (root / "reports").mkdir()
-        (root / "reports" / "metrics.json").write_text(json.dumps(metrics))
+        metrics, _ = write_gate_inputs(root / "reports", tiny_beir_dir, 0.5, 0.4, figures=figures, name="eval")
+        metrics.rename(root / "reports" / "metrics.json")
         args[root] = ["register", "--model", str(model_dir), "--metrics", "reports/metrics.json",
                       "--decision", "reports/register.json", "--quantize-report", "none.json", "--onnx", "none",
-                      "--eval-dir", "none", "--set", f"register.tracking_uri=sqlite:///{root / 'mlflow' / 'mlflow.db'}"]
+                      "--eval-dir", "reports/eval", "--task", str(tiny_beir_dir),
+                      "--set", f"register.tracking_uri=sqlite:///{root / 'mlflow' / 'mlflow.db'}"]
     reference, killed = roots
     name, model_sha = "spladeforge-splade", sha256_tree(model_dir)
 
@@ -384,7 +386,8 @@ def test_register_killed_before_writing_its_decision_and_what_the_rerun_does_wit
     assert (expected["version"], expected["reference"], expected["promoted"]) == ("1", "base model", True)
 
     _killed(_run(killed, args[killed], kill_at="register.json"), "register")
-    assert [p.name for p in (killed / "reports").iterdir() if not p.name.startswith(".")] == ["metrics.json"]
+    assert sorted(p.name for p in (killed / "reports").iterdir() if not p.name.startswith(".")) == [
+        "eval", "metrics.json"], "no decision file"
     assert not (killed / "manifests" / "register.json").exists()
     client = _mlflow(killed)
     (v1,) = client.search_model_versions(f"name='{name}'")
@@ -402,7 +405,7 @@ def test_register_killed_before_writing_its_decision_and_what_the_rerun_does_wit
     versions = client.search_model_versions(f"name='{name}'")
     assert [str(mv.version) for mv in versions] == ["1"], "the rerun registered the same model twice"
     assert _aliases(client, name) == {"champion": "1", "challenger": "1"}
-    assert sorted(p.name for p in (killed / "reports").iterdir()) == ["metrics.json", "register.json"]
+    assert sorted(p.name for p in (killed / "reports").iterdir()) == ["eval", "metrics.json", "register.json"]
     assert stack(client, name) == ["1"]
     assert (killed / "manifests" / "register.json").is_file()
     # A second rerun (min_delta > 0 would fail a model gated against itself) changes nothing either.

@@ -50,7 +50,9 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "train": ("seed", "train"),
     "evaluate": ("evaluate",),
     "quantize": ("quantize",),
-    "register": ("register",),
+    # evaluate's settings score the champion as evaluate scored the challenger; quantize.max_ndcg_drop
+    # decides whether the INT8 export ships; seed seeds the bootstrap.
+    "register": ("seed", "register", "evaluate", "quantize"),
     # quantize.max_ndcg_drop guards which INT8 model may be published.
     "publish": ("publish", "quantize"),
 }

@@ -9,6 +9,7 @@ scored: they are set aside and counted, never averaged in as zeros.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +30,19 @@ class BeirData:
     qrels: dict[str, dict[str, int]]  # judged query id -> {doc id: grade}
     unjudged_query_ids: tuple[str, ...] = ()
     fingerprint: str = field(default="", compare=False)
+
+    def content_sha256(self) -> str:
+        """The hash of what a figure on this data is measured on: queries, qrels and corpus.
+
+        Taken over the content (sorted, as JSON), not the files: two folders with the same data
+        hash alike, and a subsample hashes as the queries it kept. Two figures compare like with
+        like only when their hashes are equal.
+        """
+        digest = hashlib.sha256()
+        for part in (self.queries, self.qrels, self.corpus):
+            digest.update(json.dumps(part, sort_keys=True, ensure_ascii=False).encode())
+            digest.update(b"\x1e")
+        return digest.hexdigest()
 
     def subsample(self, max_queries: int | None) -> BeirData:
         """Keep at most `max_queries` judged queries, chosen by a hash of their id.

@@ -1,6 +1,7 @@
 """Stage `quantize`: export the trained model to ONNX, quantize it to INT8, measure what it costs.
 
-Reads the trained model folder and the held-out split (a BEIR folder). Writes `out_dir/`
+Reads the trained model folder and the test split (a BEIR folder: the set the gate decides on,
+whose corpus is every chunk the deployed index holds). Writes `out_dir/`
 (`model_int8.onnx`, tokenizer files, `spladeforge.json`) and `report_path`, a flat JSON dict:
 NDCG@10 of the fp32 torch model and of the INT8 model on the task (both through the same MTEB
 path), their difference, the document encoding speed ratio, file sizes and the INT8 model's

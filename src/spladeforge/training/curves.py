@@ -1,4 +1,4 @@
-"""Training loss and validation NDCG@10 by step: CSV for `dvc plots`, a PNG for people."""
+"""Training loss and dev NDCG@10 by step: CSV for `dvc plots`, a PNG for people."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def _plot(loss: list[tuple[int, float]], ndcg: list[tuple[int, float]], path: Pa
     a.set(title="training loss", xlabel="step", ylabel="loss")
     if ndcg:
         b.plot(*zip(*ndcg, strict=True), marker="o", color="tab:green")
-    b.set(title="validation NDCG@10", xlabel="step", ylabel="NDCG@10")
+    b.set(title="dev NDCG@10", xlabel="step", ylabel="NDCG@10")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

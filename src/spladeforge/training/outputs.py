@@ -34,7 +34,9 @@ def save_outputs(result: FitResult, cfg: TrainConfig, *, output: Path, reports: 
         "provenance": provenance,
         "distillation": result.distillation,
         "resumed_from_step": result.resumed_from_step,
-        "validation_ndcg_at_10": result.validation_ndcg_at_10,
+        "validation_ndcg_at_10": result.validation_ndcg_at_10,  # on the dev split
+        "best_step": result.best_step,
+        "kept": result.kept,
     }
     with atomic_outputs(output, reports, folders=(output, reports)) as (tmp, curves_tmp):
         result.model.save(str(tmp))
@@ -56,5 +58,7 @@ def save_outputs(result: FitResult, cfg: TrainConfig, *, output: Path, reports: 
         "final_loss": curves["final_loss"],
         "best_val_ndcg_at_10": curves["best_val_ndcg_at_10"],
         "val_ndcg_at_10": result.validation_ndcg_at_10,
+        "best_step": result.best_step,
+        "kept": result.kept,
         "output": str(output),
     }
