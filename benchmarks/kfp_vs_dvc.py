@@ -24,7 +24,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
-TINY = {"data.max_documents": 12, "split.validation_fraction": 0.25, "train.max_steps": 4,
+TINY = {"data.max_documents": 12, "split.dev_fraction": 0.2, "split.test_fraction": 0.2, "train.max_steps": 4,
         "train.batch_size": 8, "train.eval_steps": 2, "train.logging_steps": 1, "train.max_seq_length": 64,
         "evaluate.batch_size": 16}
 

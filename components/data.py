@@ -54,8 +54,8 @@ def generate_queries(generate_queries: dict, seed: int, chunks: Input[Dataset], 
 
 
 def split(split: dict, seed: int, queries: Input[Dataset], chunks: Input[Dataset],
-          train_pairs: Output[Dataset], validation: Output[Dataset], manifest: Output[Artifact]):
-    """Hold out whole documents; the held-out side is a BEIR folder."""
+          train_pairs: Output[Dataset], dev: Output[Dataset], test: Output[Dataset], manifest: Output[Artifact]):
+    """Split by document into train pairs and the dev and test BEIR folders (whole chunk corpus)."""
     from pathlib import Path
 
     from spladeforge import orchestration as run
@@ -63,9 +63,9 @@ def split(split: dict, seed: int, queries: Input[Dataset], chunks: Input[Dataset
 
     params = run.validated({"split": split, "seed": seed})
     result = run.run_stage("split", stage.run, params.split, Path(queries.path), Path(chunks.path),
-                           Path(train_pairs.path), Path(validation.path), params.seed, params=params,
+                           Path(train_pairs.path), Path(dev.path), Path(test.path), params.seed, params=params,
                            inputs=[Path(queries.path), Path(chunks.path)], manifest=Path(manifest.path))
-    validation.metadata.update(run.metadata(result))
+    test.metadata.update(run.metadata(result))
 
 
 def mine_shard(mine: dict, seed: int, shard: int, num_shards: int, train_pairs: Input[Dataset],

@@ -4,9 +4,9 @@
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 
-def encode_shard(evaluate: dict, shard: int, num_shards: int, model: Input[Model], validation: Input[Dataset],
+def encode_shard(evaluate: dict, shard: int, num_shards: int, model: Input[Model], test: Input[Dataset],
                  embeddings: Output[Dataset]):
-    """Encode shard `shard` of `num_shards` of the held-out corpus with the trained model (one
+    """Encode shard `shard` of `num_shards` of the test split's corpus with the trained model (one
     iteration of the pipeline's dsl.ParallelFor): a sparse `.npz` with the document ids."""
     from pathlib import Path
 
@@ -14,21 +14,21 @@ def encode_shard(evaluate: dict, shard: int, num_shards: int, model: Input[Model
     from spladeforge.stages import evaluate as stage
 
     params = run.validated({"evaluate": evaluate})
-    result = stage.encode_documents(params.evaluate, Path(model.path), Path(validation.path),
+    result = stage.encode_documents(params.evaluate, Path(model.path), Path(test.path),
                                     Path(embeddings.path), shard, num_shards)
     embeddings.metadata.update(run.metadata(result))
 
 
-def evaluate(evaluate: dict, model: Input[Model], validation: Input[Dataset],
+def evaluate(evaluate: dict, model: Input[Model], test: Input[Dataset],
              document_embeddings: Input[list[Dataset]], report: Output[Artifact], metrics: Output[Metrics],
              manifest: Output[Artifact]):
-    """MTEB on the held-out split for the model, its base and BM25.
+    """MTEB on the test split for the model, its base and BM25.
 
-    The model's side of the held-out corpus is `document_embeddings`, the collected
-    `encode_shard` outputs, instead of an encoding of its own. `report` is evaluate's report
-    folder (report, error analysis, plots; register logs it with the run); `metrics` is the flat
-    metrics.json file (what register and publish read) and, logged as metadata, the figures the
-    Kubeflow UI shows.
+    The model's side of the test corpus is `document_embeddings`, the collected `encode_shard`
+    outputs, instead of an encoding of its own. `report` is evaluate's report folder (report,
+    per-query NDCG@10 that the gate resamples, error analysis, plots; register reads and logs it);
+    `metrics` is the flat metrics.json file (what register and publish read) and, logged as
+    metadata, the figures the Kubeflow UI shows.
     """
     from pathlib import Path
 
@@ -37,23 +37,23 @@ def evaluate(evaluate: dict, model: Input[Model], validation: Input[Dataset],
     from spladeforge.stages import evaluate as stage
 
     params = run.validated({"evaluate": evaluate})
-    run.run_stage("evaluate", stage.run, params.evaluate, Path(model.path), Path(validation.path),
+    run.run_stage("evaluate", stage.run, params.evaluate, Path(model.path), Path(test.path),
                   Path(report.path), Path(metrics.path),
                   document_embeddings=[Path(shard.path) for shard in document_embeddings], params=params,
-                  inputs=[Path(model.path), Path(validation.path)], manifest=Path(manifest.path))
+                  inputs=[Path(model.path), Path(test.path)], manifest=Path(manifest.path))
     run.log_metrics(metrics, read_json(Path(metrics.path)))
 
 
-def quantize(quantize: dict, model: Input[Model], validation: Input[Dataset],
+def quantize(quantize: dict, model: Input[Model], test: Input[Dataset],
              onnx_model: Output[Model], report: Output[Metrics], manifest: Output[Artifact]):
-    """INT8 ONNX export; `report` is quantize.json (NDCG@10 change, sizes, speed-up)."""
+    """INT8 ONNX export; `report` is quantize.json (NDCG@10 change on the test split, sizes, speed-up)."""
     from pathlib import Path
 
     from spladeforge import orchestration as run
     from spladeforge.stages import quantize as stage
 
     params = run.validated({"quantize": quantize})
-    result = run.run_stage("quantize", stage.run, params.quantize, Path(model.path), Path(validation.path),
+    result = run.run_stage("quantize", stage.run, params.quantize, Path(model.path), Path(test.path),
                            Path(onnx_model.path), Path(report.path), params=params,
-                           inputs=[Path(model.path), Path(validation.path)], manifest=Path(manifest.path))
+                           inputs=[Path(model.path), Path(test.path)], manifest=Path(manifest.path))
     run.log_metrics(report, result)

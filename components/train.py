@@ -4,7 +4,7 @@
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 
-def train(train: dict, seed: int, tuples: Input[Dataset], validation: Input[Dataset],
+def train(train: dict, seed: int, tuples: Input[Dataset], dev: Input[Dataset],
           documents_meta: Input[Artifact], checkpoint_uri: str, run_id: str,
           model: Output[Model], curves: Output[Artifact], metrics: Output[Metrics], manifest: Output[Artifact]):
     """Fine-tune the base model, its checkpoints mirrored to object storage.
@@ -14,6 +14,7 @@ def train(train: dict, seed: int, tuples: Input[Dataset], validation: Input[Data
     is fixed by the driver before the first attempt: both are the same for every retry of this
     task, so an attempt on a fresh node reads back the checkpoints a preempted one left
     (`training.checkpoint_sync`). A local path (kfp.local) is used as the folder directly.
+    `dev` picks the checkpoint; the test split never reaches this task.
     """
     from pathlib import Path
 
@@ -22,11 +23,11 @@ def train(train: dict, seed: int, tuples: Input[Dataset], validation: Input[Data
     from spladeforge.training.checkpoint_sync import checkpoint_location
 
     params = run.validated({"train": train, "seed": seed})
-    tuples_path, validation_dir = Path(tuples.path), Path(validation.path)
-    provenance = stage.provenance(tuples_path, validation_dir, Path(documents_meta.path))
-    hashes = stage.input_hashes(tuples_path, validation_dir, provenance)
+    tuples_path, dev_dir = Path(tuples.path), Path(dev.path)
+    provenance = stage.provenance(tuples_path, dev_dir, Path(documents_meta.path))
+    hashes = stage.input_hashes(tuples_path, dev_dir, provenance)
     checkpoints, mirror = checkpoint_location(checkpoint_uri, run_id, model.uri)
-    result = run.run_stage("train", stage.run, params.train, tuples_path, validation_dir, Path(model.path),
+    result = run.run_stage("train", stage.run, params.train, tuples_path, dev_dir, Path(model.path),
                            Path(curves.path), params.seed, checkpoints=checkpoints, checkpoint_uri=mirror,
                            provenance=provenance, params=params, input_hashes=hashes, manifest=Path(manifest.path))
     model.metadata.update(run.metadata(result))

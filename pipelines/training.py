@@ -1,8 +1,9 @@
-"""The training DAG: the same stages as `dvc repro`, gated on NDCG@10 before promotion and publishing.
+"""The training DAG: the same stages as `dvc repro`, gated before promotion and publishing.
 
 check-params → ingest → chunk → generate-queries → split → mine-shard × n (dsl.ParallelFor) → mine
-(collect) → train (H100 pool) → encode-shard × m (dsl.ParallelFor) → evaluate (collect) → quantize
-→ register (challenger + the gate's decision) → promoted → dsl.If → promote (champion) → publish.
+(collect) → train (H100 pool; reads the dev split) → encode-shard × m (dsl.ParallelFor) → evaluate
+(collect) → quantize → register (challenger + the gate's decision) → promoted → dsl.If → promote
+(champion) → publish. encode-shard, evaluate, quantize and register read the test split.
 
 The pipeline's parameters are the sections of params.yaml (plus `seed`), each a dict validated
 by its stage's config model inside the component; their defaults are params.yaml merged with its
@@ -79,19 +80,20 @@ def make_pipeline(params: Params, enable_caching: bool = False) -> Callable:
         tuples = c.mine(mine=mine, seed=seed, train_pairs=halves.outputs["train_pairs"],
                         chunks=chunks.outputs["chunks"], shards=dsl.Collected(mined.outputs["tuples_shard"]))
         trained = c.train(train=train, seed=seed, tuples=tuples.outputs["tuples"],
-                          validation=halves.outputs["validation"],
+                          dev=halves.outputs["dev"],
                           documents_meta=docs.outputs["documents_meta"], checkpoint_uri=checkpoint_uri,
                           run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
 
-        model, validation = trained.outputs["model"], halves.outputs["validation"]
+        # The test split: evaluate, quantize and the gate; training never sees it.
+        model, test = trained.outputs["model"], halves.outputs["test"]
         with dsl.ParallelFor(items=list(range(k.encode_shards)), parallelism=k.shard_parallelism) as shard:
             encoded = c.encode_shard(evaluate=evaluate, shard=shard, num_shards=k.encode_shards, model=model,
-                                     validation=validation)
-        scored = c.evaluate(evaluate=evaluate, model=model, validation=validation,
+                                     test=test)
+        scored = c.evaluate(evaluate=evaluate, model=model, test=test,
                             document_embeddings=dsl.Collected(encoded.outputs["embeddings"]))
-        int8 = c.quantize(quantize=quantize, model=model, validation=validation)
+        int8 = c.quantize(quantize=quantize, model=model, test=test)
         release(c, register=register, publish=publish, quantize=quantize, run_config=checked_config, model=model,
-                metrics=scored.outputs["metrics"], eval_report=scored.outputs["report"],
+                metrics=scored.outputs["metrics"], eval_report=scored.outputs["report"], test=test,
                 quantize_report=int8.outputs["report"], onnx_model=int8.outputs["onnx_model"])
 
         # Pool, resources, secrets, environment, retries and caching, by task name (placement.TASKS).
@@ -101,7 +103,7 @@ def make_pipeline(params: Params, enable_caching: bool = False) -> Callable:
 
 
 def release(c: Components, *, register, publish, quantize, run_config, model, metrics,
-            eval_report, quantize_report, onnx_model) -> dict[str, dsl.PipelineTask]:
+            eval_report, test, quantize_report, onnx_model) -> dict[str, dsl.PipelineTask]:
     """The gated tail of the DAG: register → promoted → dsl.If(passed) → promote → publish.
 
     `register` records the version as challenger and the gate's decision but never moves
@@ -110,12 +112,13 @@ def release(c: Components, *, register, publish, quantize, run_config, model, me
     ever answered from the cache.
     """
     gate = c.register(register=register, run_config=run_config, model=model, metrics=metrics,
-                      eval_report=eval_report, quantize_report=quantize_report, onnx_model=onnx_model)
+                      eval_report=eval_report, test=test, quantize_report=quantize_report, onnx_model=onnx_model)
     gate.set_caching_options(False)
 
     verdict = c.promoted(decision=gate.outputs["decision"]).set_caching_options(False)
     with dsl.If(verdict.output == True, name="ndcg-gate-passed"):  # noqa: E712
-        promotion = c.promote(register=register, decision=gate.outputs["decision"]).set_caching_options(False)
+        promotion = c.promote(register=register, run_config=run_config,
+                              decision=gate.outputs["decision"]).set_caching_options(False)
         released = c.publish(publish=publish, quantize=quantize, run_config=run_config, model=model,
                              decision=promotion.outputs["promotion"], metrics=metrics,
                              quantize_report=quantize_report, onnx_model=onnx_model)

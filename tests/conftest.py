@@ -104,3 +104,58 @@ def _repository_stays_clean():
     yield
     after = {name for name in _PIPELINE_OUTPUTS if (_REPO / name).exists()}
     assert after <= before, f"tests left {sorted(after - before)} in {_REPO}"
+
+
+# A test set on which the built-in base model is imperfect (NDCG@10 about 0.85, 9 of 24 queries
+# below 1): a gate test can make up a challenger that is clearly better or worse than it.
+_GATE_WORDS = ("json gzip sqlite socket random datetime regex thread http csv decimal fractions pickle shelve "
+               "logging argparse pathlib shutil tempfile hashlib hmac secrets uuid zipfile tarfile").split()
+
+
+def gate_corpus() -> tuple[dict, dict]:
+    import random
+
+    rng = random.Random(0)
+    corpus, queries = {}, {}
+    for d in range(40):
+        ws = rng.sample(_GATE_WORDS, 4)
+        corpus[f"d{d:02d}"] = (ws[0], f"The {ws[0]} module works with {ws[1]} and {ws[2]} data, unlike {ws[3]}.")
+    for q in range(24):
+        ws = rng.sample(_GATE_WORDS, 2)
+        rels = {d: 1 + (t == ws[0]) for d, (t, x) in corpus.items() if ws[0] in x and ws[1] in x}
+        queries[f"q{q:02d}"] = (f"{ws[0]} with {ws[1]}", rels or {d: 1 for d, (_, x) in corpus.items() if ws[0] in x})
+    return corpus, queries
+
+
+@pytest.fixture(scope="session")
+def gate_task_dir(tmp_path_factory) -> Path:
+    corpus, queries = gate_corpus()
+    return write_beir(tmp_path_factory.mktemp("gate") / "test", corpus=corpus, queries=queries)
+
+
+def write_gate_inputs(folder: Path, task_dir: Path, model, base=0.40, *, figures: dict | None = None,
+                      name: str = "eval") -> tuple[Path, Path]:
+    """What evaluate writes for register, for made-up scores: `<name>.json` (metrics.json) and the
+    folder `<name>/` holding per_query.json. `model`/`base`: one figure for every query of
+    `task_dir` (a constant gain is certain) or {query id: NDCG@10}; base None leaves it out."""
+    from spladeforge.evaluation.beir import load_beir
+
+    data = load_beir(task_dir)
+
+    def per_query(value) -> dict[str, float]:
+        return dict(value) if isinstance(value, dict) else {qid: float(value) for qid in data.queries}
+
+    systems = {"model": per_query(model)} | ({"base": per_query(base)} if base is not None else {})
+    mean = {system: sum(v.values()) / len(v) for system, v in systems.items()}
+    metrics = {"model_ndcg_at_10": round(mean["model"], 4), "bm25_ndcg_at_10": 0.35,
+               "model_mrr_at_10": round(mean["model"], 4), "model_query_active_dims": 31.5,
+               "num_queries": len(data.queries), "note": "not a number", "set_sha256": data.content_sha256()}
+    if base is not None:
+        metrics["base_ndcg_at_10"] = round(mean["base"], 4)
+    metrics.update(figures or {})
+    eval_dir = folder / name
+    eval_dir.mkdir(parents=True, exist_ok=True)
+    (eval_dir / "per_query.json").write_text(json.dumps({"held-out": systems}))
+    metrics_path = folder / f"{name}.json"
+    metrics_path.write_text(json.dumps(metrics))
+    return metrics_path, eval_dir

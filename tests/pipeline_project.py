@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 # A tiny slice of the default corpus and a few training steps: the whole pipeline in minutes on 2 cores.
 TINY = {
     "data": {"max_documents": 14},
-    "split": {"validation_fraction": 0.25},
+    "split": {"dev_fraction": 0.2, "test_fraction": 0.2},
     "train": {"max_steps": 6, "batch_size": 8, "eval_steps": 3, "logging_steps": 1,
               "max_seq_length": 64},
     "evaluate": {"batch_size": 16},

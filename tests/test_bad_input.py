@@ -7,6 +7,15 @@ number named), a missing required field, duplicate document ids, a missing sourc
 params keys (on the command line and in params.yaml), a wrong type, an out-of-range value, an
 unknown preset, chunk overlap >= size (equal and larger), a missing base model path, a full disk
 while writing, an unreachable MLflow server and an unreachable S3 endpoint.
+
+And by class, each with variants: credentials in URL-valued params and tokens pasted into `*_env`
+keys (refused, never echoed); params files with duplicate keys, deep nesting, alias bombs and
+bytes that are not UTF-8 (file:line); `--set` text that is not YAML (the override named); values a
+library would reject later (seed range, int64, inf/NaN, ports, preset paths, MLflow model names,
+prompt templates); document ids with control characters; a source holding the pipeline's outputs;
+too-long documents under on_error: skip; wordless documents (all kept); unspaced scripts in the
+extractive backend; offline hub ids and truncated weights; a full disk on either of two outputs;
+Ctrl-C; an MLflow server that accepts connections and never answers.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import pytest
 import yaml
 
 from spladeforge import cli
+from tests.conftest import write_gate_inputs
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD = "Sparse retrieval maps text to weighted vocabulary terms for an inverted index. " * 4
@@ -134,7 +144,7 @@ def test_base_model_path_missing(workdir, capsys, monkeypatch, tiny_beir_dir):
     tuples = workdir / "tuples.jsonl"
     tuples.write_text("".join(json.dumps({"anchor": f"q{i}", "positive": f"p{i}", "negative_1": "n"}) + "\n"
                               for i in range(40)))
-    code, err = run_cli(capsys, monkeypatch, "train", "--tuples", str(tuples), "--validation", str(tiny_beir_dir),
+    code, err = run_cli(capsys, monkeypatch, "train", "--tuples", str(tuples), "--dev", str(tiny_beir_dir),
                         "--output", "out/model", "--reports", "out/reports",
                         "--set", f"train.base_model={workdir / 'models' / 'missing'}")
     assert code == 2 and "train.base_model" in err and "does not exist" in err
@@ -168,14 +178,14 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_unreachable_mlflow(workdir, capsys, monkeypatch, model_dir):
-    metrics = workdir / "metrics.json"
-    metrics.write_text(json.dumps({"model_ndcg_at_10": 0.5, "base_ndcg_at_10": 0.4}))
+def test_unreachable_mlflow(workdir, capsys, monkeypatch, model_dir, tiny_beir_dir):
+    metrics, eval_dir = write_gate_inputs(workdir, tiny_beir_dir, 0.5, 0.4, name="metrics")
     before = _files(model_dir)
     uri = f"http://127.0.0.1:{_closed_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     code, err = run_cli(capsys, monkeypatch, "register", "--model", str(model_dir), "--metrics", str(metrics),
-                        "--decision", "out/register.json", "--quantize-report", "none.json", "--onnx", "none")
+                        "--decision", "out/register.json", "--quantize-report", "none.json", "--onnx", "none",
+                        "--eval-dir", str(eval_dir), "--task", str(tiny_beir_dir))
     assert code == 2 and uri in err, err
     assert "unreachable" in err and "Traceback" not in err
     _nothing_written(workdir)
@@ -211,3 +221,382 @@ def test_unreachable_s3_endpoint(workdir, capsys, monkeypatch, model_dir):
     assert "s3://spladeforge-models/models/spladeforge-splade/v2/" in err and f"endpoint {endpoint}" in err, err
     assert "failed" in err and "Traceback" not in err and secret not in err
     _nothing_written(workdir)
+
+
+# --- secrets in params: refused at load, never echoed ------------------------------------------------
+
+SECRET = "ghp_FAKEbadINPUTbatteryTOKEN0123456789"
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    (f"data.dvc_repo=https://oauth2:{SECRET}@git.example/org/docs.git", "data.dvc_repo"),
+    (f"data.dvc_repo=https://{SECRET}@git.example/org/docs.git", "data.dvc_repo"),
+    (f"data.dvc_repo=https://git.example/org/docs.git?access_token={SECRET}", "data.dvc_repo"),
+    (f"data.dvc_remote_config={{endpointurl: 'https://minio:{SECRET}@minio.example'}}", "data.dvc_remote_config"),
+    (f"data.dvc_remote_config={{secret_access_key: {SECRET}}}", "data.dvc_remote_config"),
+    (f"register.tracking_uri=http://{SECRET}@127.0.0.1:5000", "register.tracking_uri"),
+    (f"generate_queries.openai.base_url=https://u:{SECRET}@llm.example/v1", "generate_queries.openai.base_url"),
+    (f"publish.s3.endpoint_url=https://s3.example/?X-Amz-Signature={SECRET}", "publish.s3.endpoint_url"),
+    (f"publish.hub.token_env={SECRET}", "publish.hub.token_env"),
+    ("publish.hub.token_env=hf_FAKEbadINPUTbatteryTOKEN0123456789ab", "publish.hub.token_env"),
+    ("generate_queries.openai.api_key_env=sk-FAKEbadINPUTbatteryKEY0123456789", "generate_queries.openai.api_key_env"),
+    ("publish.hub.token_env=fake/SECRET+access/KEY0123456789", "publish.hub.token_env"),
+])
+def test_credentials_in_params_are_refused_without_being_echoed(workdir, capsys, monkeypatch, override, key):
+    """DVC copies params into dvc.lock verbatim: a credential there is refused at load, naming the
+    key and where it goes instead, and the message never repeats it."""
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.txt": GOOD.encode()}), "--set", override)
+    secret = override.split("=", 1)[1]
+    assert code == 2 and key in err, err
+    assert SECRET not in err and "FAKEbadINPUT" not in err and "fake/SECRET" not in err
+    assert "environment" in err or "credential helper" in err or "variable" in err, err
+    assert "Traceback" not in err and secret not in err
+    _nothing_written(workdir)
+
+
+def test_a_token_in_mlflow_tracking_uri_is_masked_in_the_error(workdir, capsys, monkeypatch, model_dir):
+    """MLFLOW_TRACKING_URI comes from the environment (never written), but messages show it: masked."""
+    metrics = workdir / "metrics.json"
+    metrics.write_text(json.dumps({"model_ndcg_at_10": 0.5, "base_ndcg_at_10": 0.4}))
+    for variable in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://{SECRET}@127.0.0.1:{_closed_port()}")
+    code, err = run_cli(capsys, monkeypatch, "register", "--model", str(model_dir), "--metrics", str(metrics),
+                        "--decision", "out/register.json", "--quantize-report", "none.json", "--onnx", "none")
+    assert code == 2 and "http://***@127.0.0.1:" in err and SECRET not in err, err
+    _nothing_written(workdir)
+
+
+# --- params files and --set: every YAML and encoding problem named, no traceback ---------------------
+
+def _params_text(workdir: Path, text: str, name: str = "params.yaml") -> None:
+    (workdir / name).write_bytes(text.encode() if isinstance(text, str) else text)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("preset: cpu-tiny\ndata:\n  source: docs\ndata:\n  lowercase: true\n",
+     "params.yaml:4: not valid YAML (duplicate key 'data' (first at line 2)"),
+    ("preset: cpu-tiny\ntrain:\n  batch_size: 8\n  epochs: 1\n  batch_size: 16\n",
+     "params.yaml:5: not valid YAML (duplicate key 'batch_size' (first at line 3)"),
+    ("preset: cpu-tiny\nseed: 1\nseed: 2\n", "params.yaml:3: not valid YAML (duplicate key 'seed'"),
+    ("preset: cpu-tiny\ntrain:\n  base_model: " + "[" * 1000 + "]" * 1000 + "\n", "nested deeper than 32 levels"),
+    ("preset: cpu-tiny\ntrain:\n  learning_rate: [1e-4\n", "params.yaml:4: not valid YAML"),
+    ("a: &a ['x','x','x','x','x','x','x','x','x']\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+     "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+     "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+     "train:\n  extra_datasets: *f\n", "aliases expand to more than 100,000 values"),
+    ("preset: cpu-tiny\ntrain: &t\n  extra_datasets: [*t]\n", "not valid YAML"),
+], ids=["duplicate-section", "duplicate-nested-key", "duplicate-scalar", "nesting-1000-deep", "unclosed-list",
+        "alias-bomb", "recursive-alias"])
+def test_bad_params_files_name_file_and_line(workdir, capsys, monkeypatch, text, message):
+    _params_text(workdir, text)
+    start = time.monotonic()
+    code, err = run_cli(capsys, monkeypatch, "check-params")
+    assert time.monotonic() - start < 10  # an alias bomb must neither hang the loader nor the message
+    assert code == 2 and message in err, err
+    assert "Traceback" not in err and len(err) < 2000
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (b"preset: cpu-tiny\n# caf\xe9\nseed: 1\n", "params.yaml:2: not valid UTF-8 (byte 0xe9 at offset 22"),
+    (b"preset: cpu-tiny\nseed: 1\ndata:\n  source: \xff\xfe\n", "params.yaml:4: not valid UTF-8 (byte 0xff"),
+    ("preset: cpu-tiny\n".encode("utf-16"), "params.yaml:1: not valid UTF-8"),
+])
+def test_params_file_not_utf8_names_line_and_byte(workdir, capsys, monkeypatch, raw, message):
+    _params_text(workdir, raw)
+    code, err = run_cli(capsys, monkeypatch, "check-params")
+    assert code == 2 and message in err and "Traceback" not in err, err
+
+
+def test_a_bad_preset_file_is_named_too(workdir, capsys, monkeypatch):
+    (workdir / "configs" / "cpu-tiny.yaml").write_text("train:\n  epochs: 1\ntrain:\n  epochs: 2\n")
+    code, err = run_cli(capsys, monkeypatch, "check-params")
+    assert code == 2 and "cpu-tiny.yaml:3: not valid YAML (duplicate key 'train'" in err, err
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("train.max_steps=[1", "--set 'train.max_steps=[1': the value is not valid YAML"),
+    ("data.source=*x", "--set 'data.source=*x': the value is not valid YAML (found undefined alias 'x')"),
+    ("train.max_steps={", "--set 'train.max_steps={': the value is not valid YAML"),
+    ("train.max_steps=" + "[" * 200 + "]" * 200, "nested deeper than 32 levels"),
+    ("=5", "expected KEY.PATH=VALUE"),
+    ("train..max_steps=5", "'train..max_steps' is not a key path"),
+    ("train.max_steps", "expected KEY.PATH=VALUE"),
+    ("seed=4294967296", "seed: Input should be less than 4294967296"),
+    ("seed=-1", "seed: Input should be greater than or equal to 0"),
+    ("train.max_steps=99999999999999999999999", "train.max_steps: Value error, must fit a 64-bit integer"),
+    ("train.epochs=.inf", "train.epochs: Input should be a finite number"),
+    ("train.learning_rate=.nan", "train.learning_rate: Input should be a finite number"),
+    ("register.tracking_uri=http://127.0.0.1:99999", "the port must be a number in 0..65535"),
+    ("preset=../configs/cpu-tiny", "'../configs/cpu-tiny' is not a preset name"),
+    ("preset=/etc/passwd", "'/etc/passwd' is not a preset name"),
+    ("preset=..", "'..' is not a preset name"),
+    ("register.model_name=it's-mine", "register.model_name: Value error, not a registered model name MLflow accepts"),
+    ("register.model_name=team/model", "register.model_name: Value error, not a registered model name"),
+    ("register.model_name=' padded '", "register.model_name: Value error, not a registered model name"),
+    ("generate_queries.openai.prompts={question: 'Answer {\"queries\": []} for {text}'}",
+     "a literal brace must be doubled"),
+    ("generate_queries.openai.prompts={question: 'Write {count} queries for {text}'}",
+     "the placeholders are {n}, {title} and {text}"),
+    ("generate_queries.openai.prompts={question: 'Write {n} queries'}", "must contain the placeholder {text}"),
+    ("train.extra_datasets=" + "x" * 5000, "train.extra_datasets: Input should be a valid list"),
+])
+def test_bad_overrides_name_the_override_or_key(workdir, capsys, monkeypatch, override, message):
+    """`--set` text that is not YAML names the override; a value a library would reject later
+    (numpy's seed range, int64, a port, a path as preset, a quote MLflow's search would choke on,
+    a str.format template with a bare brace) is refused at load naming the key."""
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.txt": GOOD.encode()}), "--set", override)
+    assert code == 2 and message in err, err
+    assert "Traceback" not in err and len(err) < 3000  # long values are cut short in messages
+    _nothing_written(workdir)
+
+
+# --- ingest: ids, the source folder, what was dropped, and nothing lost ------------------------------
+
+@pytest.mark.parametrize(("doc_id", "shown"), [
+    ("a\tb", "'a\\tb'"), ("line\nbreak", "'line\\nbreak'"), ("cr\rid", "'cr\\rid'"),
+    ("unit\x1fsep", "'unit\\x1fsep'"), ("next\x85line", "'next\\x85line'"), ("para\u2029sep", "'para\\u2029sep'"),
+])
+def test_document_ids_with_control_characters_are_refused(workdir, capsys, monkeypatch, doc_id, shown):
+    """A TAB or newline in an id would be written raw into qrels/test.tsv by split: refused at ingest."""
+    lines = [json.dumps({"_id": "ok", "text": GOOD}), json.dumps({"_id": doc_id, "text": GOOD + " more"})]
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"c.jsonl": ("\n".join(lines) + "\n").encode()}))
+    assert code == 2 and "c.jsonl:2" in err and shown in err and "control character" in err, err
+    _nothing_written(workdir)
+
+
+def test_a_file_name_with_a_newline_is_an_id_too(workdir, capsys, monkeypatch):
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"two\nlines.txt": GOOD.encode()}))
+    assert code == 2 and "'two\\nlines.txt'" in err and "control character" in err, err
+    _nothing_written(workdir)
+
+
+@pytest.mark.parametrize("source", ["out", ".", "out/documents.jsonl", "reports", "reports/sub"])
+def test_a_source_holding_the_pipelines_outputs_is_refused(workdir, capsys, monkeypatch, source):
+    """`data.source: data` (where ingest writes) would read its own output on the next run."""
+    (workdir / "out").mkdir()
+    (workdir / "out" / "notes.txt").write_text(GOOD)
+    (workdir / "reports" / "sub").mkdir(parents=True)
+    (workdir / "reports" / "report.md").write_text(GOOD)
+    code, err = _ingest(capsys, monkeypatch, workdir / source)
+    assert code == 2 and "holds the pipeline's own output" in err and "folder of their own" in err, err
+    assert _files(workdir / "out") == ["notes.txt"] and _files(workdir / "manifests") == []
+
+
+def test_too_long_documents_skipped_are_reported_as_too_long(workdir, capsys, monkeypatch):
+    """Under on_error: skip, a corpus whose only document is over the limit is reported as such,
+    not as too short."""
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"huge.txt": b"word " * 4_200_000}),
+                        "--set", "data.on_error=skip")
+    assert code == 2 and "1 too long (over data.max_document_chars=2,000,000)" in err, err
+    assert "too short" not in err
+    _nothing_written(workdir)
+
+
+def test_documents_without_words_are_all_kept(workdir, capsys, monkeypatch):
+    """Different documents made of emoji, symbols or unspaced CJK are not near-duplicates of each
+    other: all of them are written (only exact repeats are dropped)."""
+    texts = {"a.txt": "🙂🙂🙂 ★★★ ✓✓✓", "b.txt": "🎉🎉 ♥♥♥ ☂☂", "c.txt": "◆◆◆ ▲▲▲ ●●●", "d.txt": "🙂🙂🙂 ★★★ ✓✓✓",
+             "e.txt": "日本語のテキストです", "f.txt": "これは別の文書です"}
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {k: v.encode() for k, v in texts.items()}),
+                        "--set", "data.min_chars=5")
+    assert code == 0, err
+    documents = [json.loads(line) for line in (workdir / "out" / "documents.jsonl").read_text().splitlines()]
+    assert sorted(d["id"] for d in documents) == ["a.txt", "b.txt", "c.txt", "e.txt", "f.txt"]
+    meta = json.loads((workdir / "out" / "documents.meta.json").read_text())
+    assert meta["dropped"] == {"duplicate_text": 1}
+
+
+# --- generate-queries: scripts without spaces ----------------------------------------------------
+
+UNSPACED = ["機械学習モデルは文書から検索語を学習します。" * 20, "ระบบค้นหาเรียนรู้คำจากเอกสารของเรา" * 20]
+
+
+@pytest.mark.parametrize("text", UNSPACED, ids=["japanese", "thai"])
+def test_unspaced_scripts_say_what_the_extractive_backend_needs(workdir, capsys, monkeypatch, text):
+    chunks = workdir / "chunks.jsonl"
+    chunks.write_text("".join(json.dumps({"id": f"d{i}#0", "doc_id": f"d{i}", "title": "t", "text": text})
+                              + "\n" for i in range(3)))
+    code, err = run_cli(capsys, monkeypatch, "generate-queries", "--chunks", str(chunks),
+                        "--output", "out/queries.jsonl")
+    assert code == 2 and "without spaces between words" in err and "seq2seq" in err and "openai" in err, err
+    _nothing_written(workdir)
+
+
+# --- models: offline hub ids, truncated weights ----------------------------------------------------
+
+def _tuples(workdir: Path) -> Path:
+    tuples = workdir / "tuples.jsonl"
+    tuples.write_text("".join(json.dumps({"anchor": f"q{i}", "positive": f"p{i}", "negative_1": "n"}) + "\n"
+                              for i in range(40)))
+    return tuples
+
+
+def test_an_offline_hub_id_names_the_key_and_how_to_download(workdir, capsys, monkeypatch, tiny_beir_dir):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, err = run_cli(capsys, monkeypatch, "train", "--tuples", str(_tuples(workdir)), "--validation",
+                        str(tiny_beir_dir), "--output", "out/model", "--reports", "out/reports",
+                        "--set", "train.base_model=acme/splade-not-in-any-cache")
+    assert code == 2 and "train.base_model" in err and "HF_HUB_OFFLINE=0" in err, err
+    _nothing_written(workdir)
+
+
+def test_an_offline_hub_id_elsewhere_names_its_key(workdir, capsys, monkeypatch, model_dir, tiny_beir_dir):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, err = run_cli(capsys, monkeypatch, "evaluate", "--model", str(model_dir), "--task", str(tiny_beir_dir),
+                        "--output", "out/eval", "--metrics", "out/metrics.json",
+                        "--set", "evaluate.dense_model=acme/dense-not-in-any-cache")
+    assert code == 2 and "evaluate.dense_model" in err and "HF_HUB_OFFLINE=0" in err, err
+    _nothing_written(workdir)
+
+
+def _truncate_weights(model_dir: Path) -> Path:
+    weights = sorted(model_dir.rglob("*.safetensors"))[0]
+    with open(weights, "r+b") as fh:
+        fh.truncate(weights.stat().st_size // 3)
+    return weights
+
+
+@pytest.mark.parametrize("stage", ["train", "evaluate", "quantize", "register"])
+def test_truncated_weights_name_the_file(workdir, capsys, monkeypatch, model_dir, tiny_beir_dir, stage):
+    """A copy that stopped part-way: the file is named and called incomplete, before any work."""
+    weights = _truncate_weights(model_dir)
+    metrics = workdir / "metrics.json"
+    metrics.write_text(json.dumps({"model_ndcg_at_10": 0.5, "base_ndcg_at_10": 0.4}))
+    args = {
+        "train": ["train", "--tuples", str(_tuples(workdir)), "--validation", str(tiny_beir_dir), "--output",
+                  "out/model", "--reports", "out/reports", "--set", f"train.base_model={model_dir}"],
+        "evaluate": ["evaluate", "--model", str(model_dir), "--task", str(tiny_beir_dir), "--output", "out/eval",
+                     "--metrics", "out/metrics.json", "--set", "evaluate.dense_model=null"],
+        "quantize": ["quantize", "--model", str(model_dir), "--task", str(tiny_beir_dir), "--output", "out/int8",
+                     "--report", "out/quantize.json"],
+        "register": ["register", "--model", str(model_dir), "--metrics", str(metrics), "--decision",
+                     "out/register.json", "--quantize-report", "none.json", "--onnx", "none",
+                     "--set", f"register.tracking_uri=sqlite:///{workdir / 'out' / 'mlflow.db'}"],
+    }[stage]
+    code, err = run_cli(capsys, monkeypatch, *args)
+    assert code == 2 and str(weights) in err and "incomplete" in err, err
+    assert "Traceback" not in err
+    _nothing_written(workdir)
+
+
+# --- partial outputs on a full disk, Ctrl-C, a silent MLflow ----------------------------------------
+
+@pytest.mark.parametrize(("target", "code_"), [(".documents.meta.json.tmp-", errno.ENOSPC),
+                                               (".documents.jsonl.tmp-", errno.EDQUOT)])
+def test_a_full_disk_on_either_output_leaves_neither(workdir, capsys, monkeypatch, target, code_):
+    """ingest writes documents.jsonl and documents.meta.json together: the disk filling up while
+    writing the second leaves neither (not documents.jsonl without its meta), naming the file."""
+    import spladeforge.io as sio
+
+    real_open = open
+
+    def full_disk_open(file, mode="r", *args, **kwargs):
+        handle = real_open(file, mode, *args, **kwargs)
+        if "w" in mode and target in str(file):
+            def write(_data):
+                raise OSError(code_, os.strerror(code_))  # as a real write: no file name attached
+            handle.write = write
+        return handle
+
+    monkeypatch.setattr(sio, "open", full_disk_open, raising=False)
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.txt": GOOD.encode()}))
+    assert code == 1 and os.strerror(code_) in err, err
+    named, other = ("documents.meta.json", "documents.jsonl") if "meta" in target else (
+        "documents.jsonl", "documents.meta.json")
+    assert f"out/{named}" in err and f"out/{other}" not in err, err
+    assert "Traceback" not in err
+    _nothing_written(workdir)
+
+
+_INTERRUPTED = """
+import os, signal, sys
+from spladeforge.data import sources
+
+real = sources.SourceReader.documents
+
+def documents(self, source):
+    for i, doc in enumerate(real(self, source)):
+        if i == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while reading
+        yield doc
+
+sources.SourceReader.documents = documents
+from spladeforge.cli import main
+sys.argv = ["spladeforge", *sys.argv[1:]]
+main()
+"""
+
+
+def test_ctrl_c_prints_a_line_exits_130_and_writes_nothing(workdir):
+    import subprocess
+
+    source = _folder(workdir, {f"{i}.txt": (GOOD + str(i)).encode() for i in range(5)})
+    proc = subprocess.run([sys.executable, "-c", _INTERRUPTED, "ingest", "--output", "out/documents.jsonl",
+                           "--set", f"data.source={source}"], cwd=workdir, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "SPLADEFORGE_MANIFEST_DIR": str(workdir / "manifests")})
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    assert "interrupted (Ctrl-C)" in proc.stderr and "Traceback" not in proc.stderr
+    _nothing_written(workdir)
+
+
+class _BlackHole:
+    """A TCP server on 127.0.0.1 that accepts every connection and never sends a byte."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.held.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+    def close(self) -> None:
+        for conn in self.held:
+            conn.close()
+        self.sock.close()
+
+
+def test_a_silent_mlflow_server_fails_within_a_minute_by_default(workdir, capsys, monkeypatch, model_dir):
+    """A tracking server that accepts connections and never answers: the default budget
+    (register.connect_timeout_s) ends register in seconds, naming the server, writing nothing."""
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "MLFLOW_HTTP_REQUEST_TIMEOUT",
+                 "MLFLOW_HTTP_REQUEST_MAX_RETRIES"):
+        monkeypatch.delenv(name, raising=False)
+    metrics = workdir / "metrics.json"
+    metrics.write_text(json.dumps({"model_ndcg_at_10": 0.5, "base_ndcg_at_10": 0.4}))
+    hole = _BlackHole()
+    try:
+        uri = f"http://127.0.0.1:{hole.port}"
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        start = time.monotonic()
+        code, err = run_cli(capsys, monkeypatch, "register", "--model", str(model_dir), "--metrics", str(metrics),
+                            "--decision", "out/register.json", "--quantize-report", "none.json", "--onnx", "none")
+        elapsed = time.monotonic() - start
+    finally:
+        hole.close()
+    assert elapsed < 60, elapsed
+    assert code == 2 and uri in err and "did not answer within 10 s" in err and "register.connect_timeout_s" in err
+    assert "Traceback" not in err
+    _nothing_written(workdir)
+
+
+def test_an_empty_document_id_is_refused(workdir, capsys, monkeypatch):
+    lines = [json.dumps({"_id": "ok", "text": GOOD}), json.dumps({"_id": "  ", "text": GOOD + " more"})]
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"c.jsonl": ("\n".join(lines) + "\n").encode()}))
+    assert code == 2 and "c.jsonl:2: empty document id" in err, err
+    _nothing_written(workdir)
+
+
+def test_a_key_path_deeper_than_any_section_is_refused(workdir, capsys, monkeypatch):
+    code, err = run_cli(capsys, monkeypatch, "check-params", "--set", ".".join(["train"] * 500) + "=1")
+    assert code == 2 and "is not a key path" in err and "Traceback" not in err and len(err) < 2000, err

@@ -97,4 +97,4 @@ def test_defaults_follow_the_seeds():
     assert 500 <= params.chunk.size <= 2000
     assert 0.1 * params.chunk.size <= params.chunk.overlap <= 0.2 * params.chunk.size
     assert params.train.query_regularizer_weight > 0  # regular SPLADE needs a query regularizer
-    assert params.split.validation_fraction == 0.1
+    assert params.split.dev_fraction == params.split.test_fraction == 0.1

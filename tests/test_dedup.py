@@ -18,3 +18,25 @@ def test_dedup_index_is_exact_above_candidates():
     low.add("a", a)
     hit = low.match(b)
     assert hit is not None and hit[0] == "a"
+
+
+def test_texts_without_words_are_never_near_duplicates():
+    """Two empty shingle sets have nothing in common: emoji- or symbol-only texts are all kept
+    (Jaccard 0, not 1), and a real text is never matched against one."""
+    empty = shingles("🙂🙂 ★★")
+    assert len(empty) == 0 and jaccard(empty, shingles("🎉 ♥♥")) == 0.0 and jaccard(empty, empty) == 0.0
+    index = NearDuplicateIndex(threshold=0.5)
+    assert index.add_unless_duplicate("a", "🙂🙂 ★★") is None
+    assert index.add_unless_duplicate("b", "🎉 ♥♥ ✓") is None
+    assert index.add_unless_duplicate("c", "🙂🙂 ★★") is None  # exact repeats are the callers' exact-text check
+    assert index.match("plain words in a sentence") is None
+
+
+def test_split_keeps_held_out_chunks_without_words():
+    """split's leak check uses the same index: a wordless held-out chunk leaks nothing."""
+    from spladeforge.config import SplitConfig
+    from spladeforge.splitting import leaking_chunks
+
+    chunks = {f"c{i}": {"id": f"c{i}", "doc_id": f"d{i}", "text": text}
+              for i, text in enumerate(["🙂🙂 ★★", "🎉 ♥♥ ✓", "◆◆◆ ▲▲", "✈✈ ☂"])}
+    assert leaking_chunks(SplitConfig(), chunks, {"d0", "d1", "d2", "d3"}, {"d0"}) == set()

@@ -73,8 +73,8 @@ STAGES = [
     ("generate-queries", ["--chunks", "data/chunks.jsonl", "--output", "data/queries.jsonl"],
      ["data/queries.jsonl"]),
     ("split", ["--queries", "data/queries.jsonl", "--chunks", "data/chunks.jsonl", "--train-output",
-               "data/split/train.jsonl", "--validation-output", "data/split/validation"],
-     ["data/split/train.jsonl", "data/split/validation"]),
+               "data/split/train.jsonl", "--dev-output", "data/split/dev", "--test-output", "data/split/test"],
+     ["data/split/train.jsonl", "data/split/dev", "data/split/test"]),
     ("mine", ["--train", "data/split/train.jsonl", "--chunks", "data/chunks.jsonl", "--output",
               "data/train_tuples.jsonl"], ["data/train_tuples.jsonl"]),
 ]
@@ -145,12 +145,40 @@ def test_data_stages_killed_before_publishing_leave_nothing_and_rerun_identicall
         assert leftovers == [], f"{stage}: temporary files left after the rerun: {leftovers}"
 
 
+def test_ingest_killed_between_its_two_renames_is_completed_by_the_next_start(tmp_path):
+    """ingest publishes documents.jsonl and documents.meta.json together. Killed after renaming the
+    first and before the second, over an earlier run's outputs, it leaves a mix (new documents, old
+    meta) and the journal of the renames; the next stage to start beside them (chunk, reading
+    documents.jsonl) finishes the publish before it reads, so it never sees the mix, and both
+    files equal an uninterrupted run's."""
+    reference, killed = _project(tmp_path / "reference"), _project(tmp_path / "killed")
+    ingest = ["ingest", "--output", "data/documents.jsonl"]
+    chunk = ["chunk", "--documents", "data/documents.jsonl", "--output", "data/chunks.jsonl"]
+    _ok(_run(reference, [*ingest, "--set", "data.max_documents=8"]))
+    _ok(_run(killed, [*ingest, "--set", "data.max_documents=12"]))  # the earlier outputs
+    old_meta = (killed / "data" / "documents.meta.json").read_bytes()
+
+    _killed(_run(killed, [*ingest, "--set", "data.max_documents=8"], kill_at="documents.meta.json"), "ingest")
+    data = killed / "data"
+    assert (data / "documents.jsonl").read_bytes() == (reference / "data" / "documents.jsonl").read_bytes()
+    assert (data / "documents.meta.json").read_bytes() == old_meta  # the mix a killed run leaves
+    assert (data / ".documents.jsonl.outputs-journal.json").is_file()
+
+    started = _run(killed, chunk)
+    _ok(started)
+    assert "finished publishing the outputs of an interrupted run" in started.stderr
+    for name in ("documents.jsonl", "documents.meta.json"):
+        assert (data / name).read_bytes() == (reference / "data" / name).read_bytes(), name
+    assert json.loads((data / "documents.meta.json").read_text())["documents"] == 8
+    assert sorted(p.name for p in data.iterdir()) == ["chunks.jsonl", "documents.jsonl", "documents.meta.json"]
+
+
 def test_train_killed_while_publishing_its_model_leaves_none_and_the_rerun_matches(workdirs):
     """The last moment of a long run: checkpoints exist, the model folder is being renamed in."""
     from safetensors.torch import load_file
 
     reference, killed = workdirs
-    args = ["train", "--tuples", "data/train_tuples.jsonl", "--validation", "data/split/validation",
+    args = ["train", "--tuples", "data/train_tuples.jsonl", "--dev", "data/split/dev",
             "--output", "models/splade", "--reports", "reports/train",
             "--set", "train.max_steps=2", "--set", "train.eval_steps=2", "--set", "train.max_seq_length=64",
             "--set", "train.batch_size=8"]
@@ -230,10 +258,11 @@ def _assert_same_evaluation(reference: Path, rerun: Path) -> None:
 
 def test_evaluate_killed_mid_write_and_between_its_outputs_reruns_to_the_same_figures(
         tmp_path, model_dir, tiny_beir_dir):
-    """evaluate writes a report folder, then metrics.json. Killed (1) while the folder is half
-    written in its temporary sibling, neither output exists; killed (2) between the two renames,
-    the folder is complete and metrics.json absent (each output is whole; DVC and KFP rerun a
-    stage whose outputs are missing). The rerun then matches an uninterrupted run.
+    """evaluate writes a report folder and metrics.json, published together (`io.atomic_outputs`).
+    Killed (1) while the folder is half written in its temporary sibling, neither output exists;
+    killed (2) between the two renames, the folder is complete, metrics.json's complete temporary
+    waits beside it and a journal records the rename still to do, which the next start rolls
+    forward. The rerun then matches an uninterrupted run.
 
     Timing-dependent, hence excluded from the comparison: `*_docs_per_second` and
     `*_latency_p50/p95/p99_ms` in metrics.json and report.json, report.json's per-system `seconds`,
@@ -258,9 +287,11 @@ def test_evaluate_killed_mid_write_and_between_its_outputs_reruns_to_the_same_fi
     assert not (killed / "manifests" / "evaluate.json").exists()
     _assert_same_evaluation(reference / "reports" / "eval", killed / "reports" / "eval")
     # The half-written folder of the first kill was cleared by the second run; metrics.json's
-    # complete temporary sibling is what the second kill left.
+    # complete temporary sibling and the journal of the renames are what the second kill left
+    # (the journal is new with atomic_outputs: the next start publishes metrics.json from it).
     left = sorted(p.name for p in (killed / "reports").iterdir())
-    assert left[-1] == "eval" and [name[:len(".metrics.json.tmp-")] for name in left[:-1]] == [".metrics.json.tmp-"]
+    assert left[-1] == "eval" and [name[:len(".metrics.json.tmp-")] for name in left[1:-1]] == [".metrics.json.tmp-"]
+    assert left[0] == ".eval.outputs-journal.json" and len(left) == 3
 
     _ok(_run(killed, args))
     expected = json.loads((reference / "reports" / "metrics.json").read_text())
@@ -291,7 +322,8 @@ def test_quantize_killed_before_publishing_its_int8_folder_leaves_none_and_rerun
     _ok(_run(reference, args))
 
     _killed(_run(killed, args, kill_at="int8"), "quantize")
-    assert not (killed / "models" / "int8").exists() and not (killed / "reports").exists()
+    # The report's complete temporary waits in reports/ (the two are published together), not the report.
+    assert not (killed / "models" / "int8").exists() and not (killed / "reports" / "quantize.json").exists()
     assert not (killed / "manifests" / "quantize.json").exists()
     (left,) = (killed / "models").glob(".int8.tmp-*")  # everything was written, only the rename missed
     assert (left / "model_int8.onnx").is_file()
@@ -321,7 +353,8 @@ def _aliases(client, name: str) -> dict[str, str]:
     return {alias: str(version) for alias, version in client.get_registered_model(name).aliases.items()}
 
 
-def test_register_killed_before_writing_its_decision_and_what_the_rerun_does_with_mlflow(tmp_path, model_dir):
+def test_register_killed_before_writing_its_decision_and_what_the_rerun_does_with_mlflow(tmp_path, model_dir,
+                                                                                      tiny_beir_dir):
     """register reaches its final MLflow state (run logged, version registered, aliases moved)
     before it writes the decision file. Killed at that file's rename, it leaves no decision file
     and no manifest, but MLflow holds a complete v1, champion and challenger, whose decision no
@@ -333,17 +366,18 @@ def test_register_killed_before_writing_its_decision_and_what_the_rerun_does_wit
     registry ends exactly as an uninterrupted run's: one version, champion and challenger.
     """
     from spladeforge.registry.champion import stack
+    from tests.conftest import write_gate_inputs
 
-    metrics = {"model_ndcg_at_10": 0.5, "base_ndcg_at_10": 0.4, "model_mrr_at_10": 0.55,
-               "model_doc_active_dims": 120.0, "num_queries": 4}
+    figures = {"model_mrr_at_10": 0.55, "model_doc_active_dims": 120.0}
     roots = _project(tmp_path / "reference"), _project(tmp_path / "killed")
     args = {}
     for root in roots:
-        (root / "reports").mkdir()
-        (root / "reports" / "metrics.json").write_text(json.dumps(metrics))
+        metrics, _ = write_gate_inputs(root / "reports", tiny_beir_dir, 0.5, 0.4, figures=figures, name="eval")
+        metrics.rename(root / "reports" / "metrics.json")
         args[root] = ["register", "--model", str(model_dir), "--metrics", "reports/metrics.json",
                       "--decision", "reports/register.json", "--quantize-report", "none.json", "--onnx", "none",
-                      "--eval-dir", "none", "--set", f"register.tracking_uri=sqlite:///{root / 'mlflow' / 'mlflow.db'}"]
+                      "--eval-dir", "reports/eval", "--task", str(tiny_beir_dir),
+                      "--set", f"register.tracking_uri=sqlite:///{root / 'mlflow' / 'mlflow.db'}"]
     reference, killed = roots
     name, model_sha = "spladeforge-splade", sha256_tree(model_dir)
 
@@ -352,7 +386,8 @@ def test_register_killed_before_writing_its_decision_and_what_the_rerun_does_wit
     assert (expected["version"], expected["reference"], expected["promoted"]) == ("1", "base model", True)
 
     _killed(_run(killed, args[killed], kill_at="register.json"), "register")
-    assert [p.name for p in (killed / "reports").iterdir() if not p.name.startswith(".")] == ["metrics.json"]
+    assert sorted(p.name for p in (killed / "reports").iterdir() if not p.name.startswith(".")) == [
+        "eval", "metrics.json"], "no decision file"
     assert not (killed / "manifests" / "register.json").exists()
     client = _mlflow(killed)
     (v1,) = client.search_model_versions(f"name='{name}'")
@@ -370,7 +405,7 @@ def test_register_killed_before_writing_its_decision_and_what_the_rerun_does_wit
     versions = client.search_model_versions(f"name='{name}'")
     assert [str(mv.version) for mv in versions] == ["1"], "the rerun registered the same model twice"
     assert _aliases(client, name) == {"champion": "1", "challenger": "1"}
-    assert sorted(p.name for p in (killed / "reports").iterdir()) == ["metrics.json", "register.json"]
+    assert sorted(p.name for p in (killed / "reports").iterdir()) == ["eval", "metrics.json", "register.json"]
     assert stack(client, name) == ["1"]
     assert (killed / "manifests" / "register.json").is_file()
     # A second rerun (min_delta > 0 would fail a model gated against itself) changes nothing either.

@@ -26,7 +26,7 @@ def project(tmp_path_factory) -> Path:
 
 def test_every_stage_ran_and_wrote_its_outputs(project):
     for path in ("data/documents.jsonl", "data/chunks.jsonl", "data/queries.jsonl",
-                 "data/split/train.jsonl", "data/split/validation/qrels/test.tsv",
+                 "data/split/train.jsonl", "data/split/dev/qrels/test.tsv", "data/split/test/qrels/test.tsv",
                  "data/train_tuples.jsonl", "models/splade/model.safetensors",
                  "models/splade/spladeforge.json", "reports/train/val_ndcg.csv",
                  "reports/metrics.json", "reports/quantize.json", "reports/register.json",
@@ -119,12 +119,16 @@ def test_changing_learning_rate_reruns_train_and_downstream_only(project):
 def test_a_worse_model_does_not_become_champion(project, tmp_path):
     from mlflow import MlflowClient
 
-    from spladeforge.config import RegisterConfig
+    from spladeforge.config import RegisterConfig, load_params
     from spladeforge.stages import register
 
     metrics = json.loads((project / "reports/metrics.json").read_text())
     worse = dict(metrics, model_ndcg_at_10=0.0)
     (tmp_path / "metrics.json").write_text(json.dumps(worse))
+    per_query = json.loads((project / "reports/eval/per_query.json").read_text())
+    per_query["held-out"]["model"] = dict.fromkeys(per_query["held-out"]["model"], 0.0)
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval/per_query.json").write_text(json.dumps(per_query))
     uri = f"sqlite:///{project / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
     first = json.loads((project / "reports/register.json").read_text())
@@ -132,7 +136,9 @@ def test_a_worse_model_does_not_become_champion(project, tmp_path):
         if first["promoted"] else None
 
     cfg = RegisterConfig(tracking_uri=uri, model_name=first["model_name"])
-    result = register.run(cfg, project / "models/splade", tmp_path / "metrics.json", tmp_path / "decision.json")
+    params = load_params(project / "params.yaml")
+    result = register.run(cfg, project / "models/splade", tmp_path / "metrics.json", tmp_path / "decision.json",
+                          tmp_path / "eval", project / "data/split/test", evaluate=params.evaluate, seed=params.seed)
     decision = json.loads((tmp_path / "decision.json").read_text())
     assert decision["promoted"] is False and result
     challenger = client.get_model_version_by_alias(first["model_name"], "challenger")
@@ -161,5 +167,5 @@ def test_every_stage_wrote_a_manifest(project):
         assert manifest["stage"] == stage and manifest["packages"]["torch"]
         assert manifest["seconds"] >= 0
     train = json.loads((project / "reports/manifests/train.json").read_text())
-    assert set(train["inputs"]) == {"data/train_tuples.jsonl", "data/split/validation"}
+    assert set(train["inputs"]) == {"data/train_tuples.jsonl", "data/split/dev"}, "train never reads the test split"
     assert train["params"]["seed"] == 42 and "learning_rate" in train["params"]["train"]

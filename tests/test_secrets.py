@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from spladeforge.io import sha256_tree, write_jsonl
+from tests.conftest import write_gate_inputs
 from tests.local_http import JSONHandler, LocalServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,7 +125,8 @@ def _mlflow_records(root: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_fake_secrets_in_use_reach_no_log_file_mlflow_record_or_model_card(tmp_path, model_dir, chat_endpoint):
+def test_fake_secrets_in_use_reach_no_log_file_mlflow_record_or_model_card(tmp_path, model_dir, chat_endpoint,
+                                                                          tiny_beir_dir):
     root = tmp_path / "project"
     (root / "configs").mkdir(parents=True)
     for preset in (REPO / "configs").glob("*.yaml"):
@@ -132,9 +134,8 @@ def test_fake_secrets_in_use_reach_no_log_file_mlflow_record_or_model_card(tmp_p
     (root / "params.yaml").write_text((REPO / "params.yaml").read_text())
     write_jsonl(root / "data" / "chunks.jsonl", [
         {"id": f"{t}#0", "doc_id": t, "title": t, "section": t, "text": text} for t, text in TOPICS.items()])
-    (root / "reports").mkdir()
-    (root / "reports" / "metrics.json").write_text(json.dumps({
-        "model_ndcg_at_10": 0.5, "base_ndcg_at_10": 0.4, "bm25_ndcg_at_10": 0.35, "num_queries": 4}))
+    metrics, _ = write_gate_inputs(root / "reports", tiny_beir_dir, 0.5, 0.4, name="eval")
+    metrics.rename(root / "reports" / "metrics.json")
     overrides = [
         "generate_queries.backend=openai", f"generate_queries.openai.base_url={chat_endpoint.url}",
         "generate_queries.openai.model=tiny-llm", "generate_queries.openai.backoff_initial_s=0.01",
@@ -148,7 +149,7 @@ def test_fake_secrets_in_use_reach_no_log_file_mlflow_record_or_model_card(tmp_p
     logs = _cli(root, "generate-queries", "--chunks", "data/chunks.jsonl", "--output", "data/queries.jsonl", *sets)
     logs += _cli(root, "register", "--model", str(model_dir), "--metrics", "reports/metrics.json",
                  "--decision", "reports/register.json", "--quantize-report", "none.json", "--onnx", "none",
-                 "--eval-dir", "none", *sets)
+                 "--eval-dir", "reports/eval", "--task", str(tiny_beir_dir), *sets)
     logs += _cli(root, "publish", "--model", str(model_dir), "--decision", "reports/register.json",
                  "--metrics", "reports/metrics.json", "--quantize-report", "none.json", "--onnx", "none",
                  "--output", "export", *sets)
@@ -200,3 +201,32 @@ def test_compiled_pipeline_yaml_holds_no_secret_value(tmp_path, monkeypatch):
     text = path.read_text()
     assert "OPENAI_API_KEY" in text and "HF_TOKEN" in text and "spladeforge-secrets-test" in text
     assert _leaks(text, "pipeline.yaml") == []
+
+
+def test_credentials_that_reach_a_card_manifest_or_mlflow_params_are_masked(tmp_path):
+    """Params refuse credentials at load, but a model's sidecar written elsewhere, a value built in
+    code or a URL from the environment can still hold one: every writer masks them on the way out
+    (the model card pushed to the Hub, stage manifests, MLflow params)."""
+    from spladeforge.orchestration import write_manifest
+    from spladeforge.publishing.model_card import render_card
+    from spladeforge.registry.tracking import flatten_params
+
+    token = "ghp_FAKEcardMANIFESTtoken0123456789"
+    tainted = {
+        "data": {"dvc_repo": f"https://oauth2:{token}@git.example/org/docs.git", "source": "docs",
+                 "dvc_remote_config": {"endpointurl": f"https://minio.example/?X-Amz-Signature={token}"}},
+        "generate_queries": {"openai": {"base_url": f"https://{token}@llm.example/v1",
+                                        "api_key_env": "OPENAI_API_KEY"}},
+        "publish": {"hub": {"token": token, "token_env": "HF_TOKEN"}},
+    }
+    card = render_card(
+        decision={"model_name": "m", "version": "1", "reason": f"beats https://u:{token}@h", "run_id": "r"},
+        metrics={"model_ndcg_at_10": 0.5}, sidecar={"base_model": "builtin:splade-tiny", "data": tainted["data"]},
+        params=tainted, quantize=None, int8={"included": False, "reason": "none given"}, model_ref="m")
+    manifest = write_manifest("ingest", tainted, {"inputs": "x"}, {"output": f"https://{token}@h/o"}, 0.0, 1.0,
+                              dest=tmp_path / "ingest.json")
+    flat = flatten_params(tainted)
+    for where, text in (("card", card), ("manifest", manifest.read_text()), ("mlflow", json.dumps(flat))):
+        assert token not in text, where
+    assert "| `dvc_repo` | https://***@git.example/org/docs.git |" in card and "| `source` | docs |" in card
+    assert flat["generate_queries.openai.api_key_env"] == "OPENAI_API_KEY" and flat["publish.hub.token"] == "***"

@@ -7,6 +7,10 @@ candidate pairs (a pair with Jaccard 0.8 is proposed with probability > 0.99), a
 candidate's exact Jaccard over the shingle sets decides, so the result does not depend on
 hash luck beyond the candidate step and is deterministic across processes.
 
+A text without word tokens (emoji, symbols) has no shingles: it is never a near-duplicate of
+anything (the Jaccard of two empty sets is taken as 0, not 1, which made all such texts
+duplicates of each other); exact duplicates are the callers' exact-text check.
+
 Written here rather than taken from `datasketch`: that library hashes shingle by shingle in
 Python, and the exact check and per-process-stable word hashes below are a few numpy lines.
 """
@@ -50,8 +54,9 @@ def shingles(text: str, words: int = 5) -> np.ndarray:
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    if not len(a) and not len(b):
-        return 1.0
+    """|a & b| / |a | b| of two shingle sets; 0.0 when either is empty (no words to compare)."""
+    if not len(a) or not len(b):
+        return 0.0
     inter = len(np.intersect1d(a, b, assume_unique=True))
     return inter / (len(a) + len(b) - inter)
 
@@ -73,6 +78,8 @@ class NearDuplicateIndex:
         self._buckets: dict[tuple[int, bytes], list[Hashable]] = defaultdict(list)
 
     def _bands(self, grams: np.ndarray) -> list[tuple[int, bytes]]:
+        if not len(grams):
+            return []  # no shingles: neither a candidate nor a match for anything
         sig = _signature(grams)
         return [(b, sig[b * _ROWS:(b + 1) * _ROWS].tobytes()) for b in range(_BANDS)]
 

@@ -5,7 +5,9 @@ Every stage writes into a temporary sibling of its output and renames it into pl
 the whole output is complete, so an interrupted stage never leaves a half-written file for DVC
 or KFP to mistake for a result. A folder replacing an earlier one is swapped in with one atomic
 exchange on Linux; elsewhere the old folder is moved aside first and, should the process die
-before the new one is in place, restored by the next run.
+before the new one is in place, restored by the next run. A stage with several outputs
+publishes them together (`atomic_outputs`: a journal of the renames, rolled forward by the next
+run if it was killed between them). A full disk is reported naming the output being written.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import ctypes
 import errno
 import hashlib
 import json
+import logging
 import math
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -25,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from spladeforge.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 
 def _remove(path: Path) -> None:
@@ -57,11 +63,10 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-@contextlib.contextmanager
-def atomic_output(dest: str | Path, *, directory: bool = False) -> Iterator[Path]:
-    """Yield a temporary sibling of `dest`; on success it replaces `dest`, on error it vanishes."""
-    dest = Path(dest)
+def _temporary(dest: Path, *, directory: bool) -> Path:
+    """A fresh temporary sibling of `dest`, after putting back or clearing what a killed run left."""
     dest.parent.mkdir(parents=True, exist_ok=True)
+    _recover_folder(dest.parent)
     prefix = f".{dest.name}.tmp-"
     olds = sorted(dest.parent.glob(f".{dest.name}.old-*"), key=lambda p: p.stat().st_mtime)
     if olds and not dest.exists() and not dest.is_symlink():
@@ -78,27 +83,185 @@ def atomic_output(dest: str | Path, *, directory: bool = False) -> Iterator[Path
         fd, name = tempfile.mkstemp(prefix=prefix, dir=dest.parent)
         os.close(fd)
         tmp = Path(name)
+    return tmp
+
+
+def _publish(tmp: Path, dest: Path) -> None:
+    """Put the complete `tmp` in place of `dest`: one rename, or one exchange for a folder."""
+    if tmp.is_dir() and dest.exists() and _exchange(tmp, dest):
+        _remove(tmp)  # it now holds the old output
+    elif tmp.is_dir():
+        # A directory cannot be renamed over a non-empty one: move the old one aside first,
+        # so that at every moment either the old or the new output is complete.
+        old = None
+        if dest.exists():
+            old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+            _remove(old)
+            os.replace(dest, old)
+        os.replace(tmp, dest)
+        if old is not None:
+            _remove(old)
+    else:
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _named(exc: BaseException, pairs: list[tuple[Path, Path]]) -> BaseException:
+    """A full disk (ENOSPC, EDQUOT) as an OSError naming the output being written, not a temporary."""
+    if not isinstance(exc, OSError) or exc.errno not in _DISK_FULL:
+        return exc
+    shown = None
+    if exc.filename:
+        failed = Path(os.fsdecode(exc.filename))
+        for tmp, dest in pairs:
+            if failed == tmp or tmp in failed.parents:
+                shown = dest / failed.relative_to(tmp) if failed != tmp else dest
+        shown = shown or failed
+    else:
+        shown = ", ".join(str(dest) for _, dest in pairs)
+    return OSError(exc.errno, f"{os.strerror(exc.errno)} while writing", str(shown))
+
+
+# Temporaries of an `atomic_outputs` block still being written: `atomic_output` (and so
+# write_json/write_jsonl) writes them in place, since the block publishes them with their siblings.
+_PENDING: set[Path] = set()
+
+
+@contextlib.contextmanager
+def atomic_output(dest: str | Path, *, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling of `dest`; on success it replaces `dest`, on error it vanishes."""
+    dest = Path(dest)
+    if dest in _PENDING:
+        try:
+            yield dest
+        except OSError as exc:
+            if exc.errno in _DISK_FULL and not exc.filename:
+                raise OSError(exc.errno, exc.strerror, str(dest)) from None  # named by the enclosing block
+            raise
+        return
+    tmp = _temporary(dest, directory=directory)
     try:
         yield tmp
-        if directory and dest.exists() and _exchange(tmp, dest):
-            _remove(tmp)  # it now holds the old output
-        elif directory:
-            # A directory cannot be renamed over a non-empty one: move the old one aside first,
-            # so that at every moment either the old or the new output is complete.
-            old = None
-            if dest.exists():
-                old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-                _remove(old)
-                os.replace(dest, old)
-            os.replace(tmp, dest)
-            if old is not None:
-                _remove(old)
-        else:
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dest)
-    except BaseException:
+        _publish(tmp, dest)
+    except BaseException as exc:
         _remove(tmp)
-        raise
+        named = _named(exc, [(tmp, dest)])
+        if named is exc:
+            raise
+        raise named from None
+
+
+# --- several outputs together ----------------------------------------------------------------
+
+JOURNAL = ".outputs-journal.json"
+
+
+def _ident(path: Path) -> list[int] | None:
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    return [st.st_dev, st.st_ino]
+
+
+@contextlib.contextmanager
+def atomic_outputs(*dests: str | Path, folders: Iterable[str | Path] = ()) -> Iterator[tuple[Path, ...]]:
+    """Yield a temporary sibling for each of `dests` (a folder for those in `folders`); on success
+    all of them replace their outputs together, on error all vanish.
+
+    A stage with several outputs (a file and its report, a model folder and its curves) must not
+    leave a new one beside an old or missing other. Once every temporary is complete, a journal
+    (`.<first output>.outputs-journal.json`: each temporary, its output and the temporary's inode)
+    is written, then the temporaries are renamed in one by one, then the journal is removed. A
+    run killed between those renames leaves the journal: the next start of any stage touching
+    these folders rolls the renames forward (`recover_outputs`), so what readers get is all the
+    new outputs or, killed before the journal existed, all the old ones.
+    """
+    paths = [Path(d) for d in dests]
+    as_folder = {Path(f) for f in folders}
+    journal = paths[0].parent / f".{paths[0].name}{JOURNAL}"
+    pairs: list[tuple[Path, Path]] = []
+    committing = False
+    try:
+        for dest in paths:
+            pairs.append((_temporary(dest, directory=dest in as_folder), dest))
+            _PENDING.add(pairs[-1][0])
+        for stale in journal.parent.glob(f".{journal.name}.tmp-*"):
+            _remove(stale)  # a journal a killed run was still writing: its publish never began
+        yield tuple(tmp for tmp, _ in pairs)
+        committing = True
+        root = journal.parent
+        write_json(journal, {"pid": os.getpid(), "host": socket.gethostname(), "outputs": [
+            {"tmp": os.path.relpath(tmp, root), "dest": os.path.relpath(dest, root), "ident": _ident(tmp)}
+            for tmp, dest in pairs]})
+        for tmp, dest in pairs:
+            _publish(tmp, dest)
+        journal.unlink()
+    except BaseException as exc:
+        if not committing:  # once the journal exists the temporaries are complete: the next start publishes them
+            for tmp, _ in pairs:
+                _remove(tmp)
+        named = _named(exc, pairs)
+        if named is exc:
+            raise
+        raise named from None
+    finally:
+        _PENDING.difference_update(tmp for tmp, _ in pairs)
+
+
+def recover_outputs(*paths: str | Path) -> int:
+    """Finish the publishes a killed run left half done in the folders of `paths`; return how many.
+
+    `paths` are outputs (or inputs: an earlier stage's outputs) of the stage about to run; each
+    journal found beside them (see `atomic_outputs`) has its remaining renames done.
+    """
+    folders = dict.fromkeys(Path(p).parent for p in paths)
+    return sum(_recover_folder(folder) for folder in folders)
+
+
+def _alive(record: dict[str, Any]) -> bool:
+    """Whether the process that wrote a journal still runs on this host (it is then mid-publish)."""
+    pid = record.get("pid")
+    if record.get("host") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _recover_folder(folder: Path) -> int:
+    done = 0
+    for journal in sorted(folder.glob(f".*{JOURNAL}")) if folder.is_dir() else []:
+        try:
+            record = json.loads(journal.read_text(encoding="utf-8"))
+            entries = record["outputs"]
+        except FileNotFoundError:
+            continue  # its writer finished in the meantime
+        except (OSError, ValueError, KeyError, TypeError):
+            record, entries = {}, []  # written atomically, so only a hand-edited journal gets here
+        if _alive(record):
+            continue  # another process on this host is publishing these outputs right now
+        for entry in entries:
+            tmp, dest, ident = folder / entry["tmp"], folder / entry["dest"], entry["ident"]
+            if _ident(dest) == ident:
+                if tmp.exists() or tmp.is_symlink():
+                    _remove(tmp)  # an exchange left the old output here
+            elif _ident(tmp) == ident:
+                _publish(tmp, dest)
+            else:
+                logger.warning("%s: %s is neither the new output nor its temporary any more; left as it is",
+                               journal, dest)
+        journal.unlink(missing_ok=True)
+        logger.warning("finished publishing the outputs of an interrupted run (%s)", journal.name)
+        done += 1
+    return done
 
 
 def write_jsonl(dest: str | Path, records: Iterable[dict[str, Any]]) -> int:
@@ -146,8 +309,8 @@ def iter_jsonl(
 
 
 def write_json(dest: str | Path, obj: Any) -> None:
-    with atomic_output(dest) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    with atomic_output(dest) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def read_json(path: str | Path) -> Any:

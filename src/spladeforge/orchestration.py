@@ -4,11 +4,13 @@
   each stage's `params:` (a test compares them), and the stage's manifest records them.
 - `validated`: sections handed over as plain dicts (Kubeflow parameters) turned into `Params`, with
   the same error message as `params.yaml` gets.
-- `run_stage`: time a stage and write its manifest once it has succeeded, to
-  `reports/manifests/<stage>.json` ($SPLADEFORGE_MANIFEST_DIR) or a Kubeflow output: what it read
-  (by content hash), with which params and package versions, how long and how much memory it
-  took, and its summary, so that any output can be traced to the inputs and versions that made
-  it. Secrets never get there: params hold only the names of the variables that carry them.
+- `run_stage`: first finish any publish of several outputs that a killed run left half done
+  beside the stage's paths (`io.recover_outputs`); then time the stage and write its manifest
+  once it has succeeded, to `reports/manifests/<stage>.json` ($SPLADEFORGE_MANIFEST_DIR) or a
+  Kubeflow output: what it read (by content hash), with which params and package versions, how
+  long and how much memory it took, and its summary, so that any output can be traced to the
+  inputs and versions that made it. Secrets never get there: params hold only the names of the
+  variables that carry them, and the params and summary pass through `redaction.redact_params`.
 - `metadata` / `log_metrics`: a stage's summary as Kubeflow artifact metadata and metrics.
 - `run_config`: the run parameters `register` logs to MLflow and `publish` writes into the model card.
 
@@ -32,7 +34,8 @@ from pydantic import ValidationError
 
 from spladeforge.config import Params, format_errors, run_config
 from spladeforge.errors import ConfigError
-from spladeforge.io import sha256_tree, write_json
+from spladeforge.io import recover_outputs, sha256_tree, write_json
+from spladeforge.redaction import redact_params
 
 __all__ = ["STAGES", "STAGE_SECTIONS", "log_metrics", "metadata", "recorded_params", "run_config", "run_stage",
            "validated"]
@@ -47,7 +50,9 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "train": ("seed", "train"),
     "evaluate": ("evaluate",),
     "quantize": ("quantize",),
-    "register": ("register",),
+    # evaluate's settings score the champion as evaluate scored the challenger; quantize.max_ndcg_drop
+    # decides whether the INT8 export ships; seed seeds the bootstrap.
+    "register": ("seed", "register", "evaluate", "quantize"),
     # quantize.max_ndcg_drop guards which INT8 model may be published.
     "publish": ("publish", "quantize"),
 }
@@ -81,6 +86,7 @@ def run_stage(stage: str, fn: Callable[..., dict[str, Any]], *args: Any, params:
     goes to `manifest` (a Kubeflow output artifact) or `reports/manifests/<stage>.json`
     ($SPLADEFORGE_MANIFEST_DIR); a stage that fails writes none.
     """
+    recover_outputs(*_paths([*args, *kwargs.values(), *inputs]))
     hashes = dict(input_hashes) if input_hashes is not None else hash_inputs(inputs)
     wall, started = time.time(), time.perf_counter()
     result = fn(*args, **kwargs)
@@ -88,6 +94,17 @@ def run_stage(stage: str, fn: Callable[..., dict[str, Any]], *args: Any, params:
     write_manifest(stage, recorded_params(params, stage), hashes, result, wall, seconds,
                    dest=manifest or manifest_dir() / f"{stage}.json")
     return result
+
+
+def _paths(values: Iterable[Any]) -> list[Path]:
+    """The paths among a stage's arguments (and in lists of them): its inputs and outputs."""
+    found: list[Path] = []
+    for value in values:
+        if isinstance(value, Path):
+            found.append(value)
+        elif isinstance(value, list | tuple):
+            found += [v for v in value if isinstance(v, Path)]
+    return found
 
 
 def metadata(result: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,7 +152,7 @@ def hash_inputs(paths: Iterable[Path]) -> dict[str, str]:
 def write_manifest(stage: str, params: dict[str, Any], inputs: dict[str, str], summary: dict[str, Any],
                    started: float, seconds: float, dest: Path | None = None) -> Path:
     dest = dest or manifest_dir() / f"{stage}.json"
-    write_json(dest, {
+    write_json(dest, redact_params({
         "stage": stage,
         "params": params,
         "inputs": inputs,
@@ -144,5 +161,5 @@ def write_manifest(stage: str, params: dict[str, Any], inputs: dict[str, str], s
         "seconds": round(seconds, 3),
         "peak_rss_mb": peak_rss_mb(),
         "summary": summary,
-    })
+    }))
     return dest

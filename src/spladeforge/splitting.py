@@ -1,24 +1,41 @@
-"""Split generated queries into training and held-out sides by source document.
+"""Split generated queries into train, dev and test sides by source document, and judge the held-out ones.
 
 Splitting by document, not by query or chunk, keeps overlapping chunks of one document from
-landing on both sides: a 90/10 split with minimal content overlap. Documents are ranked by a
-seeded hash of their id, so a split is repeatable and independent of file order; at least one
-document is held out and never all.
+landing on two sides. Dev picks the checkpoint and stops training early; test decides the
+promotion gate and is never seen by training (a set that picked a checkpoint holds a maximum over
+checkpoints, which no reference it is compared with gets).
 
-Different documents can still share text (copied sections, near-identical pages). A held-out
-chunk whose word-shingle Jaccard with a training chunk reaches `split.near_duplicate_threshold`
-would measure memorisation, not retrieval: its document moves to train (`move_document`) or its
-queries are dropped (`drop_query`); either is counted.
+Sides. A document's side is fixed by a threshold on `stable_fraction(seed, "split", doc_id)`, a
+seeded hash of its id: below `test_fraction` it is a test document, below `test_fraction +
+dev_fraction` a dev document, else a training one. The side does not depend on the other
+documents, so when documents are added (a scheduled retrain on a newer data revision) every
+earlier document keeps its side, and a champion was never trained on a later run's test
+document. Only a corpus too small to give each side a document borrows one, the document whose
+hash is closest to the empty side's interval, taken from the largest side.
 
-Queries that failed generate-queries' round-trip filter (`round_trip_ok: false`, Alberti et al.,
-2019) are dropped from training, where a query too vague to find its passage is noise. The
-held-out side keeps them (`split.validation_round_trip: keep`): a validation set pre-selected by
+Corpus and relevance. Held-out queries are searched against the whole chunk corpus, every chunk
+of every document (training documents included): what the deployed index holds, so a held-out
+figure is not saturated by a corpus of a few dozen chunks. Each query's source chunk is judged
+grade 2; the chunks of the same document whose character spans (`start` plus the text's length)
+overlap the source's are judged grade 1, since window chunking repeats the overlap's text in the
+neighbour, which then answers the query too; no other chunk is judged. A chunk without `start`
+has no judged neighbours. NDCG (gain = grade) thus ranks the source first and counts a
+neighbour above an unrelated chunk.
+
+Leaks. Different documents can still share text (copied sections, near-identical pages). A dev or
+test chunk whose word-shingle Jaccard with a training chunk reaches
+`split.near_duplicate_threshold` would measure memorisation, not retrieval: its document moves to
+train (`move_document`) or its queries are dropped (`drop_query`); either is counted.
+
+Round trip. Queries that failed generate-queries' round-trip filter (`round_trip_ok: false`,
+Alberti et al., 2019) are dropped from training, where a query too vague to find its passage is
+noise. Dev and test keep them (`split.held_out_round_trip: keep`): a held-out set pre-selected by
 BM25 would flatter BM25.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,106 +44,173 @@ from spladeforge.dedup import NearDuplicateIndex
 from spladeforge.errors import InputError
 from spladeforge.text import stable_fraction
 
+SIDES = ("train", "dev", "test")
+HELD_OUT = ("dev", "test")
+SOURCE_GRADE = 2  # the chunk the query was generated from
+NEIGHBOUR_GRADE = 1  # a chunk of the same document whose span overlaps the source's
+
+
+@dataclass
+class HeldOutSet:
+    """One held-out side as a BEIR folder holds it: judged queries over the whole chunk corpus."""
+
+    rows: list[dict[str, Any]]  # query_id, query, type, chunk_id, doc_id
+    qrels: dict[str, dict[str, int]]  # query id -> {chunk id: grade}
+    documents: int
+    round_trip_failed: int  # kept queries that failed the round trip
+
 
 @dataclass
 class DocumentSplit:
     train: list[dict[str, Any]]  # training rows: query_id, query, type, chunk_id, doc_id
-    validation: list[dict[str, Any]]  # held-out rows, same fields
-    corpus: list[dict[str, Any]]  # every chunk of the held-out documents, in chunk-file order
+    dev: HeldOutSet
+    test: HeldOutSet
+    corpus: list[dict[str, Any]]  # every chunk, in chunk-file order: the corpus of dev and test
     train_documents: int
-    validation_documents: int
     leaking_chunks: int  # held-out chunks that nearly duplicate a training chunk
     documents_moved: int  # their documents, moved to train (`move_document`)
     queries_dropped: int  # their queries, dropped (`drop_query`)
-    round_trip_dropped_train: int
-    round_trip_dropped_validation: int
-    validation_round_trip_failed: int  # kept held-out queries that failed the round trip
+    round_trip_dropped: dict[str, int] = field(default_factory=dict)  # side -> queries dropped
 
     def counts(self) -> dict[str, int]:
         """The split's summary, in the order the stage reports it."""
-        return {"train_queries": len(self.train), "validation_queries": len(self.validation),
-                "train_documents": self.train_documents, "validation_documents": self.validation_documents,
-                "validation_corpus_chunks": len(self.corpus),
-                "near_duplicate_validation_chunks": self.leaking_chunks,
+        return {"train_queries": len(self.train), "dev_queries": len(self.dev.rows),
+                "test_queries": len(self.test.rows), "train_documents": self.train_documents,
+                "dev_documents": self.dev.documents, "test_documents": self.test.documents,
+                "corpus_chunks": len(self.corpus),
+                "dev_judged_neighbours": _neighbours(self.dev), "test_judged_neighbours": _neighbours(self.test),
+                "near_duplicate_held_out_chunks": self.leaking_chunks,
                 "near_duplicate_documents_moved": self.documents_moved,
                 "near_duplicate_queries_dropped": self.queries_dropped,
-                "round_trip_dropped_train": self.round_trip_dropped_train,
-                "round_trip_dropped_validation": self.round_trip_dropped_validation,
-                "validation_round_trip_failed": self.validation_round_trip_failed}
+                **{f"round_trip_dropped_{side}": self.round_trip_dropped.get(side, 0) for side in SIDES},
+                "dev_round_trip_failed": self.dev.round_trip_failed,
+                "test_round_trip_failed": self.test.round_trip_failed}
 
 
-def held_out_documents(doc_ids: list[str], fraction: float, seed: int) -> set[str]:
-    """Documents that go to validation: a seeded hash order, at least one, never all."""
-    ranked = sorted(doc_ids, key=lambda d: stable_fraction(seed, "split", d))
-    count = min(max(1, round(fraction * len(ranked))), len(ranked) - 1)
-    return set(ranked[:count])
+def _neighbours(held: HeldOutSet) -> int:
+    return sum(1 for rels in held.qrels.values() for grade in rels.values() if grade == NEIGHBOUR_GRADE)
 
 
-def leaking_chunks(cfg: SplitConfig, chunks: dict[str, dict[str, Any]], doc_ids: set[str],
-                   held_out: set[str]) -> set[str]:
-    """Held-out chunk ids whose text nearly duplicates a training chunk."""
+def document_sides(doc_ids: list[str], dev_fraction: float, test_fraction: float, seed: int) -> dict[str, str]:
+    """doc id -> "train" | "dev" | "test", by a threshold on the document's seeded hash.
+
+    Needs at least three documents: a side left empty by the thresholds borrows the document
+    whose hash is closest to its interval, from the side holding the most.
+    """
+    position = {d: stable_fraction(seed, "split", d) for d in doc_ids}
+    bounds = {"test": (0.0, test_fraction), "dev": (test_fraction, test_fraction + dev_fraction),
+              "train": (test_fraction + dev_fraction, 1.0)}
+    sides = {d: next(side for side, (low, high) in bounds.items() if low <= f < high) for d, f in position.items()}
+    for empty in ("train", "test", "dev"):
+        members = {side: [d for d in sorted(sides) if sides[d] == side] for side in SIDES}
+        if members[empty]:
+            continue
+        donor = max(SIDES, key=lambda side: (len(members[side]), side == "train"))
+        low, high = bounds[empty]
+        moved = min(members[donor], key=lambda d: (max(low - position[d], position[d] - high), d))
+        sides[moved] = empty
+    return sides
+
+
+def _spans_overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    if not isinstance(a.get("start"), int) or not isinstance(b.get("start"), int):
+        return False
+    return a["start"] < b["start"] + len(b["text"]) and b["start"] < a["start"] + len(a["text"])
+
+
+def judgments(chunk_id: str, chunks: dict[str, dict[str, Any]],
+              by_document: dict[str, list[str]]) -> dict[str, int]:
+    """The graded qrels of a query generated from `chunk_id` (see the module docstring)."""
+    source = chunks[chunk_id]
+    rels = {chunk_id: SOURCE_GRADE}
+    for other in by_document[source["doc_id"]]:
+        if other != chunk_id and _spans_overlap(source, chunks[other]):
+            rels[other] = NEIGHBOUR_GRADE
+    return rels
+
+
+def leaking_chunks(cfg: SplitConfig, chunks: dict[str, dict[str, Any]], sides: dict[str, str]) -> set[str]:
+    """Held-out (dev or test) chunk ids whose text nearly duplicates a training chunk."""
     if cfg.near_duplicate_threshold is None:
         return set()
     index = NearDuplicateIndex(cfg.near_duplicate_threshold, cfg.shingle_words)
     for c in chunks.values():
-        if c["doc_id"] in doc_ids and c["doc_id"] not in held_out:
+        if sides.get(c["doc_id"]) == "train":
             index.add(c["id"], c["text"])
     return {c["id"] for c in chunks.values()
-            if c["doc_id"] in held_out and index.match(c["text"]) is not None}
+            if sides.get(c["doc_id"]) in HELD_OUT and index.match(c["text"]) is not None}
+
+
+def _move_leaking_documents(cfg: SplitConfig, sides: dict[str, str], leak_docs: set[str],
+                            chunks_path: Path) -> int:
+    """Move the documents of leaking chunks to train; refuse when that empties a held-out side."""
+    for side in HELD_OUT:
+        held = {d for d, s in sides.items() if s == side}
+        if held and held <= leak_docs:
+            raise InputError(f"{chunks_path}: every {side} document nearly duplicates a training chunk "
+                             f"(split.near_duplicate_threshold={cfg.near_duplicate_threshold}); raise the "
+                             "threshold, use near_duplicate_action: drop_query, or deduplicate the corpus")
+    for doc in leak_docs:
+        sides[doc] = "train"
+    return len(leak_docs)
 
 
 def split_by_document(cfg: SplitConfig, queries: list[dict[str, Any]], chunks: dict[str, dict[str, Any]],
                       seed: int, queries_path: Path, chunks_path: Path) -> DocumentSplit:
     """Split `queries` (of `chunks`, by chunk id); the paths name the inputs in errors."""
-    ok = {q["id"]: q.get("round_trip_ok", True) for q in queries}
     unknown = [q["id"] for q in queries if q["chunk_id"] not in chunks]
     if unknown:
         raise InputError(f"{queries_path}: {len(unknown)} queries name chunks missing from "
                          f"{chunks_path} (first: {unknown[0]}); rerun generate-queries")
     doc_ids = sorted({chunks[q["chunk_id"]]["doc_id"] for q in queries})
-    if len(doc_ids) < 2:
-        raise InputError(f"{queries_path}: queries come from {len(doc_ids)} document(s); a split "
-                         "by document needs at least 2")
-    held_out = held_out_documents(doc_ids, cfg.validation_fraction, seed)
-    leaks = leaking_chunks(cfg, chunks, set(doc_ids), held_out)
+    if len(doc_ids) < len(SIDES):
+        raise InputError(f"{queries_path}: queries come from {len(doc_ids)} document(s); a split by document "
+                         "into train, dev and test needs at least 3")
+    sides = document_sides(doc_ids, cfg.dev_fraction, cfg.test_fraction, seed)
+    leaks = leaking_chunks(cfg, chunks, sides)
     leak_docs = {chunks[c]["doc_id"] for c in leaks}
+    moved = 0
     if cfg.near_duplicate_action == "move_document" and leak_docs:
-        if leak_docs >= held_out:
-            raise InputError(f"{chunks_path}: every validation document nearly duplicates a training chunk "
-                             f"(split.near_duplicate_threshold={cfg.near_duplicate_threshold}); raise the "
-                             "threshold, use near_duplicate_action: drop_query, or deduplicate the corpus")
-        held_out -= leak_docs
+        moved = _move_leaking_documents(cfg, sides, leak_docs, chunks_path)
 
-    train, validation, dropped = [], [], 0
-    round_trip_dropped = {"train": 0, "validation": 0}
+    rows: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
+    round_trip_dropped = dict.fromkeys(SIDES, 0)
+    dropped = 0
     for q in queries:
         doc_id = chunks[q["chunk_id"]]["doc_id"]
-        row = {"query_id": q["id"], "query": q["text"], "type": q.get("type", ""),
-               "chunk_id": q["chunk_id"], "doc_id": doc_id}
-        if doc_id in held_out and q["chunk_id"] in leaks:
+        side = sides[doc_id]
+        if side != "train" and q["chunk_id"] in leaks:
             dropped += 1  # only reachable with drop_query: moved documents are no longer held out
             continue
-        side = "validation" if doc_id in held_out else "train"
-        if q.get("round_trip_ok") is False and (side == "train" or cfg.validation_round_trip == "drop"):
+        if q.get("round_trip_ok") is False and (side == "train" or cfg.held_out_round_trip == "drop"):
             round_trip_dropped[side] += 1
             continue
-        (validation if side == "validation" else train).append(row)
-    if not train:
+        rows[side].append({"query_id": q["id"], "query": q["text"], "type": q.get("type", ""),
+                           "chunk_id": q["chunk_id"], "doc_id": doc_id})
+    if not rows["train"]:
         raise InputError(f"{queries_path}: no training query left ({round_trip_dropped['train']} failed the "
                          "round-trip filter); loosen generate_queries.filters.round_trip_k or set round_trip: none")
-    if not validation:
-        raise InputError(f"{queries_path}: no validation query left after the near-duplicate check "
-                         f"({len(leaks)} leaking chunks); raise split.near_duplicate_threshold")
-    if cfg.max_validation_queries is not None and len(validation) > cfg.max_validation_queries:
-        validation.sort(key=lambda r: stable_fraction(seed, "val", r["query_id"]))
-        validation = sorted(validation[: cfg.max_validation_queries], key=lambda r: r["query_id"])
+    for side in HELD_OUT:
+        if not rows[side]:
+            raise InputError(f"{queries_path}: no {side} query left after the near-duplicate check "
+                             f"({len(leaks)} leaking chunks); raise split.near_duplicate_threshold")
+
+    by_document: dict[str, list[str]] = {}
+    for c in chunks.values():
+        by_document.setdefault(c["doc_id"], []).append(c["id"])
+    limits = {"dev": cfg.max_dev_queries, "test": cfg.max_test_queries}
+    failed = {q["id"] for q in queries if q.get("round_trip_ok") is False}
+    held: dict[str, HeldOutSet] = {}
+    for side in HELD_OUT:
+        kept = rows[side]
+        if limits[side] is not None and len(kept) > limits[side]:
+            kept.sort(key=lambda r: stable_fraction(seed, side, r["query_id"]))
+            kept = sorted(kept[: limits[side]], key=lambda r: r["query_id"])
+        held[side] = HeldOutSet(
+            rows=kept, qrels={r["query_id"]: judgments(r["chunk_id"], chunks, by_document) for r in kept},
+            documents=sum(1 for s in sides.values() if s == side),
+            round_trip_failed=sum(1 for r in kept if r["query_id"] in failed))
     return DocumentSplit(
-        train=train, validation=validation,
-        corpus=[c for c in chunks.values() if c["doc_id"] in held_out],
-        train_documents=len(doc_ids) - len(held_out), validation_documents=len(held_out),
-        leaking_chunks=len(leaks),
-        documents_moved=len(leak_docs) if cfg.near_duplicate_action == "move_document" else 0,
-        queries_dropped=dropped,
-        round_trip_dropped_train=round_trip_dropped["train"],
-        round_trip_dropped_validation=round_trip_dropped["validation"],
-        validation_round_trip_failed=sum(1 for r in validation if not ok.get(r["query_id"], True)))
+        train=rows["train"], dev=held["dev"], test=held["test"], corpus=list(chunks.values()),
+        train_documents=sum(1 for s in sides.values() if s == "train"), leaking_chunks=len(leaks),
+        documents_moved=moved, queries_dropped=dropped, round_trip_dropped=round_trip_dropped)

@@ -121,4 +121,5 @@ def test_missing_path_or_revision_names_the_repository(tmp_path, data_repo):
 def test_credentials_in_the_repo_url_are_never_recorded():
     from spladeforge.data.dvc_source import redact
 
-    assert redact("https://user:ghp_SECRET@github.com/org/data.git") == "https://github.com/org/data.git"
+    # The one redaction of every URL (spladeforge.redaction) masks the user part too, as `***`.
+    assert redact("https://user:ghp_SECRET@github.com/org/data.git") == "https://***@github.com/org/data.git"

@@ -99,3 +99,17 @@ def test_subsample_is_deterministic_and_order_independent(tmp_path):
     assert set(picked.queries) == set(data.subsample(5).queries) == set(reordered.subsample(5).queries)
     assert picked.corpus == data.corpus
     assert data.subsample(None) is data and data.subsample(50) is data
+
+
+def test_content_hash_follows_the_content_not_the_files(tmp_path, tiny_beir_dir):
+    """The set hash register compares: equal for the same data in another file order, different when a
+    judgment, a query or a document changes, and for a subsample."""
+    reversed_dir = write_beir(tmp_path / "reversed", corpus=dict(reversed(TINY_CORPUS.items())),
+                              queries=dict(reversed(TINY_QUERIES.items())))
+    digest = load_beir(tiny_beir_dir).content_sha256()
+    assert load_beir(reversed_dir).content_sha256() == digest and len(digest) == 64
+    regraded = dict(TINY_QUERIES, q2=("compress a file with gzip", {"d2": 2}))
+    assert load_beir(write_beir(tmp_path / "regraded", queries=regraded)).content_sha256() != digest
+    extra_doc = dict(TINY_CORPUS, d7=("os", "The os module talks to the operating system."))
+    assert load_beir(write_beir(tmp_path / "bigger", corpus=extra_doc)).content_sha256() != digest
+    assert load_beir(tiny_beir_dir).subsample(2).content_sha256() != digest

@@ -15,6 +15,7 @@ run sets `kubeflow.train_retries=0` to fail fast and `kubeflow.hf_hub_offline=tr
 # No `from __future__ import annotations`: KFP reads the test pipeline's annotations as types.
 import json
 import re
+import shutil
 
 import pytest
 
@@ -25,8 +26,9 @@ from .conftest import REPO
 pytestmark = pytest.mark.slow
 
 SHARDS = 2
-TINY = ["data.max_documents=12", "split.validation_fraction=0.25", "train.max_steps=4", "train.batch_size=8",
-        "train.eval_steps=2", "train.logging_steps=1", "train.max_seq_length=64", "evaluate.batch_size=16",
+TINY = ["data.max_documents=12", "split.dev_fraction=0.2", "split.test_fraction=0.2", "train.max_steps=4",
+        "train.batch_size=8", "train.eval_steps=2", "train.logging_steps=1", "train.max_seq_length=64",
+        "evaluate.batch_size=16",
         "register.min_delta=1.0", "kubeflow.train_retries=0", f"kubeflow.mine_shards={SHARDS}",
         f"kubeflow.encode_shards={SHARDS}",
         # kfp.local applies the environment the compiled tasks get: offline, as every test is.
@@ -80,6 +82,12 @@ def passing(run) -> dict:
     figures = json.loads((d / "evaluate/metrics").read_text())
     figures.update(model_ndcg_at_10=0.9, base_ndcg_at_10=0.1)
     (root / "passing-metrics.json").write_text(json.dumps(figures))
+    # evaluate's report folder with per-query scores to match: the model ahead on every test query.
+    shutil.copytree(d / "evaluate/report", root / "passing-report")
+    per_query = json.loads((root / "passing-report/per_query.json").read_text())
+    held_out = per_query["held-out"]
+    held_out.update(model=dict.fromkeys(held_out["model"], 0.9), base=dict.fromkeys(held_out["base"], 0.1))
+    (root / "passing-report/per_query.json").write_text(json.dumps(per_query))
     uri = f"sqlite:///{root / 'mlflow-passing.db'}"
     p = run_arguments(params)
     p["register"] = {**p["register"], "tracking_uri": uri, "min_delta": 0.0}
@@ -95,7 +103,8 @@ def passing(run) -> dict:
         release(c, register=register, publish=publish, quantize=quantize, run_config=run_config,
                 model=imported(d / "train/model", dsl.Model),
                 metrics=imported(root / "passing-metrics.json", dsl.Metrics),
-                eval_report=imported(d / "evaluate/report", dsl.Artifact),
+                eval_report=imported(root / "passing-report", dsl.Artifact),
+                test=imported(d / "split/test", dsl.Dataset),
                 quantize_report=imported(d / "quantize/report", dsl.Metrics),
                 onnx_model=imported(d / "quantize/onnx_model", dsl.Model))
 
@@ -113,7 +122,8 @@ def _aliases(uri: str, name: str) -> dict[str, str]:
 def test_every_stage_left_its_artifact(run):
     d = run["dir"]
     for path in ("ingest/documents", "chunk/chunks", "generate-queries/queries", "split/train_pairs",
-                 "split/validation/qrels/test.tsv", "mine/tuples", "train/model/model.safetensors",
+                 "split/dev/qrels/test.tsv", "split/test/qrels/test.tsv", "mine/tuples",
+                 "train/model/model.safetensors", "evaluate/report/per_query.json",
                  "train/model/spladeforge.json", "train/curves/val_ndcg.csv", "evaluate/metrics",
                  "evaluate/report/report.md", "quantize/report", "register/decision"):
         assert (d / path).exists(), path
@@ -161,7 +171,7 @@ def test_document_encoding_fanned_out_and_evaluate_read_the_collected_vectors(ru
     d, cfg = run["dir"], run["params"].evaluate
     files = sorted(d.glob("for-loop-*-iteration-*/encode-shard/embeddings"))
     assert len(files) == SHARDS
-    corpus = load_beir(d / "split/validation").corpus
+    corpus = load_beir(d / "split/test").corpus
     ids, matrix, _ = read_document_embeddings(files, list(corpus), sha256_tree(d / "train/model"))
     assert ids == list(corpus) and len(ids) >= SHARDS
     matrix.eliminate_zeros()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spladeforge.registry.policy import base_key, decide
+from spladeforge.registry.evidence import paired_bootstrap
+from spladeforge.registry.policy import GuardFigures, base_key, decide, int8_verdict
 
 figures = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 candidates = st.lists(st.tuples(figures, st.floats(min_value=1.0, max_value=2000.0)), min_size=1, max_size=30)
@@ -46,10 +48,12 @@ def test_each_check_is_named_with_both_figures():
     assert tags["gate.candidate_doc_active_dims"] == "900.0" and tags["gate.reference_value"] == "0.5"
 
 
-def test_equal_to_champion_within_tolerance_is_not_a_regression():
-    """min_delta 0 promotes an equal figure but never one a hair below the champion."""
-    assert decide(0.5, min_delta=0.0, champion_value=0.5, champion_version="1").promoted
+def test_a_tie_keeps_the_champion():
+    """min_delta 0 promotes a higher figure, never an equal one (within float noise) or a lower one."""
+    assert not decide(0.5, min_delta=0.0, champion_value=0.5, champion_version="1").promoted
+    assert not decide(0.5 + 1e-12, min_delta=0.0, champion_value=0.5, champion_version="1").promoted
     assert not decide(0.5 - 1e-12, min_delta=0.0, champion_value=0.5, champion_version="1").promoted
+    assert decide(0.5001, min_delta=0.0, champion_value=0.5, champion_version="1").promoted
 
 
 def test_other_metric_uses_its_base_twin_and_the_ndcg_floor_needs_ndcg():
@@ -71,3 +75,112 @@ def test_gate_settings_are_validated_at_the_edge():
     for bad in ({"metric": "ndcg_at_10"}, {"min_ndcg": 1.5}, {"max_doc_active_dims": 0}):
         with pytest.raises(ValidationError):
             RegisterConfig(**bad)
+
+
+def _per_query(values) -> dict[str, float]:
+    return {f"q{i:03d}": float(v) for i, v in enumerate(values)}
+
+
+def _gate(candidate: dict[str, float], reference: dict[str, float], *, champion: bool = True, min_delta=0.0,
+          samples=2000, **kwargs):
+    """decide() as register calls it: means over the shared queries and their paired bootstrap."""
+    interval = paired_bootstrap(candidate, reference, samples=samples, confidence=0.9, seed=0)
+    ref = sum(reference.values()) / len(reference)
+    where = {"champion_value": ref, "champion_version": "1"} if champion else {"base_value": ref}
+    return decide(sum(candidate.values()) / len(candidate), min_delta=min_delta, interval=interval, **where, **kwargs)
+
+
+shared = st.integers(min_value=1, max_value=40).flatmap(
+    lambda n: st.lists(st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=n, max_size=n),
+                       min_size=2, max_size=6))
+
+
+@settings(max_examples=60, deadline=None)
+@given(versions=shared, min_delta=st.sampled_from([0.0, 0.01, 0.05]))
+def test_the_gate_never_lowers_the_champions_figure_on_the_shared_set(versions, min_delta):
+    """Challengers scored on the same queries as the champion, in any order: a promotion always raises
+    the champion's mean on that set by more than min_delta, whatever the resampled interval says."""
+    champion = _per_query(versions[0])
+    for values in versions[1:]:
+        challenger = _per_query(values)
+        decision = _gate(challenger, champion, min_delta=min_delta, samples=200)
+        gain = float(np.mean(values)) - float(np.mean(list(champion.values())))
+        if decision.promoted:
+            assert gain > min_delta
+            assert decision.interval["low"] > min_delta
+            champion = challenger
+        else:
+            assert decision.failed == ["min_delta"]
+
+
+def test_the_interval_promotes_a_real_gain_and_keeps_the_champion_on_noise():
+    """The same mean gain is enough over 200 consistent queries and not over 20 noisy ones."""
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.3, 0.7, 200)
+    steady = _gate(_per_query(base + 0.02), _per_query(base))
+    assert steady.promoted and steady.interval["low"] > 0 and "its lower bound clears min_delta 0" in steady.reason
+    noisy_base = rng.uniform(0.3, 0.7, 20)
+    swings = rng.normal(0, 0.3, 20)
+    noisy = _gate(_per_query(noisy_base + swings - swings.mean() + 0.02), _per_query(noisy_base))
+    assert not noisy.promoted and noisy.interval["low"] < 0 < noisy.interval["high"]
+    assert "falls short of min_delta" in noisy.reason and "90% interval" in noisy.reason
+    assert noisy.tags()["gate.interval.low"] == repr(noisy.interval["low"])
+
+
+def test_a_judged_guard_refuses_what_the_generated_set_would_promote():
+    """Better on generated test queries, worse on judged ones: the guard on the judged folder refuses."""
+    rng = np.random.default_rng(1)
+    generated = rng.uniform(0.4, 0.9, 150)
+    alone = _gate(_per_query(np.clip(generated + 0.05, 0, 1)), _per_query(generated), champion=False)
+    assert alone.promoted, "without the guard the generated set promotes"
+    judged = GuardFigures("cisi_model_ndcg_at_10", candidate=0.391, reference=0.413, max_drop=0.0)
+    guarded = _gate(_per_query(np.clip(generated + 0.05, 0, 1)), _per_query(generated), champion=False,
+                    guards=[judged])
+    assert not guarded.promoted and guarded.failed == ["guard:cisi_model_ndcg_at_10"]
+    assert "guard cisi_model_ndcg_at_10 0.3910 against base model 0.4130 (change -0.0220) exceeds max_drop 0" \
+        in guarded.reason
+    tolerant = _gate(_per_query(np.clip(generated + 0.05, 0, 1)), _per_query(generated), champion=False,
+                     guards=[GuardFigures("cisi_model_ndcg_at_10", 0.391, 0.413, max_drop=0.03)])
+    assert tolerant.promoted
+
+
+def test_a_judged_folder_as_the_gate_metric_uses_its_base_twin():
+    assert base_key("cisi_model_ndcg_at_10") == "cisi_base_ndcg_at_10"
+    decision = decide(0.30, metric="cisi_model_ndcg_at_10", min_delta=0.0, base_value=0.32, candidate_ndcg=0.9)
+    assert not decision.promoted and decision.metric == "cisi_model_ndcg_at_10"
+
+
+def test_an_interval_from_other_queries_is_refused():
+    """decide() checks that the interval's mean gain is the difference of the two figures it compares."""
+    interval = paired_bootstrap({"a": 0.9, "b": 0.8}, {"a": 0.1, "b": 0.1}, samples=100)
+    with pytest.raises(ValueError, match="different queries"):
+        decide(0.5, min_delta=0.0, base_value=0.4, interval=interval)
+
+
+def test_int8_is_withheld_beyond_the_drop_and_the_decision_says_so():
+    """An INT8 model losing too much is named in the decision; the fp32 verdict does not depend on it."""
+    withheld = int8_verdict(-0.05, 0.02)
+    assert not withheld["included"] and "exceeds the allowed drop of 0.02" in withheld["reason"]
+    assert int8_verdict(-0.02, 0.02)["included"] and not int8_verdict(None, 0.02)["included"]
+    assert int8_verdict(0.0, 0.02, given=False)["reason"] == "no INT8 model was given"
+    decision = decide(0.6, min_delta=0.0, base_value=0.4, int8=withheld)
+    assert decision.promoted and decision.int8 == withheld
+    assert "INT8 withheld: its NDCG@10 change -0.0500 exceeds" in decision.reason
+    assert decision.tags()["gate.int8"] == "withheld"
+
+
+def test_gate_metric_and_guards_must_name_evaluated_folders():
+    """register.metric and guards accept NDCG@10 on the test split or on a folder evaluate scores."""
+    from spladeforge.config import Params, RegisterConfig
+    from spladeforge.errors import ConfigError
+    from spladeforge.orchestration import validated
+
+    for bad in ("model_mrr_at_10", "ndcg_at_10", "cisi_base_ndcg_at_10"):
+        with pytest.raises(ValueError, match="accepted: model_ndcg_at_10"):
+            RegisterConfig(metric=bad)
+    with pytest.raises(ConfigError, match=r"register.guards\[0\].metric: cisi_model_ndcg_at_10 names no folder"):
+        validated({"register": {"guards": [{"metric": "cisi_model_ndcg_at_10"}]}})
+    ok = Params(evaluate={"beir_datasets": ["/data/CISI"]},
+                register={"metric": "cisi_model_ndcg_at_10", "guards": [{"metric": "model_ndcg_at_10",
+                                                                       "max_drop": 0.01}]})
+    assert ok.register.gate_metrics() == ["cisi_model_ndcg_at_10", "model_ndcg_at_10"]

@@ -16,16 +16,15 @@ from spladeforge.config import RegisterConfig
 from spladeforge.errors import SpladeforgeError
 from spladeforge.io import sha256_tree
 from spladeforge.stages import register
+from tests.conftest import write_gate_inputs
 from tests.services.conftest import MLFLOW_BUCKET, s3_client
 
 pytestmark = pytest.mark.slow
 
 
-def write_metrics(folder: Path, name: str, ndcg: float, dims: float = 150.0) -> Path:
-    path = folder / name
-    path.write_text(json.dumps({"model_ndcg_at_10": ndcg, "base_ndcg_at_10": 0.40,
-                                "model_doc_active_dims": dims, "num_queries": 12}))
-    return path
+def gate_inputs(folder: Path, task_dir: Path, name: str, ndcg: float, dims: float = 150.0) -> tuple[Path, Path]:
+    """metrics.json and per_query.json as evaluate writes them: NDCG@10 `ndcg` on every test query."""
+    return write_gate_inputs(folder, task_dir, ndcg, 0.40, name=name, figures={"model_doc_active_dims": dims})
 
 
 @pytest.fixture()
@@ -45,9 +44,11 @@ def registry(*args: str) -> str:
     return result.output
 
 
-def test_gate_rollback_and_serving_through_the_server(server_env, model_dir, tmp_path, moto_endpoint):
+def test_gate_rollback_and_serving_through_the_server(server_env, model_dir, tmp_path, moto_endpoint,
+                                                       gate_task_dir):
     """v1 beats base; v2 refused by the doc-dims ceiling; v3 promoted; rollback -> v1; a manual
-    promote and a second rollback are recorded with who/when/why; the champion serves."""
+    promote and a second rollback are recorded with who/when/why; the champion serves. v2 and v3 are
+    compared with champion v1 downloaded from the server's S3 store and scored on their test set."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -55,17 +56,22 @@ def test_gate_rollback_and_serving_through_the_server(server_env, model_dir, tmp
 
     cfg = RegisterConfig(tracking_uri="sqlite:///never-used.db", model_name="served", max_doc_active_dims=400)
     decision = tmp_path / "decision.json"
-    v1 = register.run(cfg, model_dir, write_metrics(tmp_path, "1.json", 0.50), decision)
-    v2 = register.run(cfg, model_dir, write_metrics(tmp_path, "2.json", 0.60, dims=900.0), decision)
-    v3 = register.run(cfg, model_dir, write_metrics(tmp_path, "3.json", 0.55), decision)
+    versions = []
+    for name, ndcg, dims in (("1", 0.50, 150.0), ("2", 0.995, 900.0), ("3", 1.0, 150.0)):
+        metrics, eval_dir = gate_inputs(tmp_path, gate_task_dir, name, ndcg, dims)
+        versions.append(register.run(cfg, model_dir, metrics, decision, eval_dir, gate_task_dir))
+    v1, v2, v3 = versions
     assert (v1["promoted"], v2["promoted"], v3["promoted"]) == (True, False, True)
     assert v2["failed"] == ["max_doc_active_dims"] and v3["reference"] == "champion v1"
+    # The champion's dims are measured again, on v2's test set, like its NDCG@10.
+    champion_dims = v2["reference_doc_active_dims"]
+    assert champion_dims is not None and champion_dims != 150.0
     assert v1["tracking_uri"] == server_env and not Path("never-used.db").exists()
 
     client = MlflowClient(tracking_uri=server_env, registry_uri=server_env)
     tags = client.get_model_version("served", "2").tags
     assert tags["gate.promoted"] == "false" and tags["gate.candidate_doc_active_dims"] == "900.0"
-    assert "exceed the ceiling max_doc_active_dims 400; champion v1 had 150.0" in tags["gate.reason"]
+    assert f"exceed the ceiling max_doc_active_dims 400; champion v1 had {champion_dims:.1f}" in tags["gate.reason"]
     listed = json.loads(registry("list", "--model-name", "served", "--json"))
     assert [(r["version"], r["aliases"], r["promoted"]) for r in listed] == [
         ("3", ["challenger", "champion"], "true"), ("2", [], "false"), ("1", [], "true")]
@@ -94,25 +100,28 @@ def test_gate_rollback_and_serving_through_the_server(server_env, model_dir, tmp
     assert any(o["Key"].endswith("model.safetensors") for o in stored["Contents"])  # artifacts in S3
 
 
-def test_rollback_without_a_previous_champion_is_a_clear_error(server_env, model_dir, tmp_path):
+def test_rollback_without_a_previous_champion_is_a_clear_error(server_env, model_dir, tmp_path, gate_task_dir):
     cfg = RegisterConfig(model_name="lonely")
-    register.run(cfg, model_dir, write_metrics(tmp_path, "m.json", 0.5), tmp_path / "d.json")
+    metrics, eval_dir = gate_inputs(tmp_path, gate_task_dir, "m", 0.5)
+    register.run(cfg, model_dir, metrics, tmp_path / "d.json", eval_dir, gate_task_dir)
     result = CliRunner().invoke(registry_app, ["rollback", "--model-name", "lonely", "--reason", "x",
                                                "--params", "absent.yaml"])
     assert result.exit_code != 0 and "nothing to roll back to" in str(result.exception)
 
 
-def test_server_down_then_rerun_succeeds(server_env, model_dir, tmp_path, monkeypatch):
+def test_server_down_then_rerun_succeeds(server_env, model_dir, tmp_path, monkeypatch, gate_task_dir):
     """A dead server: a clear error naming it, the model folder intact, no decision; rerun works."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", dead)
     before = sha256_tree(model_dir)
-    metrics = write_metrics(tmp_path, "m.json", 0.5)
+    metrics, eval_dir = gate_inputs(tmp_path, gate_task_dir, "m", 0.5)
     with pytest.raises(SpladeforgeError, match=f"{dead} is unreachable"):
-        register.run(RegisterConfig(model_name="rerun"), model_dir, metrics, tmp_path / "d.json")
+        register.run(RegisterConfig(model_name="rerun"), model_dir, metrics, tmp_path / "d.json", eval_dir,
+                     gate_task_dir)
     assert sha256_tree(model_dir) == before and not (tmp_path / "d.json").exists()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server_env)
-    result = register.run(RegisterConfig(model_name="rerun"), model_dir, metrics, tmp_path / "d.json")
+    result = register.run(RegisterConfig(model_name="rerun"), model_dir, metrics, tmp_path / "d.json", eval_dir,
+                          gate_task_dir)
     assert result["promoted"] and result["version"] == "1"

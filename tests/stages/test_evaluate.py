@@ -161,6 +161,58 @@ def test_outputs_mteb_results_and_report(evaluated):
 
 
 @pytest.mark.slow
+def test_per_query_ndcg_is_what_mteb_averages_for_every_system_and_task(evaluated):
+    """per_query.json: {task label: {system: {query id: NDCG@10}}} over the judged queries; each mean is
+    MTEB's figure (the same sum, rounded to MTEB's 5 places) and rounds to metrics.json's 4."""
+    _, metrics, out_dir = evaluated
+    per_query = json.loads((out_dir / "per_query.json").read_text())
+    judged = {q for q, (_, rels) in QUERIES.items() if any(g > 0 for g in rels.values())}
+    extra_judged = {q for q, (_, rels) in EXTRA_QUERIES.items() if any(g > 0 for g in rels.values())}
+    assert set(per_query) == {"held-out", "extra_set"}  # the offline MTEB task has no local data
+    for label, prefix, queries in (("held-out", "", judged), ("extra_set", "extra_set_", extra_judged)):
+        assert set(per_query[label]) == set(SYSTEMS)
+        for system, scores in per_query[label].items():
+            assert set(scores) == queries and all(0.0 <= v <= 1.0 for v in scores.values())
+            mean = sum(scores.values()) / len(scores)
+            suffix = f"-{label}" if prefix else ""
+            [result] = (out_dir / "mteb" / "results").glob(f"spladeforge__{system}/*/{TASK_NAME}{suffix}.json")
+            assert round(mean, 5) == json.loads(result.read_text())["scores"]["test"][0]["ndcg_at_10"]
+            assert abs(mean - metrics[f"{prefix}{system}_ndcg_at_10"]) <= 5e-5, (label, system)
+    assert len({tuple(v.values()) for v in per_query["held-out"].values()}) > 1, "systems differ per query"
+
+
+@pytest.mark.slow
+def test_each_task_records_the_hash_of_the_set_it_was_measured_on(evaluated, tmp_path_factory):
+    """set_sha256 hashes the queries, qrels and corpus scored (after subsampling), not the files."""
+    from spladeforge.evaluation.beir import load_beir
+
+    _, metrics, out_dir = evaluated
+    root = out_dir.parent
+    assert metrics["set_sha256"] == load_beir(root / "beir").content_sha256()
+    assert metrics["extra_set_set_sha256"] == load_beir(root / "Extra-Set", split="dev").content_sha256()
+    assert metrics["set_sha256"] != metrics["extra_set_set_sha256"]
+    copy = write_beir(tmp_path_factory.mktemp("copy") / "beir", queries=QUERIES)
+    assert load_beir(copy).content_sha256() == metrics["set_sha256"]  # content, wherever it lives
+    assert load_beir(copy).subsample(2).content_sha256() != metrics["set_sha256"]
+
+
+@pytest.mark.slow
+def test_register_scores_a_saved_model_exactly_as_evaluate_does(evaluated, _saved_model_dir):
+    """The reference path (evaluation.reference, used by register for the champion) gives the per-query
+    figures and set hash evaluate wrote for the same model on the same folder."""
+    from spladeforge.evaluation.reference import load_gate_sets, score_saved_model
+
+    _, metrics, out_dir = evaluated
+    cfg = EvaluateConfig(batch_size=4, beir_datasets=[str(out_dir.parent / "Extra-Set")], beir_split="dev")
+    sets = load_gate_sets(cfg, out_dir.parent / "beir", {"held-out", "extra_set"})
+    scored = score_saved_model(cfg, _saved_model_dir, sets)
+    per_query = json.loads((out_dir / "per_query.json").read_text())
+    for label, prefix in (("held-out", ""), ("extra_set", "extra_set_")):
+        assert scored[label].set_sha256 == metrics[f"{prefix}set_sha256"]
+        assert scored[label].per_query == pytest.approx(per_query[label]["model"], abs=1e-6)
+
+
+@pytest.mark.slow
 def test_comparisons_can_be_switched_off_and_queries_capped(tmp_path, model_dir, tiny_beir_dir):
     """Only the model, and a baseline file: the report and metrics show the change against it."""
     baseline = tmp_path / "old_metrics.json"

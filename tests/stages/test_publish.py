@@ -252,3 +252,30 @@ def test_every_architecture_publishes_its_model_and_int8_export(tmp_path, tiny_b
     else:
         assert summary["exported"] == ["README.md", "model", "onnx-int8"]
         assert "- csr\n" in card and "not vocabulary terms" in card
+
+
+def test_publish_follows_registers_int8_verdict_and_the_card_shows_the_interval(tmp_path, model_dir):
+    """The decision withheld INT8 (its drop beyond the threshold register applied): publish leaves it out
+    even where its own max_ndcg_drop would let it in, and the card gives the gate's interval."""
+    decision, metrics = write_inputs(tmp_path, model_dir)
+    report, onnx_dir = write_int8(tmp_path, change=-0.015)
+    written = json.loads(decision.read_text())
+    withheld = {"included": False, "max_ndcg_drop": 0.01, "ndcg_at_10_change": -0.015,
+                "reason": "its NDCG@10 change -0.0150 exceeds the allowed drop of 0.01 (quantize.max_ndcg_drop)"}
+    interval = {"mean_delta": 0.0123, "low": 0.0041, "high": 0.0207, "confidence": 0.9, "samples": 2000,
+                "queries": 150, "seed": 42}
+    decision.write_text(json.dumps({**written, "int8": withheld, "interval": interval,
+                                    "candidate_set_sha256": "ab" * 32, "reference_set_sha256": "ab" * 32}))
+    summary = publish.run(PublishConfig(), model_dir, decision, metrics, tmp_path / "export", quantize_report=report,
+                          onnx_dir=onnx_dir, max_ndcg_drop=0.02)
+    assert summary["int8"] == withheld and not (tmp_path / "export" / "onnx-int8").exists()
+    card = (tmp_path / "export" / "README.md").read_text()
+    assert "Not included: its NDCG@10 change -0.0150 exceeds the allowed drop of 0.01" in card
+    assert ("mean NDCG@10 gain +0.0123, 90% interval [+0.0041, +0.0207] (paired bootstrap over queries, "
+            "2000 resamples)") in card and "same 150 queries" in card
+
+    included = {"included": True, "max_ndcg_drop": 0.02, "ndcg_at_10_change": -0.015, "reason": "within"}
+    decision.write_text(json.dumps({**written, "int8": included}))
+    summary = publish.run(PublishConfig(), model_dir, decision, metrics, tmp_path / "export2",
+                          quantize_report=report, onnx_dir=onnx_dir, max_ndcg_drop=0.0)
+    assert summary["int8"]["included"] and (tmp_path / "export2" / "onnx-int8" / "model_int8.onnx").is_file()

@@ -23,6 +23,7 @@ from spladeforge.io import sha256_tree  # noqa: E402
 from spladeforge.registry.policy import decide  # noqa: E402
 from spladeforge.registry.tracking import flatten_params, redact_uri, use_tracking_uri  # noqa: E402
 from spladeforge.stages import register  # noqa: E402
+from tests.conftest import write_gate_inputs  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +38,17 @@ def cfg(store, request, monkeypatch, tmp_path) -> RegisterConfig:
     return RegisterConfig(tracking_uri=f"sqlite:///{store}", model_name=f"m-{request.node.name}")
 
 
-def write_metrics(folder: Path, name: str, model: float, base: float | None = 0.40) -> Path:
-    figures = {"model_ndcg_at_10": model, "bm25_ndcg_at_10": 0.35, "model_mrr_at_10": model + 0.05,
-               "model_query_active_dims": 31.5, "num_queries": 12, "note": "not a number"}
-    if base is not None:
-        figures["base_ndcg_at_10"] = base
-    path = folder / name
-    path.write_text(json.dumps(figures))
-    return path
+@pytest.fixture()
+def gate(gate_task_dir, tmp_path):
+    """register.run on made-up evaluate outputs for `gate_task_dir`, whose champion is scored for real.
+
+    `model`/`base`: NDCG@10 of every test query (a certain gain) or {query id: NDCG@10}. The
+    built-in model every version here holds scores about 0.85 there when it is champion."""
+    def run(cfg, model_dir, name, model, decision_path, base=0.40, **kwargs):
+        metrics, eval_dir = write_gate_inputs(tmp_path, gate_task_dir, model, base, name=name.removesuffix(".json"))
+        return register.run(cfg, model_dir, metrics, decision_path, eval_dir, gate_task_dir, **kwargs)
+
+    return run
 
 
 def client(cfg: RegisterConfig):
@@ -62,7 +66,9 @@ def test_decide_compares_against_champion_then_base():
     assert decide(0.5, min_delta=0.0, base_value=0.4).reference == "base model"
     kept = decide(0.5, min_delta=0.0, champion_value=0.6, champion_version="3", base_value=0.1)
     assert not kept.promoted and kept.reference == "champion v3"
-    assert decide(0.5, min_delta=0.1, base_value=0.4).promoted is True  # 0.4 + 0.1 in floating point
+    # A gain of exactly min_delta is a tie, which keeps the reference (0.4 + 0.1 in floating point too).
+    assert decide(0.5, min_delta=0.1, base_value=0.4).promoted is False
+    assert decide(0.5, min_delta=0.09, base_value=0.4).promoted is True
     assert decide(0.5, min_delta=0.11, base_value=0.4).promoted is False
     with pytest.raises(ValueError):
         decide(0.5, min_delta=0.0)
@@ -75,45 +81,64 @@ def test_params_are_flattened_and_secrets_masked():
                            "register": {"tracking_uri": "http://bob:pw@127.0.0.1:5000"}})
     assert flat["train.learning_rate"] == "2e-05" and flat["train.rank_window"] == "[3, 30]"
     assert flat["publish.hub.token_env"] == "HF_TOKEN" and flat["publish.hub.token"] == "***"
-    assert flat["register.tracking_uri"] == "http://bob:***@127.0.0.1:5000"
+    # The user part can be a token too (https://TOKEN@host): the one redaction masks all of it.
+    assert flat["register.tracking_uri"] == "http://***@127.0.0.1:5000"
     assert redact_uri("sqlite:///mlflow.db") == "sqlite:///mlflow.db"
 
 
-def test_missing_candidate_figure_fails_before_mlflow(cfg, model_dir, tmp_path):
+def test_missing_candidate_figure_fails_before_mlflow(cfg, model_dir, tmp_path, gate_task_dir):
     """A metrics.json without model_ndcg_at_10 names the file and key and touches no store."""
     metrics = tmp_path / "metrics.json"
     metrics.write_text(json.dumps({"base_ndcg_at_10": 0.4}))
     with pytest.raises(InputError, match=r"metrics\.json: model_ndcg_at_10"):
-        register.run(cfg, model_dir, metrics, tmp_path / "decision.json")
+        register.run(cfg, model_dir, metrics, tmp_path / "decision.json", tmp_path, gate_task_dir)
+    assert not (tmp_path / "decision.json").exists()
+
+
+def test_missing_per_query_scores_or_set_hash_fail_before_mlflow(cfg, model_dir, tmp_path, gate_task_dir):
+    """The gate resamples evaluate's per-query scores and checks its set hash: without them, nothing registers."""
+    metrics, eval_dir = write_gate_inputs(tmp_path, gate_task_dir, 0.5)
+    (eval_dir / "per_query.json").unlink()
+    with pytest.raises(InputError, match=r"per_query\.json: not found"):
+        register.run(cfg, model_dir, metrics, tmp_path / "decision.json", eval_dir, gate_task_dir)
+    metrics, eval_dir = write_gate_inputs(tmp_path, gate_task_dir, 0.5, figures={"set_sha256": None})
+    with pytest.raises(InputError, match="set_sha256 is missing"):
+        register.run(cfg, model_dir, metrics, tmp_path / "decision.json", eval_dir, gate_task_dir)
     assert not (tmp_path / "decision.json").exists()
 
 
 @pytest.mark.slow
-def test_gate_promotes_only_better_versions(cfg, model_dir, tmp_path):
-    """v1 beats the base model; a worse v2 stays challenger; a better v3 takes champion."""
+def test_gate_promotes_only_better_versions(cfg, model_dir, tmp_path, gate):
+    """v1 beats the base model; a worse v2 stays challenger; a better v3 takes champion. From v2 on, the
+    reference is champion v1 scored by this run on the same test set (about 0.85 there)."""
     decision_path = tmp_path / "decision.json"
     params = Params().model_dump()
-    first = register.run(cfg, model_dir, write_metrics(tmp_path, "m1.json", 0.50), decision_path,
-                         run_params=params)
+    first = gate(cfg, model_dir, "m1.json", 0.50, decision_path, run_params=params)
     assert first["promoted"] and first["reference"] == "base model"
     assert (first["version"], first["champion_version"]) == ("1", "1")
     assert json.loads(decision_path.read_text()) == first
     assert aliases(cfg) == {"champion": "1", "challenger": "1"}
 
-    second = register.run(cfg, model_dir, write_metrics(tmp_path, "m2.json", 0.45), decision_path)
+    assert first["interval"]["low"] == pytest.approx(0.10) and first["candidate_set_sha256"]
+    assert first["candidate_set_sha256"] == first["reference_set_sha256"]
+
+    second = gate(cfg, model_dir, "m2.json", 0.45, decision_path)
     assert not second["promoted"] and second["reference"] == "champion v1"
-    assert (second["reference_value"], second["champion_version"]) == (0.50, "1")
+    assert second["champion_version"] == "1" and 0.8 < second["reference_value"] < 0.9
+    assert second["candidate_set_sha256"] == second["reference_set_sha256"] == first["candidate_set_sha256"]
     assert aliases(cfg) == {"champion": "1", "challenger": "2"}
 
-    third = register.run(cfg, model_dir, write_metrics(tmp_path, "m3.json", 0.55), decision_path)
-    assert third["promoted"] and third["champion_version"] == "3"
+    third = gate(cfg, model_dir, "m3.json", 1.0, decision_path)
+    assert third["promoted"] and third["champion_version"] == "3" and third["interval"]["low"] > 0
     assert aliases(cfg) == {"champion": "3", "challenger": "3"}
 
     mlflow_client = client(cfg)
     v2 = mlflow_client.get_model_version(cfg.model_name, "2")
     assert float(v2.tags["ndcg_at_10"]) == 0.45 and v2.tags["gate.promoted"] == "false"
     assert v2.tags["gate.reference"] == "champion v1" and "falls short" in v2.tags["gate.reason"]
-    assert v2.tags["gate.failed"] == "min_delta" and float(v2.tags["gate.reference_value"]) == 0.50
+    assert v2.tags["gate.failed"] == "min_delta"
+    assert float(v2.tags["gate.reference_value"]) == second["reference_value"]
+    assert float(v2.tags["gate.interval.high"]) < 0 and v2.tags["set_sha256.held-out"] == first["candidate_set_sha256"]
     run = mlflow_client.get_run(first["run_id"])
     assert run.data.metrics["model_ndcg_at_10"] == 0.50 and "note" not in run.data.metrics
     assert run.data.params["train.learning_rate"] == "2e-05"
@@ -122,20 +147,22 @@ def test_gate_promotes_only_better_versions(cfg, model_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_min_delta_is_required_over_the_reference(cfg, model_dir, tmp_path):
-    """With min_delta 0.05 a +0.01 gain is not enough, an exact +0.05 is."""
+def test_min_delta_is_required_over_the_reference(cfg, model_dir, tmp_path, gate):
+    """With min_delta 0.05 a certain +0.01 gain is not enough, nor an exact +0.05 (a tie), a +0.06 is."""
     cfg.min_delta = 0.05
     decision_path = tmp_path / "decision.json"
-    small = register.run(cfg, model_dir, write_metrics(tmp_path, "a.json", 0.41), decision_path)
+    small = gate(cfg, model_dir, "a.json", 0.41, decision_path)
     assert not small["promoted"] and small["champion_version"] is None
     assert aliases(cfg) == {"challenger": "1"}
-    enough = register.run(cfg, model_dir, write_metrics(tmp_path, "b.json", 0.45), decision_path)
+    tie = gate(cfg, model_dir, "t.json", 0.45, decision_path)
+    assert not tie["promoted"] and aliases(cfg) == {"challenger": "2"}
+    enough = gate(cfg, model_dir, "b.json", 0.46, decision_path)
     assert enough["promoted"] and enough["reference"] == "base model"
-    assert aliases(cfg) == {"champion": "2", "challenger": "2"}
+    assert aliases(cfg) == {"champion": "3", "challenger": "3"}
 
 
 @pytest.mark.slow
-def test_champion_loads_as_pyfunc_and_returns_token_weights(cfg, model_dir, tmp_path):
+def test_champion_loads_as_pyfunc_and_returns_token_weights(cfg, model_dir, tmp_path, gate):
     """The registered pyfunc serves texts -> {token: weight}, from a list or a DataFrame."""
     import mlflow
     import pandas as pd
@@ -146,8 +173,9 @@ def test_champion_loads_as_pyfunc_and_returns_token_weights(cfg, model_dir, tmp_
     quantize = tmp_path / "quantize.json"
     quantize.write_text(json.dumps({"fp32_ndcg_at_10": 0.5, "int8_ndcg_at_10": 0.49,
                                     "ndcg_at_10_change": -0.01, "encode_speed_ratio": 2.0}))
-    result = register.run(cfg, model_dir, write_metrics(tmp_path, "m.json", 0.5),
-                          tmp_path / "decision.json", quantize_report=quantize, onnx_dir=onnx_dir)
+    result = gate(cfg, model_dir, "m.json", 0.5, tmp_path / "decision.json", quantize_report=quantize,
+                  onnx_dir=onnx_dir)
+    assert result["int8"]["included"] and "INT8 withheld" not in result["reason"]
     run = client(cfg).get_run(result["run_id"])
     assert run.data.metrics["int8_ndcg_at_10"] == 0.49
     listed = {a.path for a in client(cfg).list_artifacts(result["run_id"], "onnx-int8")}
@@ -165,11 +193,10 @@ def test_champion_loads_as_pyfunc_and_returns_token_weights(cfg, model_dir, tmp_
 
 
 @pytest.mark.slow
-def test_no_champion_and_no_base_figure_is_an_input_error(cfg, model_dir, tmp_path):
-    """Without a champion the base model is the reference; without its figure, nothing registers."""
-    metrics = write_metrics(tmp_path, "metrics.json", 0.5, base=None)
-    with pytest.raises(InputError, match="base_ndcg_at_10 is missing"):
-        register.run(cfg, model_dir, metrics, tmp_path / "decision.json")
+def test_no_champion_and_no_base_figure_is_an_input_error(cfg, model_dir, tmp_path, gate):
+    """Without a champion the base model is the reference; without its scores, nothing registers."""
+    with pytest.raises(InputError, match="no per-query scores of the base model"):
+        gate(cfg, model_dir, "metrics.json", 0.5, tmp_path / "decision.json", base=None)
     from mlflow.exceptions import MlflowException
 
     with pytest.raises(MlflowException):
@@ -182,7 +209,7 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_unreachable_server_is_a_clear_error(cfg, model_dir, tmp_path, monkeypatch):
+def test_unreachable_server_is_a_clear_error(cfg, model_dir, tmp_path, monkeypatch, gate):
     """A dead tracking server fails in seconds, names the URI (password hidden), writes nothing;
     MLFLOW_TRACKING_URI in the environment wins over register.tracking_uri."""
     for proxy in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
@@ -194,7 +221,7 @@ def test_unreachable_server_is_a_clear_error(cfg, model_dir, tmp_path, monkeypat
     before = sha256_tree(model_dir)
     start = time.monotonic()
     with pytest.raises(SpladeforgeError) as info:
-        register.run(cfg, model_dir, write_metrics(tmp_path, "m.json", 0.5), tmp_path / "decision.json")
+        gate(cfg, model_dir, "m.json", 0.5, tmp_path / "decision.json")
     assert time.monotonic() - start < 10
     message = str(info.value)
     assert redact_uri(uri) in message and "unreachable" in message and "hunter2" not in message
@@ -202,29 +229,28 @@ def test_unreachable_server_is_a_clear_error(cfg, model_dir, tmp_path, monkeypat
     assert sha256_tree(model_dir) == before
 
 
-def test_incomplete_model_folder_fails_before_mlflow(cfg, model_dir, tmp_path):
+def test_incomplete_model_folder_fails_before_mlflow(cfg, model_dir, tmp_path, gate):
     """A model folder without its weights is named and no store is created."""
     (model_dir / "model.safetensors").unlink()
     with pytest.raises(InputError, match=r"incomplete model folder, missing a weights file"):
-        register.run(cfg, model_dir, write_metrics(tmp_path, "m.json", 0.5), tmp_path / "decision.json")
+        gate(cfg, model_dir, "m.json", 0.5, tmp_path / "decision.json")
     assert not (tmp_path / "decision.json").exists()
 
 
-def test_gate_figures_missing_from_metrics_are_named(cfg, model_dir, tmp_path):
+def test_gate_figures_missing_from_metrics_are_named(cfg, model_dir, tmp_path, gate):
     """A ceiling on doc active dims needs model_doc_active_dims in metrics.json."""
     cfg.max_doc_active_dims = 300
     with pytest.raises(InputError, match=r"m\.json: model_doc_active_dims must be a finite number"):
-        register.run(cfg, model_dir, write_metrics(tmp_path, "m.json", 0.5), tmp_path / "decision.json")
+        gate(cfg, model_dir, "m.json", 0.5, tmp_path / "decision.json")
 
 
 @pytest.mark.slow
-def test_register_without_promote_leaves_champion_to_the_promote_step(cfg, model_dir, tmp_path):
+def test_register_without_promote_leaves_champion_to_the_promote_step(cfg, model_dir, tmp_path, gate):
     """The Kubeflow path: register decides but moves nothing; promote_champion moves the alias only
     for a passing decision, records the move like the gate, and refuses a stale comparison."""
     from spladeforge.registry import champion
 
-    first = register.run(cfg, model_dir, write_metrics(tmp_path, "m1.json", 0.50), tmp_path / "d1.json",
-                         promote=False)
+    first = gate(cfg, model_dir, "m1.json", 0.50, tmp_path / "d1.json", promote=False)
     assert first["promoted"] and first["reference"] == "base model" and first["champion_version"] is None
     assert aliases(cfg) == {"challenger": "1"}, "register moved champion with promote=False"
     moved = register.promote_champion(cfg, tmp_path / "d1.json", tmp_path / "p1.json")
@@ -235,15 +261,13 @@ def test_register_without_promote_leaves_champion_to_the_promote_step(cfg, model
     again = register.promote_champion(cfg, tmp_path / "d1.json", tmp_path / "p1.json")  # a retried task
     assert not again["moved"] and len(champion.history(client(cfg), cfg.model_name)) == 1
 
-    worse = register.run(cfg, model_dir, write_metrics(tmp_path, "m2.json", 0.45), tmp_path / "d2.json",
-                         promote=False)
+    worse = gate(cfg, model_dir, "m2.json", 0.45, tmp_path / "d2.json", promote=False)
     assert not worse["promoted"]
     with pytest.raises(InputError, match="did not pass the gate"):
         register.promote_champion(cfg, tmp_path / "d2.json", tmp_path / "p2.json")
     assert aliases(cfg) == {"champion": "1", "challenger": "2"} and not (tmp_path / "p2.json").exists()
 
-    better = register.run(cfg, model_dir, write_metrics(tmp_path, "m3.json", 0.60), tmp_path / "d3.json",
-                          promote=False)
+    better = gate(cfg, model_dir, "m3.json", 1.0, tmp_path / "d3.json", promote=False)
     assert better["promoted"] and better["champion_version"] == "1"
     champion.move_champion(client(cfg), cfg.model_name, "2", action="promote", reason="by hand meanwhile")
     with pytest.raises(SpladeforgeError, match=r"champion is v2, but the gate compared v3 against v1"):
@@ -252,7 +276,7 @@ def test_register_without_promote_leaves_champion_to_the_promote_step(cfg, model
 
 
 @pytest.mark.slow
-def test_rerun_of_the_same_registration_reuses_its_version(cfg, model_dir, tmp_path):
+def test_rerun_of_the_same_registration_reuses_its_version(cfg, model_dir, tmp_path, gate_task_dir):
     """Same model bytes and gate figure: the version is gated again, never registered twice.
 
     v1 (0.45) loses to the base model (0.50); a rerun of the same registration finds v1 and
@@ -260,21 +284,55 @@ def test_rerun_of_the_same_registration_reuses_its_version(cfg, model_dir, tmp_p
     gated against champion v2; the same model evaluated to another figure is a new version.
     """
     decision_path = tmp_path / "decision.json"
-    weak = write_metrics(tmp_path, "weak.json", 0.45, base=0.50)
-    first = register.run(cfg, model_dir, weak, decision_path)
+    weak, weak_eval = write_gate_inputs(tmp_path, gate_task_dir, 0.45, base=0.50, name="weak")
+    first = register.run(cfg, model_dir, weak, decision_path, weak_eval, gate_task_dir)
     assert (first["version"], first["promoted"]) == ("1", False)
-    again = register.run(cfg, model_dir, weak, decision_path)
+    again = register.run(cfg, model_dir, weak, decision_path, weak_eval, gate_task_dir)
     assert (again["version"], again["promoted"], again["run_id"]) == ("1", False, first["run_id"])
     assert aliases(cfg) == {"challenger": "1"}
 
-    register.run(cfg, model_dir, write_metrics(tmp_path, "strong.json", 0.60), decision_path)
+    strong, strong_eval = write_gate_inputs(tmp_path, gate_task_dir, 0.60, name="strong")
+    register.run(cfg, model_dir, strong, decision_path, strong_eval, gate_task_dir)
     assert aliases(cfg) == {"champion": "2", "challenger": "2"}
-    regated = register.run(cfg, model_dir, weak, decision_path)
+    regated = register.run(cfg, model_dir, weak, decision_path, weak_eval, gate_task_dir)
     assert (regated["version"], regated["reference"], regated["promoted"]) == ("1", "champion v2", False)
     assert aliases(cfg) == {"champion": "2", "challenger": "1"}
     v1 = client(cfg).get_model_version(cfg.model_name, "1")
     assert v1.tags["gate.reference"] == "champion v2"
 
     assert len(client(cfg).search_model_versions(f"name='{cfg.model_name}'")) == 2
-    best = register.run(cfg, model_dir, write_metrics(tmp_path, "best.json", 0.65), decision_path)
+    best, best_eval = write_gate_inputs(tmp_path, gate_task_dir, 1.0, name="best")
+    best = register.run(cfg, model_dir, best, decision_path, best_eval, gate_task_dir)
     assert (best["version"], best["champion_version"]) == ("3", "3")
+
+
+@pytest.mark.slow
+def test_a_judged_folder_guards_or_decides_the_gate(cfg, model_dir, tmp_path, gate_task_dir, tiny_beir_dir):
+    """The generated test split says +0.4 on every query; a folder of judged queries says the model is
+    worse: as a guard it refuses what the generated set alone would promote, and as the gate metric it
+    decides. The figures are evaluate's outputs for both sets, made up."""
+    from spladeforge.config import EvaluateConfig
+    from spladeforge.evaluation.beir import load_beir
+
+    judged = load_beir(tiny_beir_dir)
+    metrics, eval_dir = write_gate_inputs(tmp_path, gate_task_dir, 0.9, 0.5, figures={
+        "tiny_model_ndcg_at_10": 0.2, "tiny_base_ndcg_at_10": 0.6, "tiny_set_sha256": judged.content_sha256()})
+    per_query = json.loads((eval_dir / "per_query.json").read_text())
+    per_query["tiny"] = {"model": dict.fromkeys(judged.queries, 0.2), "base": dict.fromkeys(judged.queries, 0.6)}
+    (eval_dir / "per_query.json").write_text(json.dumps(per_query))
+    evaluate = EvaluateConfig(beir_datasets=[str(tiny_beir_dir)])
+
+    cfg.guards = [{"metric": "tiny_model_ndcg_at_10", "max_drop": 0.0}]
+    guarded = register.run(cfg, model_dir, metrics, tmp_path / "d1.json", eval_dir, gate_task_dir, evaluate=evaluate)
+    assert not guarded["promoted"] and guarded["failed"] == ["guard:tiny_model_ndcg_at_10"]
+    assert "its lower bound clears min_delta 0" in guarded["checks"][0], "the generated set alone would promote"
+    (guard,) = guarded["guards"]
+    assert (guard["candidate"], guard["reference"]) == (pytest.approx(0.2), pytest.approx(0.6))
+    assert guard["candidate_set_sha256"] == judged.content_sha256()
+
+    cfg.guards, cfg.metric = [], "tiny_model_ndcg_at_10"
+    decided = register.run(cfg, model_dir, metrics, tmp_path / "d2.json", eval_dir, gate_task_dir, evaluate=evaluate)
+    assert not decided["promoted"] and decided["metric"] == "tiny_model_ndcg_at_10"
+    assert decided["interval"]["queries"] == len(judged.queries) and decided["interval"]["high"] < 0
+    assert decided["candidate_set_sha256"] == decided["reference_set_sha256"] == judged.content_sha256()
+    assert aliases(cfg) == {"challenger": decided["version"]}, "no champion"

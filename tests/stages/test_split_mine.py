@@ -1,4 +1,5 @@
-"""split holds out whole documents; mine draws negatives that are never the positive's document."""
+"""split holds out whole documents on two sides (dev, test) searched against the whole corpus; mine draws
+negatives that are never the positive's document."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 from spladeforge.config import MineConfig, SplitConfig
 from spladeforge.errors import InputError
 from spladeforge.io import read_jsonl, write_jsonl
-from spladeforge.splitting import held_out_documents
+from spladeforge.splitting import document_sides
 from spladeforge.stages import mine, split
 
 TOPICS = ["json decoding", "gzip compression", "sqlite databases", "tcp sockets", "random numbers",
@@ -31,23 +32,33 @@ def corpus(tmp_path):
 
 def _split(tmp, seed=0, **cfg):
     return split.run(SplitConfig(**cfg), tmp / "queries.jsonl", tmp / "chunks.jsonl", tmp / "train.jsonl",
-                     tmp / "validation", seed)
+                     tmp / "dev", tmp / "test", seed)
 
 
-def test_split_by_document_with_beir_validation(corpus):
-    summary = _split(corpus, validation_fraction=0.2)
+def _docs(folder) -> set[str]:
+    return {q["_id"].split("#")[0] for q in read_jsonl(folder / "queries.jsonl")}
+
+
+def test_split_by_document_into_train_dev_and_test_over_the_whole_corpus(corpus):
+    summary = _split(corpus, dev_fraction=0.2, test_fraction=0.2)
     train = read_jsonl(corpus / "train.jsonl")
-    val_queries = read_jsonl(corpus / "validation" / "queries.jsonl")
-    val_corpus = read_jsonl(corpus / "validation" / "corpus.jsonl")
-    assert summary["validation_documents"] == 2 and summary["train_documents"] == 8
-    val_docs = {c["_id"].split("#")[0] for c in val_corpus}
-    assert not val_docs & {r["doc_id"] for r in train}, "a document on both sides"
-    assert len(val_queries) == 6 and len(train) == 24
-    qrels = (corpus / "validation" / "qrels" / "test.tsv").read_text().splitlines()
-    assert qrels[0] == "query-id\tcorpus-id\tscore" and len(qrels) == 7
-    for line in qrels[1:]:
-        qid, cid, score = line.split("\t")
-        assert qid.startswith(cid) and score == "1"
+    train_docs = {r["doc_id"] for r in train}
+    dev_docs, test_docs = _docs(corpus / "dev"), _docs(corpus / "test")
+    assert summary["train_documents"] + summary["dev_documents"] + summary["test_documents"] == 10
+    assert summary["dev_documents"] == len(dev_docs) >= 1 and summary["test_documents"] == len(test_docs) >= 1
+    assert not (train_docs & dev_docs or train_docs & test_docs or dev_docs & test_docs), "a document on two sides"
+    assert len(train) + summary["dev_queries"] + summary["test_queries"] == 30
+    all_chunks = [c["id"] for c in read_jsonl(corpus / "chunks.jsonl")]
+    for side in ("dev", "test"):
+        # The corpus the deployed index holds: every chunk, training documents' too.
+        assert [c["_id"] for c in read_jsonl(corpus / side / "corpus.jsonl")] == all_chunks
+        qrels = (corpus / side / "qrels" / "test.tsv").read_text().splitlines()
+        assert qrels[0] == "query-id\tcorpus-id\tscore"
+        for line in qrels[1:]:
+            qid, cid, score = line.split("\t")
+            # Chunks without `start` have no judged neighbours: only the source chunk, grade 2.
+            assert qid.startswith(cid) and score == "2"
+    assert summary["corpus_chunks"] == 30
 
 
 def test_split_is_seeded(corpus):
@@ -59,25 +70,25 @@ def test_split_is_seeded(corpus):
     assert (corpus / "train.jsonl").read_bytes() != first
 
 
-def test_split_needs_two_documents(tmp_path):
-    write_jsonl(tmp_path / "chunks.jsonl", [{"id": "a#0", "doc_id": "a", "text": "x"}])
-    write_jsonl(tmp_path / "queries.jsonl", [{"id": "q", "chunk_id": "a#0", "text": "x"}])
-    with pytest.raises(InputError, match="at least 2"):
+def test_split_needs_three_documents(tmp_path):
+    write_jsonl(tmp_path / "chunks.jsonl", [{"id": f"{d}#0", "doc_id": d, "text": "x"} for d in "ab"])
+    write_jsonl(tmp_path / "queries.jsonl", [{"id": f"{d}q", "chunk_id": f"{d}#0", "text": "x"} for d in "ab"])
+    with pytest.raises(InputError, match="into train, dev and test needs at least 3"):
         _split(tmp_path)
 
 
 def test_mine_negatives_from_other_documents_in_window(corpus):
-    _split(corpus, validation_fraction=0.2)
+    _split(corpus, dev_fraction=0.1, test_fraction=0.1)
     summary = mine.run(MineConfig(num_negatives=2, rank_window=(0, 10)), corpus / "train.jsonl",
                        corpus / "chunks.jsonl", corpus / "tuples.jsonl", seed=0)
     tuples = read_jsonl(corpus / "tuples.jsonl")
     train_docs = {r["doc_id"] for r in read_jsonl(corpus / "train.jsonl")}
-    assert summary["tuples"] == len(tuples) == 24
+    assert summary["tuples"] == len(tuples) == len(read_jsonl(corpus / "train.jsonl")) >= 18
     for t in tuples:
         doc = t["positive_id"].split("#")[0]
         assert len(t["negative_ids"]) == 2 and len(set(t["negative_ids"])) == 2
         assert all(n.split("#")[0] != doc for n in t["negative_ids"]), "negative from the positive's document"
-        assert all(n.split("#")[0] in train_docs for n in t["negative_ids"]), "negative from validation"
+        assert all(n.split("#")[0] in train_docs for n in t["negative_ids"]), "negative from dev or test"
         assert t["positive"].startswith(doc_title(t["positive_id"]))
         assert {"anchor", "positive", "negative_1", "negative_2"} <= set(t)
 
@@ -87,7 +98,7 @@ def doc_title(chunk_id: str) -> str:
 
 
 def test_mine_prefers_lexically_close_negatives(corpus):
-    _split(corpus, validation_fraction=0.2)
+    _split(corpus, dev_fraction=0.1, test_fraction=0.1)
     mine.run(MineConfig(num_negatives=1, rank_window=(0, 1)), corpus / "train.jsonl",
              corpus / "chunks.jsonl", corpus / "tuples.jsonl", seed=0)
     for t in read_jsonl(corpus / "tuples.jsonl"):
@@ -108,9 +119,11 @@ def _near_dup_corpus(tmp):
     write_jsonl(tmp / "chunks.jsonl", chunks)
     write_jsonl(tmp / "queries.jsonl", queries)
     pairs = [("doc0", "doc10"), ("doc1", "doc11")]
-    for seed in range(100):  # a seed whose split puts exactly one side of a pair in validation
-        held = held_out_documents(sorted(texts), 0.3, seed)
-        if any((a in held) != (b in held) for a, b in pairs) and len(held) > 2:
+    for seed in range(100):  # a seed whose split puts exactly one side of a pair in dev or test
+        sides = document_sides(sorted(texts), 0.15, 0.15, seed)
+        held = {d for d, side in sides.items() if side != "train"}
+        if any((a in held) != (b in held) for a, b in pairs) and len(held) > 2 \
+                and {"dev", "test"} <= {sides[d] for d in held - {a for p in pairs for a in p}}:
             return seed, held, pairs
     raise AssertionError("no seed splits a pair")
 
@@ -119,19 +132,18 @@ def _near_dup_corpus(tmp):
 def test_split_near_duplicates_across_the_boundary(tmp_path, action):
     seed, held, pairs = _near_dup_corpus(tmp_path)
     leaking = {a if a in held else b for a, b in pairs if (a in held) != (b in held)}
-    summary = _split(tmp_path, seed=seed, validation_fraction=0.3, near_duplicate_action=action)
-    val_docs = {q["_id"].split("#")[0] for q in read_jsonl(tmp_path / "validation" / "queries.jsonl")}
+    summary = _split(tmp_path, seed=seed, dev_fraction=0.15, test_fraction=0.15, near_duplicate_action=action)
+    held_docs = _docs(tmp_path / "dev") | _docs(tmp_path / "test")
     train_docs = {r["doc_id"] for r in read_jsonl(tmp_path / "train.jsonl")}
-    assert not leaking & val_docs, "a validation query on a chunk that nearly copies a training chunk"
-    assert summary["near_duplicate_validation_chunks"] == len(leaking)
+    assert not leaking & held_docs, "a dev or test query on a chunk that nearly copies a training chunk"
+    assert summary["near_duplicate_held_out_chunks"] == len(leaking)
     if action == "move_document":
         assert leaking <= train_docs and summary["near_duplicate_documents_moved"] == len(leaking)
     else:
         assert not leaking & train_docs and summary["near_duplicate_queries_dropped"] == len(leaking)
     # With the check off, the leak is there: the test input does exercise it.
-    _split(tmp_path, seed=seed, validation_fraction=0.3, near_duplicate_threshold=None)
-    val_docs = {q["_id"].split("#")[0] for q in read_jsonl(tmp_path / "validation" / "queries.jsonl")}
-    assert leaking <= val_docs
+    _split(tmp_path, seed=seed, dev_fraction=0.15, test_fraction=0.15, near_duplicate_threshold=None)
+    assert leaking <= _docs(tmp_path / "dev") | _docs(tmp_path / "test")
 
 
 # Sharded mining (the Kubeflow fan-out): shard i of n of the training queries, merged in shard order.
@@ -146,12 +158,12 @@ SHARD_CONFIGS = {
 def test_sharded_then_merged_mining_is_byte_identical_to_unsharded(corpus, name):
     """n = 1, 2, 3 and more shards than queries (empty shards): the same bytes and summary as `run`."""
     cfg = SHARD_CONFIGS[name]
-    _split(corpus, validation_fraction=0.2)
+    _split(corpus, dev_fraction=0.1, test_fraction=0.1)
     train, chunks = corpus / "train.jsonl", corpus / "chunks.jsonl"
     whole = mine.run(cfg, train, chunks, corpus / "tuples.jsonl", seed=7)
     expected = (corpus / "tuples.jsonl").read_bytes()
     num_queries = len(read_jsonl(train))
-    assert whole["tuples"] == num_queries == 24 and expected.count(b"\n") == 24
+    assert whole["tuples"] == num_queries >= 18 and expected.count(b"\n") == num_queries
     if name == "random-fill":
         assert whole["random_fallback_negatives"] > 0 and whole["queries_with_short_window"] > 0
     for n in (1, 2, 3, num_queries + 5):
@@ -170,7 +182,7 @@ def test_sharded_then_merged_mining_is_byte_identical_to_unsharded(corpus, name)
 
 
 def test_merge_refuses_a_missing_or_repeated_shard(corpus):
-    _split(corpus, validation_fraction=0.2)
+    _split(corpus, dev_fraction=0.1, test_fraction=0.1)
     cfg = MineConfig(num_negatives=1, rank_window=(0, 10))
     folders = [corpus / f"shard-{i}" for i in range(3)]
     for i, folder in enumerate(folders):

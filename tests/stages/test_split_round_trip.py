@@ -1,4 +1,4 @@
-"""Round-trip failures never train, and by default still count in validation (no BM25-selected held-out set)."""
+"""Round-trip failures never train, and by default still count in dev and test (no BM25-selected held-out set)."""
 
 from __future__ import annotations
 
@@ -29,39 +29,44 @@ def flagged(tmp_path):
 
 
 def _split(tmp, **cfg):
-    return split.run(SplitConfig(validation_fraction=0.3, **cfg), tmp / "queries.jsonl", tmp / "chunks.jsonl",
-                     tmp / "train.jsonl", tmp / "validation", seed=0)
+    return split.run(SplitConfig(dev_fraction=0.15, test_fraction=0.15, **cfg), tmp / "queries.jsonl",
+                     tmp / "chunks.jsonl", tmp / "train.jsonl", tmp / "dev", tmp / "test", seed=0)
+
+
+def _held_out(tmp) -> set[str]:
+    return {q["_id"] for side in ("dev", "test") for q in read_jsonl(tmp / side / "queries.jsonl")}
 
 
 def _failed(tmp) -> set[str]:
     return {q["id"] for q in read_jsonl(tmp / "queries.jsonl") if not q["round_trip_ok"]}
 
 
-def test_failures_are_dropped_from_training_and_kept_for_validation(flagged):
+def test_failures_are_dropped_from_training_and_kept_for_dev_and_test(flagged):
     summary = _split(flagged)
     failed = _failed(flagged)
     train = {r["query_id"] for r in read_jsonl(flagged / "train.jsonl")}
-    validation = {q["_id"] for q in read_jsonl(flagged / "validation" / "queries.jsonl")}
+    held_out = _held_out(flagged)
     assert train and not train & failed
-    assert validation & failed, "the held-out set must not be pre-selected by the round-trip retriever"
-    assert summary["round_trip_dropped_train"] == len(failed - validation) > 0
-    assert summary["round_trip_dropped_validation"] == 0
-    assert summary["validation_round_trip_failed"] == len(validation & failed)
-    assert len(train) + len(validation) == 30 - summary["round_trip_dropped_train"]
+    assert held_out & failed, "the held-out sets must not be pre-selected by the round-trip retriever"
+    assert summary["round_trip_dropped_train"] == len(failed - held_out) > 0
+    assert summary["round_trip_dropped_dev"] == summary["round_trip_dropped_test"] == 0
+    assert summary["dev_round_trip_failed"] + summary["test_round_trip_failed"] == len(held_out & failed)
+    assert len(train) + len(held_out) == 30 - summary["round_trip_dropped_train"]
 
 
-def test_validation_round_trip_drop_restores_the_filtered_held_out_set(flagged):
-    summary = _split(flagged, validation_round_trip="drop")
-    validation = {q["_id"] for q in read_jsonl(flagged / "validation" / "queries.jsonl")}
-    assert validation and not validation & _failed(flagged)
-    assert summary["round_trip_dropped_validation"] > 0 and summary["validation_round_trip_failed"] == 0
+def test_held_out_round_trip_drop_restores_the_filtered_held_out_sets(flagged):
+    summary = _split(flagged, held_out_round_trip="drop")
+    held_out = _held_out(flagged)
+    assert held_out and not held_out & _failed(flagged)
+    assert summary["round_trip_dropped_dev"] + summary["round_trip_dropped_test"] > 0
+    assert summary["dev_round_trip_failed"] == summary["test_round_trip_failed"] == 0
 
 
 def test_queries_without_the_flag_are_all_kept(flagged):
     rows = [{k: v for k, v in q.items() if k != "round_trip_ok"} for q in read_jsonl(flagged / "queries.jsonl")]
     write_jsonl(flagged / "queries.jsonl", rows)
     summary = _split(flagged)
-    assert summary["train_queries"] + summary["validation_queries"] == 30
+    assert summary["train_queries"] + summary["dev_queries"] + summary["test_queries"] == 30
     assert summary["round_trip_dropped_train"] == 0
 
 

@@ -1,9 +1,11 @@
-"""train fine-tunes the built-in SPLADE, keeps curves, and saves a loadable model."""
+"""train fine-tunes the built-in SPLADE, keeps curves, and saves a loadable model: the best step on
+dev, step 0 (the base model) included."""
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
 
 import pytest
 
@@ -56,6 +58,34 @@ def test_trains_saves_and_reloads(tmp_path, tuples, tiny_beir_dir):
     assert (reports / "loss.csv").read_text().startswith("step,loss\n")
     assert (reports / "curves.png").stat().st_size > 1000
     assert not (tmp_path / ".model-checkpoints").exists(), "scratch checkpoints left behind"
+    best = max(rows, key=lambda r: float(r["ndcg_at_10"]))  # the earliest of equal figures, as the trainer
+    assert summary["best_step"] == meta["best_step"] == int(best["step"])
+    assert summary["kept"] == meta["kept"] == ("initial" if summary["best_step"] == 0 else "checkpoint")
+
+
+def test_when_the_base_model_scores_best_on_dev_its_weights_ship(tmp_path, tuples, tiny_beir_dir, caplog):
+    """A learning rate large enough to wreck the model: every later step scores below step 0 on dev, and
+    the model saved is the one training started from, not the last checkpoint."""
+    from safetensors.torch import load_file
+
+    from spladeforge.models.build import load_sparse_encoder
+
+    out, reports = tmp_path / "model", tmp_path / "reports"
+    with caplog.at_level(logging.WARNING, logger="spladeforge.training.best"):
+        summary = train.run(_cfg(learning_rate=0.5, warmup_ratio=0.0), tuples, tiny_beir_dir, out, reports, seed=0)
+    with open(reports / "val_ndcg.csv") as fh:
+        curve = {int(r["step"]): float(r["ndcg_at_10"]) for r in csv.DictReader(fh)}
+    assert list(curve) == [0, 2, 4] and max(curve[2], curve[4]) < curve[0], curve  # later checkpoints are worse
+    assert (summary["best_step"], summary["kept"]) == (0, "initial")
+    meta = json.loads((out / "spladeforge.json").read_text())
+    assert (meta["best_step"], meta["kept"]) == (0, "initial")
+    assert summary["val_ndcg_at_10"] == pytest.approx(curve[0]) == meta["validation_ndcg_at_10"]
+    assert "the base model scored best on dev" in caplog.text
+    base = tmp_path / "base"
+    load_sparse_encoder("builtin:splade-tiny", max_seq_length=64).save(str(base))
+    shipped, original = load_file(out / "model.safetensors"), load_file(base / "model.safetensors")
+    assert shipped.keys() == original.keys()
+    assert all((shipped[k] == original[k]).all() for k in shipped), "the shipped weights are not the base model's"
 
 
 def test_batch_larger_than_data_fails_before_training(tmp_path, tuples, tiny_beir_dir):

@@ -1,12 +1,14 @@
-"""Scale phases: each phase's scale holds while training progress is below its `until`."""
+"""Training callbacks: scale phases hold while progress is below their `until`; MLflow tracking
+during training is bounded in time (it gets register's HTTP budget)."""
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import pytest
 
-from spladeforge.config import TrainConfig
+from spladeforge.config import RegisterConfig, TrainConfig
 from spladeforge.training.callbacks import ScalePhaseCallback, build_callbacks
 
 
@@ -41,3 +43,18 @@ def test_config_phases_reach_the_callback_in_order():
     assert callback.phases == [(0.3, 2.0), (1.0, 8.0)]
     with pytest.raises(ValueError, match="increasing order"):
         TrainConfig(scale_phases=[{"until": 0.8, "scale": 2.0}, {"until": 0.3, "scale": 8.0}])
+
+_VARIABLES = ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")
+
+
+def test_mlflow_tracking_gets_bounded_requests_unless_the_user_chose(tmp_path, monkeypatch):
+    """MLflow's defaults (120 s x 7 retries) would stall a run 16 minutes on a silent server."""
+    for name in _VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    build_callbacks(TrainConfig(architecture="csr", tracking=["mlflow"]), loss=None, tensorboard_dir=tmp_path)
+    defaults = RegisterConfig()
+    assert [os.environ[name] for name in _VARIABLES] == [
+        str(defaults.http_timeout_s), str(defaults.http_max_retries), str(defaults.http_backoff_factor)]
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    build_callbacks(TrainConfig(architecture="csr", tracking=["mlflow"]), loss=None, tensorboard_dir=tmp_path)
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "5"

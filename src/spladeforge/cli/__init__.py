@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 
 import typer
@@ -17,6 +18,7 @@ from spladeforge.cli.pipeline import pipeline_app
 from spladeforge.cli.registry import registry_app
 from spladeforge.cli.stages import app
 from spladeforge.errors import SpladeforgeError
+from spladeforge.redaction import RedactingFilter, redact_text
 
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(registry_app, name="registry")
@@ -33,20 +35,37 @@ def _offline_defaults() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "true")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("spladeforge").setLevel(logging.INFO)
+    for handler in logging.getLogger().handlers:
+        # Libraries log URLs (MLflow, botocore, DVC): none may show a credential.
+        handler.addFilter(RedactingFilter())
+
+
+def _stopped(signum: int, _frame) -> None:
+    """Ctrl-C (SIGINT) or SIGTERM: say so, then unwind, so that temporaries are removed on the way out.
+
+    Typer turns a KeyboardInterrupt into exit code 130 without a word; the line is printed here.
+    """
+    name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    typer.secho(f"\ninterrupted ({name}): stopped; outputs not finished were not written, rerun to start again",
+                err=True, fg=typer.colors.YELLOW)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    sys.exit(128 + signum)
 
 
 def main() -> None:
     _offline_defaults()
+    signal.signal(signal.SIGINT, _stopped)
+    signal.signal(signal.SIGTERM, _stopped)
     try:
         app()
     except SpladeforgeError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        typer.secho(f"error: {redact_text(str(exc))}", err=True, fg=typer.colors.RED)
         sys.exit(2)
     except OSError as exc:
         # Disk full, permissions, a vanished mount: say which file, without a traceback.
         where = f": {exc.filename}" if exc.filename else ""
-        typer.secho(f"error: {exc.strerror or exc}{where}", err=True, fg=typer.colors.RED)
+        typer.secho(f"error: {redact_text(f'{exc.strerror or exc}{where}')}", err=True, fg=typer.colors.RED)
         sys.exit(1)
     except KeyboardInterrupt:
-        typer.secho("interrupted", err=True)
         sys.exit(130)

@@ -33,7 +33,9 @@ ByOpt = Annotated[str | None, typer.Option(help="Who (default: $SPLADEFORGE_USER
 def _client(params: Path, model_name: str | None, tracking_uri: str | None) -> Iterator[tuple[Any, str]]:
     from spladeforge.config import RegisterConfig, load_params
     from spladeforge.registry.tracking import (
+        HttpBudget,
         check_reachable,
+        http_budget,
         offline_mlflow,
         redact_uri,
         resolve_tracking_uri,
@@ -42,8 +44,8 @@ def _client(params: Path, model_name: str | None, tracking_uri: str | None) -> I
 
     cfg = load_params(params).register if params.is_file() else RegisterConfig()
     uri = tracking_uri or resolve_tracking_uri(cfg.tracking_uri)
-    check_reachable(uri)
-    with offline_mlflow(), use_tracking_uri(uri):
+    check_reachable(uri, cfg.connect_timeout_s)
+    with offline_mlflow(), http_budget(HttpBudget.of(cfg)), use_tracking_uri(uri):
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
 

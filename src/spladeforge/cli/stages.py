@@ -105,15 +105,18 @@ def split(
     queries: Annotated[Path, typer.Option(help="queries.jsonl.")] = Path("data/queries.jsonl"),
     chunks: Annotated[Path, typer.Option(help="chunks.jsonl.")] = Path("data/chunks.jsonl"),
     train_output: Annotated[Path, typer.Option(help="Training pairs to write.")] = Path("data/split/train.jsonl"),
-    validation_output: Annotated[Path, typer.Option(help="BEIR folder to write.")] = Path("data/split/validation"),
+    dev_output: Annotated[Path, typer.Option(
+        help="Dev BEIR folder to write (checkpoint choice, early stopping).")] = Path("data/split/dev"),
+    test_output: Annotated[Path, typer.Option(
+        help="Test BEIR folder to write (evaluation and the promotion gate).")] = Path("data/split/test"),
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
 ) -> None:
-    """Hold out whole documents for validation; write the held-out side as a BEIR folder."""
+    """Split by document into train, dev and test; dev and test are BEIR folders over the whole chunk corpus."""
     from spladeforge.stages import split as stage
 
     p = _params(params, set_)
-    _run("split", stage.run, p.split, queries, chunks, train_output, validation_output, p.seed, params=p,
+    _run("split", stage.run, p.split, queries, chunks, train_output, dev_output, test_output, p.seed, params=p,
          inputs=(queries, chunks))
 
 
@@ -135,7 +138,9 @@ def mine(
 @app.command()
 def train(
     tuples: Annotated[Path, typer.Option(help="Training tuples from mine.")] = Path("data/train_tuples.jsonl"),
-    validation: Annotated[Path, typer.Option(help="Validation BEIR folder.")] = Path("data/split/validation"),
+    dev: Annotated[Path, typer.Option(
+        help="Dev BEIR folder: picks the checkpoint and stops early (never the test folder).")] = Path(
+        "data/split/dev"),
     output: Annotated[Path, typer.Option(help="Model folder to write.")] = Path("models/splade"),
     reports: Annotated[Path, typer.Option(help="Training curves folder.")] = Path("reports/train"),
     documents_meta: Annotated[Path, typer.Option(
@@ -146,19 +151,19 @@ def train(
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
 ) -> None:
-    """Fine-tune the base model with SpladeLoss; keep the checkpoint with the best validation NDCG@10."""
+    """Fine-tune the base model with SpladeLoss; keep the step (0 included) with the best dev NDCG@10."""
     from spladeforge.stages import train as stage
 
     p = _params(params, set_)
-    provenance = stage.provenance(tuples, validation, documents_meta)
-    _run("train", stage.run, p.train, tuples, validation, output, reports, p.seed, provenance=provenance,
-         checkpoints=checkpoints, params=p, input_hashes=stage.input_hashes(tuples, validation, provenance))
+    provenance = stage.provenance(tuples, dev, documents_meta)
+    _run("train", stage.run, p.train, tuples, dev, output, reports, p.seed, provenance=provenance,
+         checkpoints=checkpoints, params=p, input_hashes=stage.input_hashes(tuples, dev, provenance))
 
 
 @app.command()
 def evaluate(
     model: Annotated[Path, typer.Option(help="Trained model folder.")] = Path("models/splade"),
-    task: Annotated[Path, typer.Option(help="BEIR folder of the held-out task.")] = Path("data/split/validation"),
+    task: Annotated[Path, typer.Option(help="BEIR folder of the held-out task.")] = Path("data/split/test"),
     output: Annotated[Path, typer.Option(help="Folder for MTEB results and the report.")] = Path("reports/eval"),
     metrics: Annotated[Path, typer.Option(help="Flat metrics JSON for DVC.")] = Path("reports/metrics.json"),
     int8: Annotated[Path | None, typer.Option(
@@ -181,7 +186,7 @@ def evaluate(
 @app.command()
 def quantize(
     model: Annotated[Path, typer.Option(help="Trained model folder.")] = Path("models/splade"),
-    task: Annotated[Path, typer.Option(help="BEIR folder to measure quality on.")] = Path("data/split/validation"),
+    task: Annotated[Path, typer.Option(help="BEIR folder to measure quality on.")] = Path("data/split/test"),
     output: Annotated[Path, typer.Option(help="INT8 ONNX folder to write.")] = Path("models/splade-int8"),
     report: Annotated[Path, typer.Option(help="Quality/speed report JSON.")] = Path("reports/quantize.json"),
     params: ParamsOpt = Path("params.yaml"),
@@ -201,18 +206,21 @@ def register(
     quantize_report: Annotated[Path, typer.Option(help="quantize.json.")] = Path("reports/quantize.json"),
     onnx: Annotated[Path, typer.Option(help="INT8 ONNX folder.")] = Path("models/splade-int8"),
     decision: Annotated[Path, typer.Option(help="Gate decision JSON to write.")] = Path("reports/register.json"),
-    eval_dir: Annotated[Path, typer.Option(help="evaluate's report folder, logged with the run.")] = Path(
-        "reports/eval"),
+    eval_dir: Annotated[Path, typer.Option(
+        help="evaluate's report folder: its per_query.json feeds the gate; the reports are logged with the run."
+    )] = Path("reports/eval"),
+    task: Annotated[Path, typer.Option(
+        help="The test BEIR folder evaluate scored: the champion is scored on it too.")] = Path("data/split/test"),
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
 ) -> None:
-    """Log to MLflow, register a version as `challenger`, promote to `champion` if it wins on NDCG@10."""
+    """Log to MLflow, register a version as `challenger`, promote it to `champion` if it clears the gate."""
     from spladeforge.stages import register as stage
 
     p = _params(params, set_)
-    _run("register", stage.run, p.register, model, metrics, decision,
-         quantize_report=_existing(quantize_report), onnx_dir=_existing(onnx), run_params=run_config(p),
-         eval_dir=_existing(eval_dir), params=p, inputs=(model, metrics))
+    _run("register", stage.run, p.register, model, metrics, decision, eval_dir, task, evaluate=p.evaluate,
+         seed=p.seed, max_ndcg_drop=p.quantize.max_ndcg_drop, quantize_report=_existing(quantize_report),
+         onnx_dir=_existing(onnx), run_params=run_config(p), params=p, inputs=(model, metrics, eval_dir, task))
 
 
 @app.command()

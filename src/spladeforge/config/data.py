@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -34,6 +34,10 @@ class DataConfig(Section):
     dvc_repo: str | None = None
     dvc_rev: str | None = None
     dvc_remote_config: dict[str, str] = Field(default_factory=dict)  # e.g. {endpointurl: ...}
+    # Connect and read timeouts of an S3 or HTTP DVC remote (unless dvc_remote_config sets
+    # connect_timeout/read_timeout): a silent remote fails within this instead of botocore's 60 s
+    # per read with retries.
+    dvc_timeout_s: int = Field(60, ge=1, le=3600)
 
 
 class ChunkConfig(Section):
@@ -72,20 +76,57 @@ class ChunkConfig(Section):
 
 
 class SplitConfig(Section):
-    """Read by `split`: a 90/10 split by source document, so that no content is on both sides."""
+    """Read by `split`: train / dev / test by source document, so that no content is on two sides.
 
-    validation_fraction: float = Field(0.1, gt=0.0, lt=0.5)
-    max_validation_queries: int | None = Field(None, ge=1)
-    # A validation chunk whose word-shingle Jaccard with a training chunk is at least this
-    # leaks its content into training; null turns the check off.
+    Dev picks the checkpoint and stops training early; test decides the promotion gate and is
+    never seen by training. Picking a checkpoint on a set is a maximum over checkpoints on that
+    set: the set that then compares the model with its reference must be another one.
+    """
+
+    # Shares of source documents on the dev and test sides. 0.1 each leaves 80% of the documents
+    # to train on and, on the default run's 300 documents, about 30 per held-out side.
+    dev_fraction: float = Field(0.1, gt=0.0, lt=0.5)
+    test_fraction: float = Field(0.1, gt=0.0, lt=0.5)
+    # Dev is searched at every train.eval_steps and test by every system evaluate compares: each
+    # costs a pass over the queries (the corpus is encoded once per evaluation either way).
+    max_dev_queries: int | None = Field(None, ge=1)
+    max_test_queries: int | None = Field(None, ge=1)
+    # A held-out (dev or test) chunk whose word-shingle Jaccard with a training chunk is at least
+    # this leaks its content into training; null turns the check off.
     near_duplicate_threshold: float | None = Field(0.8, gt=0.0, le=1.0)
     # `move_document`: its whole document goes to train; `drop_query`: its queries are dropped.
     near_duplicate_action: Literal["move_document", "drop_query"] = "move_document"
     shingle_words: int = Field(5, ge=1, le=20)
     # Queries flagged by generate-queries' round-trip filter never train. `keep` also holds them out
-    # for validation: dropping them there leaves only queries the round-trip retriever answers,
+    # on dev and test: dropping them there leaves only queries the round-trip retriever answers,
     # which inflates that retriever's column of the report (BM25 0.934 vs 0.783 on the default run).
-    validation_round_trip: Literal["keep", "drop"] = "keep"
+    held_out_round_trip: Literal["keep", "drop"] = "keep"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            old = [key for key in RENAMED_SPLIT_KEYS if key in data]
+            if old:
+                raise ValueError("; ".join(f"{key} was replaced by {RENAMED_SPLIT_KEYS[key]}" for key in old)
+                                 + " (the held-out side is now two: dev picks the checkpoint, test decides "
+                                   "the gate)")
+        return data
+
+    @model_validator(mode="after")
+    def _room_to_train(self) -> SplitConfig:
+        if self.dev_fraction + self.test_fraction > 0.5:
+            raise ValueError(f"dev_fraction + test_fraction is {self.dev_fraction + self.test_fraction:g}: "
+                             "at most 0.5, so that most documents are left to train on")
+        return self
+
+
+# Keys of the two-way split and what replaced them.
+RENAMED_SPLIT_KEYS = {
+    "validation_fraction": "split.dev_fraction and split.test_fraction",
+    "max_validation_queries": "split.max_dev_queries and split.max_test_queries",
+    "validation_round_trip": "split.held_out_round_trip",
+}
 
 
 class MineConfig(Section):

@@ -3,19 +3,34 @@
 Precedence, lowest first: the section defaults, `configs/<preset>.yaml`, `params.yaml`,
 `--set key.path=value` overrides on the command line. Unknown keys, wrong types and
 out-of-range values fail before any work, naming the key path and what is accepted.
+
+Files are read with `config.yaml_strict` (duplicate keys, deep nesting and alias bombs are
+errors with the line), bytes that are not UTF-8 are reported with their line and offset, a bad
+`--set` names the override, and a value quoted in a message is cut short (`reprlib`) and never
+shows a secret.
 """
 
 from __future__ import annotations
 
 import copy
+import re
+import reprlib
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from spladeforge.config import yaml_strict
 from spladeforge.config.params import DEFAULT_PRESET, Params
 from spladeforge.errors import ConfigError
+from spladeforge.redaction import is_secret_key, masked, redact_text, redact_value
+
+# A preset is a file name in configs/, never a path: `../x` or `/etc/x` would read outside it.
+_PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_KEY_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_SHORT = reprlib.Repr()
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxlevel = 80, 80, 6, 6, 3
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -28,13 +43,23 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}, "
+                          f"{exc.reason}); save the file as UTF-8") from None
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_strict.load(_decode(path))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({exc})") from None
+        line, problem = yaml_strict.describe(exc)
+        where = f":{line}" if line is not None else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({problem})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -49,9 +74,19 @@ def available_presets(configs_dir: Path) -> list[str]:
 def parse_override(text: str) -> dict[str, Any]:
     """Turn `train.learning_rate=1e-4` into `{"train": {"learning_rate": 1e-4}}`."""
     key, sep, raw = text.partition("=")
+    shown = _SHORT.repr(redact_text(text))  # redacted before it is cut: a cut URL is no URL
     if not sep or not key.strip():
-        raise ConfigError(f"--set {text!r}: expected KEY.PATH=VALUE, e.g. train.learning_rate=1e-4")
-    value = yaml.safe_load(raw) if raw.strip() else None
+        raise ConfigError(f"--set {shown}: expected KEY.PATH=VALUE, e.g. train.learning_rate=1e-4")
+    parts = key.strip().split(".")
+    if len(parts) > yaml_strict.MAX_DEPTH or not all(_KEY_PART.match(part) for part in parts):
+        raise ConfigError(f"--set {shown}: {_SHORT.repr(key.strip())} is not a key path (dot-separated "
+                          "names, e.g. train.learning_rate)")
+    try:
+        value = yaml_strict.load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        _, problem = yaml_strict.describe(exc)
+        raise ConfigError(f"--set {shown}: the value is not valid YAML ({problem}); quote it to pass it as "
+                          f"text, e.g. --set \"{key.strip()}='...'\"") from None
     tree: dict[str, Any] = {}
     node = tree
     parts = key.strip().split(".")
@@ -61,18 +96,25 @@ def parse_override(text: str) -> dict[str, Any]:
     return tree
 
 
+def shown_value(path: str, value: Any) -> str:
+    """A value as an error message may quote it: cut short, URLs redacted, secrets only described."""
+    if isinstance(value, str) and (path.endswith("_env") or is_secret_key(path)):
+        return masked(value)
+    return _SHORT.repr(redact_value(path, value))  # redacted before it is cut: a cut URL is no URL
+
+
 def format_errors(source: str, exc: ValidationError) -> str:
     lines = [f"{source}: invalid configuration"]
-    for err in exc.errors():
+    for err in exc.errors(include_url=False):
         path = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
         if err["type"] == "extra_forbidden":
             section = section_model(err["loc"][:-1])
             accepted = ", ".join(section.model_fields) if section else ""
-            lines.append(f"  {path}: unknown key (accepted: {accepted})")
+            lines.append(f"  {path[:120]}: unknown key (accepted: {accepted})")
         else:
             got = err.get("input")
-            shown = "" if isinstance(got, dict) else f" (got {got!r})"
-            lines.append(f"  {path or '<top>'}: {err['msg']}{shown}")
+            shown = "" if isinstance(got, dict) else f" (got {shown_value(path, got)})"
+            lines.append(f"  {path or '<top>'}: {redact_text(err['msg'])}{shown}")
     return "\n".join(lines)
 
 
@@ -100,9 +142,12 @@ def load_params(
         user = deep_merge(user, parse_override(text))
     configs = Path(configs_dir) if configs_dir else path.resolve().parent / "configs"
     preset = user.get("preset", DEFAULT_PRESET)
+    names = ", ".join(available_presets(configs)) or f"none found in {configs}"
+    if not isinstance(preset, str) or not _PRESET_NAME.match(preset) or ".." in preset:
+        raise ConfigError(f"{path}: preset: {_SHORT.repr(preset)} is not a preset name (the name of a file in "
+                          f"{configs} without .yaml, no path; accepted: {names})")
     preset_file = configs / f"{preset}.yaml"
-    if not isinstance(preset, str) or not preset_file.is_file():
-        names = ", ".join(available_presets(configs)) or f"none found in {configs}"
+    if not preset_file.is_file():
         raise ConfigError(f"{path}: preset: unknown preset {preset!r} (accepted: {names})")
     base = read_yaml(preset_file)
     if "preset" in base:

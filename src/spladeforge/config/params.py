@@ -5,13 +5,20 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from spladeforge.config.base import Section
 from spladeforge.config.data import ChunkConfig, DataConfig, MineConfig, SplitConfig
 from spladeforge.config.kubeflow import KubeflowConfig
 from spladeforge.config.querygen import GenerateQueriesConfig
-from spladeforge.config.release import EvaluateConfig, PublishConfig, QuantizeConfig, RegisterConfig
+from spladeforge.config.release import (
+    EvaluateConfig,
+    PublishConfig,
+    QuantizeConfig,
+    RegisterConfig,
+    folder_label,
+    metric_prefix,
+)
 from spladeforge.config.training import TrainConfig
 
 DEFAULT_PRESET = "cpu-tiny"
@@ -25,7 +32,8 @@ with warnings.catch_warnings():
 
     class Params(Section):
         preset: str = DEFAULT_PRESET
-        seed: int = Field(42, ge=0)
+        # numpy's legacy seeding (and so every library seeded through it) takes 0..2**32 - 1.
+        seed: int = Field(42, ge=0, lt=2**32)
         data: DataConfig = Field(default_factory=DataConfig)
         chunk: ChunkConfig = Field(default_factory=ChunkConfig)
         generate_queries: GenerateQueriesConfig = Field(default_factory=GenerateQueriesConfig)
@@ -37,6 +45,20 @@ with warnings.catch_warnings():
         register: RegisterConfig = Field(default_factory=RegisterConfig)
         publish: PublishConfig = Field(default_factory=PublishConfig)
         kubeflow: KubeflowConfig = Field(default_factory=KubeflowConfig)
+
+        @model_validator(mode="after")
+        def _gate_sets_are_evaluated(self) -> Params:
+            """register compares figures evaluate wrote: a folder it names must be one evaluate scores."""
+            labels = {folder_label(folder) for folder in self.evaluate.beir_datasets}
+            for where, metric in [("register.metric", self.register.metric),
+                                  *((f"register.guards[{i}].metric", g.metric)
+                                    for i, g in enumerate(self.register.guards))]:
+                prefix = metric_prefix(metric).removesuffix("_")
+                if prefix and prefix not in labels:
+                    accepted = ", ".join(f"{label}_model_ndcg_at_10" for label in sorted(labels))
+                    raise ValueError(f"{where}: {metric} names no folder of evaluate.beir_datasets (accepted: "
+                                     f"model_ndcg_at_10{', ' + accepted if accepted else ''})")
+            return self
 
 
 # `seed` and the stage sections, in params.yaml order: what a run is parameterised by.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -54,9 +55,34 @@ class OpenAIConfig(Section):
     @model_validator(mode="after")
     def _prompts_have_text(self) -> OpenAIConfig:
         for qtype, template in self.prompts.items():
-            if "{text}" not in template:
-                raise ValueError(f"prompts.{qtype} must contain the placeholder {{text}}")
+            check_prompt(f"prompts.{qtype}", template)
         return self
+
+
+PROMPT_FIELDS = ("n", "title", "text")
+
+
+def check_prompt(key: str, template: str) -> None:
+    """A prompt must format with exactly {n}, {title}, {text} (str.format), and name {text}.
+
+    Checked here rather than when the first request is built, where a literal brace raised
+    KeyError deep inside the run.
+    """
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+        template.format(n=1, title="", text="")
+    except (ValueError, KeyError, IndexError, AttributeError) as exc:
+        fields = None
+        problem = str(exc)
+    if fields is not None and all(f in PROMPT_FIELDS for f in fields) and "text" in fields:
+        return
+    if fields is not None and "text" not in fields and all(f in PROMPT_FIELDS for f in fields):
+        raise ValueError(f"{key} must contain the placeholder {{text}} (the chunk)")
+    unknown = [f for f in fields or [] if f not in PROMPT_FIELDS]
+    found = f"{{{unknown[0][:40]}}}" if unknown else problem[:80]
+    raise ValueError(f"{key}: not a valid template ({found}): the placeholders are {{n}}, {{title}} and "
+                     "{text}, and a literal brace must be doubled, as str.format requires: write "
+                     '{{"queries": [...]}} for {"queries": [...]}')
 
 
 class QueryFilterConfig(Section):

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+from pathlib import PurePath
+
+from pydantic import Field, field_validator
 
 from spladeforge.config.base import Section
 
 
+def metric_label(name: str) -> str:
+    """A metrics-key-safe label: lower case, runs of other characters become '_'."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "task"
+
+
+def folder_label(folder: str) -> str:
+    """The metrics.json prefix (without its `_`) of a folder in `evaluate.beir_datasets`."""
+    return metric_label(PurePath(folder).name)
+
+
 class EvaluateConfig(Section):
-    """Read by `evaluate`."""
+    """Read by `evaluate`, and by `register`, which scores the champion with the same settings."""
 
     batch_size: int = Field(32, ge=1)
     compare_base: bool = True
@@ -33,15 +46,43 @@ class EvaluateConfig(Section):
 
 
 class QuantizeConfig(Section):
-    """Read by `quantize` (and `publish`, for the quality guard)."""
+    """Read by `quantize`, and by `register` for the INT8 verdict (`publish` follows the decision)."""
 
     per_channel: bool = True
     opset: int = Field(17, ge=14, le=21)
-    # Publishing refuses an INT8 model that loses more NDCG@10 than this against fp32.
+    # An INT8 model that loses more NDCG@10 than this against fp32 (on the test split) is withheld:
+    # register's decision says so before any alias moves, and publish exports the fp32 model alone.
     max_ndcg_drop: float = Field(0.02, ge=0.0, le=1.0)
     # Also write `model_int8_pruned.onnx`, whose MLM head keeps only the vocabulary rows that
     # the task's corpus and queries ever activate (the head is ~90% of BERT-tiny's FLOPs).
     prune_vocabulary: bool = False
+
+
+GATE_METRIC = re.compile(r"^(\w+_)?model_ndcg_at_10$")
+GATE_METRICS_ACCEPTED = ("model_ndcg_at_10 (the test split) or <folder>_model_ndcg_at_10 for a folder of "
+                         "evaluate.beir_datasets")
+
+
+def gate_metric(value: str) -> str:
+    if not GATE_METRIC.match(value):
+        raise ValueError(f"{value!r} is not a gate metric; accepted: {GATE_METRICS_ACCEPTED}")
+    return value
+
+
+def metric_prefix(metric: str) -> str:
+    """`<folder>_model_ndcg_at_10` -> `<folder>_`; `model_ndcg_at_10` -> `` (the test split)."""
+    return metric[: -len("model_ndcg_at_10")]
+
+
+class Guard(Section):
+    """`register.guards[]`: the challenger may not fall more than `max_drop` below the reference on `metric`."""
+
+    # `model_ndcg_at_10` (the test split) or `<folder>_model_ndcg_at_10` for a folder of
+    # evaluate.beir_datasets: judged queries guard against what the generated ones cannot see.
+    metric: str
+    max_drop: float = Field(0.0, ge=0.0, le=1.0)
+
+    _metric = field_validator("metric")(gate_metric)
 
 
 class RegisterConfig(Section):
@@ -50,15 +91,61 @@ class RegisterConfig(Section):
     tracking_uri: str = "sqlite:///mlflow.db"
     experiment: str = "spladeforge"
     model_name: str = "spladeforge-splade"
-    # The metrics.json key the gate compares (higher is better). Its `base_` twin (model_x ->
-    # base_x) is the reference for the first version, which must beat what it was trained from.
-    metric: str = Field("model_ndcg_at_10", pattern=r"^model_\w+$")
-    # The challenger becomes champion only with metric >= champion's + min_delta.
+    # The figure the gate compares, NDCG@10 on the test split (`model_ndcg_at_10`) or on a folder
+    # of evaluate.beir_datasets (`<folder>_model_ndcg_at_10`): per-query NDCG@10 is what the
+    # paired bootstrap resamples. The reference is the champion, scored again by this run on the
+    # same sets, or with no champion yet the base model, which the first version must beat.
+    metric: str = "model_ndcg_at_10"
+    # The champion moves only when the lower bound of the challenger's mean per-query gain, at
+    # `confidence`, is above min_delta: a tie keeps the champion.
     min_delta: float = Field(0.0, ge=0.0, le=1.0)
+    # Two-sided confidence of the gain's interval; the gate reads its lower end, so a challenger
+    # no better than the reference passes by chance at most (1 - confidence) / 2 of the time.
+    confidence: float = Field(0.9, gt=0.5, lt=1.0)
+    # Bootstrap resamples of the queries: 2000 puts the 5th percentile within about 0.002 of its
+    # limit for 100 queries, in milliseconds.
+    bootstrap_samples: int = Field(2000, ge=100, le=100_000)
+    # Checks on other sets: each refuses a challenger whose NDCG@10 there falls more than
+    # max_drop below the reference's (point estimates, like for like).
+    guards: list[Guard] = Field(default_factory=list)
+    # A champion that cannot be downloaded or loaded stops register: comparing with its tagged
+    # figure compares sets of different runs. true falls back to that figure, without an interval,
+    # and says so in the decision.
+    allow_stale_reference: bool = False
     # Absolute floor on the candidate's model_ndcg_at_10; null: no floor.
     min_ndcg: float | None = Field(None, ge=0.0, le=1.0)
     # Ceiling on model_doc_active_dims (index size and query latency grow with it); null: none.
     max_doc_active_dims: float | None = Field(None, gt=0.0)
+    # An HTTP tracking server must answer a first request within this many seconds: one that
+    # accepts connections and never answers then fails in seconds, not after MLflow's retries.
+    connect_timeout_s: float = Field(10.0, gt=0.0, le=600.0)
+    # Each MLflow HTTP request (MLFLOW_HTTP_REQUEST_TIMEOUT, MLflow's default 120 s); uploads of
+    # the model's files are requests too, so it stays well above a large file's round trip.
+    http_timeout_s: int = Field(60, ge=1, le=3600)
+    # Retries of a failed MLflow request (MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLflow's default 7,
+    # which with 120 s timeouts kept a silent server busy for over 16 minutes), with waits of
+    # http_backoff_factor x 1, 2, 4, ... s (MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR).
+    http_max_retries: int = Field(2, ge=0, le=10)
+    http_backoff_factor: int = Field(1, ge=0, le=60)
+
+    @field_validator("model_name")
+    @classmethod
+    def _model_name(cls, name: str) -> str:
+        # MLflow refuses '/' and ':' and relative path parts; spladeforge quotes the name in registry
+        # searches (name='...') and uses it as an S3 key part, so quotes, backslashes and control
+        # characters are refused too.
+        bad = sorted({c for c in name if c in "/:'\"\\`" or ord(c) < 32 or ord(c) == 127})
+        if not name.strip() or name != name.strip() or bad or name in (".", "..") or len(name) > 256:
+            shown = ", ".join(repr(c) for c in bad) or "empty, surrounding spaces, '.'/'..' or over 256 characters"
+            raise ValueError(f"not a registered model name MLflow accepts ({shown}); use letters, digits, "
+                             "'-', '_' and '.', e.g. spladeforge-splade")
+        return name
+
+    _metric = field_validator("metric")(gate_metric)
+
+    def gate_metrics(self) -> list[str]:
+        """The gate metric and every guard's, each once, in that order."""
+        return list(dict.fromkeys([self.metric, *(g.metric for g in self.guards)]))
 
 
 class HubConfig(Section):
@@ -67,6 +154,9 @@ class HubConfig(Section):
     # Name of the environment variable holding the token; the token itself never goes here.
     token_env: str = "HF_TOKEN"
     required: bool = False
+    # Each Hub HTTP request: huggingface_hub's client has no timeout, so a silent endpoint would
+    # hang the upload; its own retries (429, 5xx, timeouts) then bound the whole push.
+    timeout_s: float = Field(60.0, gt=0.0, le=3600.0)
 
 
 class S3Config(Section):
@@ -82,6 +172,11 @@ class S3Config(Section):
     endpoint_url: str | None = None
     region: str | None = None
     required: bool = False
+    # A wrong or silent endpoint fails in seconds, not minutes: botocore's connect and read
+    # timeouts and attempts per request (its defaults are 60 s, 60 s and 5 attempts).
+    connect_timeout_s: float = Field(5.0, gt=0.0, le=600.0)
+    read_timeout_s: float = Field(60.0, gt=0.0, le=3600.0)
+    max_attempts: int = Field(2, ge=1, le=10)
 
 
 class PublishConfig(Section):

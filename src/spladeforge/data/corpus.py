@@ -1,7 +1,8 @@
 """The corpus `ingest` writes: every document of the source, normalized, without duplicates.
 
-In source order, each document must have a unique id and at most `data.max_document_chars`
-characters (else it fails or, with `data.on_error: skip`, is skipped). Its text and title get
+In source order, each document must have a unique id without control characters (a TAB or a
+newline in an id would break the TSV qrels `split` writes, and every file after it) and at most
+`data.max_document_chars` characters (else it fails or, with `data.on_error: skip`, is skipped). Its text and title get
 `spladeforge.data.normalize`; texts shorter than `data.min_chars` are dropped, and so are exact
 duplicates and near-duplicates (word-shingle Jaccard >= `data.near_duplicate_threshold`, see
 `spladeforge.dedup`): the first in source order is kept. Every drop is counted by reason.
@@ -11,6 +12,7 @@ Over `data.max_documents`, a sample by a hash of the id is kept (sorted by id).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,14 @@ from spladeforge.errors import InputError
 
 # How many (dropped, kept, jaccard) examples documents.meta.json shows: enough to check the threshold.
 NEAR_DUPLICATE_EXAMPLES = 20
+# C0 and C1 control characters and the Unicode line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def shown_id(doc_id: str) -> str:
+    """An id as a message shows it: control characters escaped (\\t, \\n, \\x01), cut at 80."""
+    text = doc_id[:80].encode("unicode_escape").decode("ascii")
+    return f"'{text}'" + ("..." if len(doc_id) > 80 else "")
 
 
 @dataclass
@@ -47,6 +57,18 @@ def collect_corpus(cfg: DataConfig) -> Corpus:
     docs: list[dict[str, Any]] = []
     dropped: Counter[str] = Counter()
     for doc in tqdm(reader.documents(cfg.source), desc="ingest", unit=" docs"):
+        if not doc["id"].strip():
+            reader.fail_or_skip(f"{doc['source']}: empty document id (ids name the chunks, queries and qrels "
+                                "derived from the document)")
+            dropped["empty_id"] += 1
+            continue
+        bad = _CONTROL.search(doc["id"])
+        if bad:
+            reader.fail_or_skip(f"{doc['source']}: document id {shown_id(doc['id'])} contains a control character "
+                                f"({bad.group(0).encode('unicode_escape').decode('ascii')}); ids are written to TSV "
+                                "files (qrels), where a TAB or newline would split the line: use ids without them")
+            dropped["control_character_in_id"] += 1
+            continue
         if doc["id"] in seen_ids:
             raise InputError(f"{doc['source']}: duplicate document id {doc['id']!r} "
                              f"(first seen at {seen_ids[doc['id']]}); ids must be unique")
@@ -75,8 +97,8 @@ def collect_corpus(cfg: DataConfig) -> Corpus:
                 continue
         docs.append(doc)
     if not docs:
-        raise InputError(f"data.source: {cfg.source}: no usable documents (need text of at least "
-                         f"data.min_chars={cfg.min_chars} characters; accepted: {ACCEPTED})")
+        raise InputError(f"data.source: {cfg.source}: no usable documents ({_why_none(cfg, dropped, reader)}; "
+                         f"accepted: {ACCEPTED})")
     kept = len(docs)
     if cfg.max_documents is not None and len(docs) > cfg.max_documents:
         # A hash order is a stable sample across the whole source, not its alphabetical head.
@@ -85,3 +107,16 @@ def collect_corpus(cfg: DataConfig) -> Corpus:
         docs.sort(key=lambda d: d["id"])
     return Corpus(documents=docs, dropped=dropped, near_duplicate_examples=near_examples,
                   skipped_files=reader.errors, skipped_by_suffix=reader.skipped_suffixes)
+
+
+def _why_none(cfg: DataConfig, dropped: Counter[str], reader: SourceReader) -> str:
+    """Each reason documents were dropped or skipped, with the setting behind it, for the error."""
+    limits = {"too_short": f"under data.min_chars={cfg.min_chars:,}",
+              "too_long": f"over data.max_document_chars={cfg.max_document_chars:,}"}
+    reasons = [f"{count} {reason.replace('_', ' ')}" + (f" ({limits[reason]})" if reason in limits else "")
+               for reason, count in dropped.items()]
+    if reader.errors:
+        reasons.append(f"{len(reader.errors)} skipped under data.on_error: skip (first: {reader.errors[0][:200]})")
+    if reader.skipped_suffixes:
+        reasons.append("files not read by suffix: " + ", ".join(f"{k} {v}" for k, v in reader.skipped_suffixes.items()))
+    return "; ".join(reasons) if reasons else "the source holds no document"

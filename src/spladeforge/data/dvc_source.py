@@ -10,27 +10,53 @@ at that commit reads the same bytes.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from spladeforge.errors import InputError
+from spladeforge.redaction import redact_text as redact
 
-_CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
-
-
-def redact(url: str) -> str:
-    """Drop `user:token@` from a URL before it is printed or recorded."""
-    return _CREDENTIALS.sub(r"\1", url)
+# Remote types whose DVC config takes connect/read timeouts (dvc/config_schema.py).
+_TIMED_SCHEMES = ("s3", "http", "https")
 
 
-def fetch(repo: str, path: str, rev: str | None, remote_config: dict[str, str], dest: Path) -> dict[str, Any]:
+def _remote_url(fs: Any) -> str:
+    """The URL of the repository's default DVC remote, or '' (also when the repository cannot say)."""
+    try:
+        config = fs.repo.config
+        name = config.get("core", {}).get("remote")
+        return str(config.get("remote", {}).get(name, {}).get("url", "")) if name else ""
+    except Exception:  # noqa: BLE001 - only used to name the remote in a message
+        return ""
+
+
+def _bounded(fs: Any, remote_config: dict[str, str], timeout_s: float) -> dict[str, Any] | None:
+    """`remote_config` plus connect/read timeouts when the repository's default remote takes them.
+
+    DVC's S3 and HTTP remotes wait 60 s per read and retry (botocore's defaults); a remote that
+    accepts the connection and never answers stays bounded by `data.dvc_timeout_s` instead.
+    None when nothing needs to change.
+    """
+    if urlsplit(_remote_url(fs)).scheme not in _TIMED_SCHEMES:
+        return None
+    timeouts = {"connect_timeout": int(timeout_s), "read_timeout": int(timeout_s)}
+    merged = {**timeouts, **remote_config}
+    return None if merged == remote_config else merged
+
+
+def fetch(repo: str, path: str, rev: str | None, remote_config: dict[str, str], dest: Path,
+          timeout_s: float = 60.0) -> dict[str, Any]:
     """Copy `path` at `rev` of `repo` into `dest`; return the provenance to record."""
     from dvc.api import DVCFileSystem  # imported on use: about 0.3 s, paid only with data.dvc_repo
 
     where = f"{redact(repo)}@{rev or 'default branch'}"
+    fs = None
     try:
         fs = DVCFileSystem(repo, rev=rev, remote_config=remote_config or None)
+        bounded = _bounded(fs, remote_config, timeout_s)
+        if bounded is not None:
+            fs = DVCFileSystem(repo, rev=rev, remote_config=bounded)
         commit = fs.repo.get_rev()  # an unknown revision fails here, before any lookup
         if not fs.exists(path):
             raise InputError(f"data.source: {path!r} does not exist in {where}")
@@ -40,6 +66,8 @@ def fetch(repo: str, path: str, rev: str | None, remote_config: dict[str, str], 
         raise
     except Exception as exc:  # noqa: BLE001 - git, DVC and remote errors alike: name the repo, not the secret
         message = redact(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"data.dvc_repo: cannot read {path!r} from {where}: {message}") from None
+        remote = _remote_url(fs) if fs is not None else ""
+        remote = f" (DVC remote {redact(remote)})" if remote else ""
+        raise InputError(f"data.dvc_repo: cannot read {path!r} from {where}{remote}: {message}") from None
     return {"repo": redact(repo), "rev": rev, "commit": commit, "path": path,
             "dvc_md5": info.get("md5") or info.get("dvc_info", {}).get("md5")}

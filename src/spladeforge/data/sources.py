@@ -30,6 +30,26 @@ ACCEPTED = ("python-stdlib-docs, a folder of .txt/.md/.html/.pdf/.jsonl files, o
             "(e.g. BEIR corpus.jsonl)")
 
 
+def refuse_own_outputs(source: str, outputs: list[Path], project: Path | None = None) -> None:
+    """InputError when `source` holds ingest's own outputs or the pipeline's output folders.
+
+    Read from there, a second run would take its own documents.jsonl (or reports, models, the
+    export's model card) for documents. `project` (default: the working directory) is where the
+    other stages write `models/`, `reports/` and `export/`.
+    """
+    if source == "python-stdlib-docs":
+        return
+    root = Path(source).expanduser().resolve()
+    project = (project or Path.cwd()).resolve()
+    folders = [project / name for name in ("models", "reports", "export")]
+    for out in [*outputs, *(f for f in folders if f.exists())]:
+        out = Path(out).resolve()
+        if out == root or root in out.parents or (out in folders and out in root.parents):
+            raise InputError(f"data.source: {source} holds the pipeline's own output {out}: a rerun would read "
+                             "it as documents; keep the documents in a folder of their own (e.g. docs/) and "
+                             "point data.source there")
+
+
 class SourceReader:
     """Reads one source, applying `data.on_error` to files that cannot be parsed."""
 

@@ -9,6 +9,7 @@ scored: they are set aside and counted, never averaged in as zeros.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +30,19 @@ class BeirData:
     qrels: dict[str, dict[str, int]]  # judged query id -> {doc id: grade}
     unjudged_query_ids: tuple[str, ...] = ()
     fingerprint: str = field(default="", compare=False)
+
+    def content_sha256(self) -> str:
+        """The hash of what a figure on this data is measured on: queries, qrels and corpus.
+
+        Taken over the content (sorted, as JSON), not the files: two folders with the same data
+        hash alike, and a subsample hashes as the queries it kept. Two figures compare like with
+        like only when their hashes are equal.
+        """
+        digest = hashlib.sha256()
+        for part in (self.queries, self.qrels, self.corpus):
+            digest.update(json.dumps(part, sort_keys=True, ensure_ascii=False).encode())
+            digest.update(b"\x1e")
+        return digest.hexdigest()
 
     def subsample(self, max_queries: int | None) -> BeirData:
         """Keep at most `max_queries` judged queries, chosen by a hash of their id.
@@ -155,4 +169,8 @@ def write_beir(folder: str | Path, corpus: Mapping[str, tuple[str, str]], querie
         fh.write("query-id\tcorpus-id\tscore\n")
         for qid, rels in qrels.items():
             for doc_id, grade in rels.items():
+                bad = [str(i) for i in (qid, doc_id) if any(c in str(i) for c in "\t\n\r")]
+                if bad:  # ingest refuses such ids; a TSV line holding one would split in the wrong place
+                    raise InputError(f"{folder}: id {bad[0][:80]!r} holds a TAB or newline, which a qrels TSV "
+                                     "line cannot; rerun ingest, which refuses such ids")
                 fh.write(f"{qid}\t{doc_id}\t{grade}\n")

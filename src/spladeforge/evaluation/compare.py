@@ -1,6 +1,9 @@
 """Every system of an evaluate run on every task, scored by MTEB; on the held-out task (the first)
 also each system's per-query latency, its vectors' active dimensions and the model's worst queries.
 
+On every local task each system's per-query NDCG@10 is kept (`Comparison.per_query`): the very
+figures MTEB averages, which `register` resamples to put an interval on a gain.
+
 MTEB's result files go to `<folder>/mteb/`, each system's rankings to `<folder>/predictions/<name>/`,
 cut to each query's top `PREDICTIONS_DEPTH`.
 """
@@ -15,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from spladeforge.config import EvaluateConfig
+from spladeforge.errors import SpladeforgeError
 from spladeforge.evaluation.error_analysis import worst_queries
 from spladeforge.evaluation.search import IndexedSearch
 from spladeforge.evaluation.systems import evaluate_model
@@ -33,6 +37,8 @@ class Comparison:
     latency: dict[str, list[float]] = field(default_factory=dict)  # system -> seconds per query
     active_dims: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # system -> query/document
     errors: list[dict[str, Any]] = field(default_factory=list)  # `error_analysis.worst_queries`
+    # task label -> system -> query id -> NDCG@10, local tasks only
+    per_query: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     latency_k: int = LATENCY_K  # each timed query: encode it and take its top k
 
 
@@ -45,6 +51,9 @@ def evaluate_all(cfg: EvaluateConfig, systems: dict[str, Any], tasks: list[EvalT
             results[name] = evaluate_model(system, task.task, name=name, batch_size=cfg.batch_size,
                                            output_dir=folder, show_progress_bar=False)
             _trim_predictions(folder / "predictions" / name, task.task.metadata.name)
+            if task.data is not None:
+                comparison.per_query.setdefault(task.label, {})[name] = per_query_ndcg(
+                    task.task, task.data.qrels, results[name]["ndcg_at_10"], f"{name} on {task.label}")
             if position != 0 or not isinstance(system, IndexedSearch):
                 continue
             queries = list(task.data.queries.values())[:cfg.latency_queries]
@@ -64,6 +73,21 @@ def evaluate_all(cfg: EvaluateConfig, systems: dict[str, Any], tasks: list[EvalT
                 bm25_run=systems["bm25"].run if "bm25" in systems else None,
                 decode=_decoder(model.encoder))
     return comparison
+
+
+def per_query_ndcg(task: Any, qrels: dict[str, dict[str, int]], mean: float, what: str) -> dict[str, float]:
+    """Each judged query's NDCG@10 from the task's last evaluation, checked against MTEB's mean.
+
+    A query the system returned nothing for is absent from pytrec_eval's scores and from MTEB's
+    mean; here it counts as 0, so that two systems are always compared on the same queries.
+    """
+    scores = task.per_query_ndcg
+    if scores and len(scores) == len(qrels):
+        # MTEB rounds its mean to 5 places: the same sum, in the same order, rounded alike.
+        ours = round(sum(scores.values()) / len(scores), 5)
+        if abs(ours - mean) > 1e-9:
+            raise SpladeforgeError(f"evaluate: per-query NDCG@10 of {what} averages {ours}, MTEB reported {mean}")
+    return {qid: float(scores.get(qid, 0.0)) for qid in qrels}
 
 
 def _csr(vectors: Any):

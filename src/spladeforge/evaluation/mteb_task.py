@@ -3,6 +3,9 @@
 MTEB's own retrieval tasks load from the Hugging Face hub; this subclass of `AbsTaskRetrieval`
 fills MTEB's in-memory split format from `BeirData` instead, so every system is scored by
 MTEB's evaluator (pytrec_eval NDCG with gain = grade, as trec_eval's ndcg_cut) on the same data.
+
+It also keeps what MTEB averages: each query's NDCG@10 from the last evaluation
+(`per_query_ndcg`), the figures the promotion gate resamples.
 """
 
 from __future__ import annotations
@@ -55,6 +58,14 @@ class LocalRetrievalTask(AbsTaskRetrieval):
             "dataset": {"path": str(data.folder), "revision": data.fingerprint or "local"},
         })
         super().__init__(**kwargs)
+        # query id -> NDCG@10 of the last system evaluated on this task (pytrec_eval's ndcg_cut_10).
+        self.per_query_ndcg: dict[str, float] = {}
+
+    def task_specific_scores(self, scores: dict[str, dict[str, float]], qrels: Any, results: Any,
+                             hf_split: str, hf_subset: str) -> dict[str, float]:
+        """MTEB's hook after scoring: `scores` holds pytrec_eval's per-query figures, which it averages."""
+        self.per_query_ndcg = {qid: float(values["ndcg_cut_10"]) for qid, values in scores.items()}
+        return {}
 
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
         if self.data_loaded:

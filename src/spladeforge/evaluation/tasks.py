@@ -9,12 +9,12 @@ it, and the run continues with the others.
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spladeforge.config.release import metric_label
 from spladeforge.errors import ConfigError
 from spladeforge.evaluation.beir import BeirData, load_beir
 
@@ -29,11 +29,6 @@ class EvalTask:
     @property
     def num_queries(self) -> int | None:
         return len(self.data.queries) if self.data is not None else None
-
-
-def metric_label(name: str) -> str:
-    """A metrics-key-safe label: lower case, runs of other characters become '_'."""
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "task"
 
 
 def local_task(data: BeirData, label: str, prefix: str = "") -> EvalTask:

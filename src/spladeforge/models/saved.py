@@ -19,7 +19,7 @@ from spladeforge.errors import InputError
 from spladeforge.io import read_json
 from spladeforge.models.architectures import build_model
 from spladeforge.models.build import is_sparse_encoder_folder, load_sparse_encoder
-from spladeforge.models.builtin import resolve_model
+from spladeforge.models.builtin import check_weights, resolve_model
 
 if TYPE_CHECKING:
     import torch
@@ -66,6 +66,7 @@ def check_model_files(model_dir: str | Path) -> None:
     if missing:
         raise InputError(f"{model_dir}: incomplete model folder, missing {', '.join(missing)} "
                          "(expected the whole output folder of `spladeforge train`)")
+    check_weights(model_dir, str(model_dir))
 
 
 def load_saved_model(model_dir: str | Path, device: str = "cpu") -> tuple[SparseEncoder, dict[str, Any]]:

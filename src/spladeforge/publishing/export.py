@@ -1,7 +1,8 @@
 """The export folder `publish` writes, and which INT8 variants go into it.
 
-    promoted:      model/ (with the card as its README.md), onnx-int8/ when the INT8 model kept
-                   NDCG@10 within `max_ndcg_drop` (its vocabulary-pruned variant likewise),
+    promoted:      model/ (with the card as its README.md), onnx-int8/ when register's decision
+                   includes the INT8 model (it kept NDCG@10 within `quantize.max_ndcg_drop`; its
+                   vocabulary-pruned variant is held to the same drop),
                    search-engine/ for an inference-free model (document encoder, tokenizer,
                    idf.json: the OpenSearch neural sparse layout), README.md (the card)
     not promoted:  README.md (why)
@@ -32,9 +33,22 @@ _EPS = 1e-9
 
 def int8_verdict(
     quantize: dict[str, float] | None, quantize_report: Path | None, onnx_dir: Path | None,
-    max_ndcg_drop: float,
+    max_ndcg_drop: float, decided: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Whether the INT8 folder goes into the export: only with a report showing a small enough drop."""
+    """Whether the INT8 folder goes into the export.
+
+    `decided` is register's verdict (the decision's `int8`), which publish follows: the version
+    was registered with or without the INT8 artifact on that verdict, before any alias moved.
+    A decision written before register decided INT8 has none: then only a report showing a small
+    enough drop lets it in.
+    """
+    if decided is not None:
+        verdict = dict(decided)
+        if verdict.get("included"):
+            if onnx_dir is None or not (onnx_dir / INT8_FILE).is_file():
+                raise InputError(f"{onnx_dir}: {INT8_FILE} not found, but the decision includes the INT8 model "
+                                 "(expected the folder `quantize` writes)")
+        return verdict
     verdict: dict[str, Any] = {"included": False, "max_ndcg_drop": max_ndcg_drop}
     if onnx_dir is None:
         verdict["reason"] = "no INT8 model was given"

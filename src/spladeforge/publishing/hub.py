@@ -6,14 +6,17 @@ to `SparseEncoder.push_to_hub`: never into a message, a log line or a written fi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from spladeforge.config import HubConfig
 from spladeforge.errors import ConfigError, SpladeforgeError
+from spladeforge.redaction import redact_text, redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +30,7 @@ class HubPlan:
     token: str | None
     required: bool
     missing: str | None  # None when both the repo id and the token are there
+    timeout_s: float = 60.0
 
     @property
     def ready(self) -> bool:
@@ -47,7 +51,34 @@ def plan(hub: HubConfig) -> HubPlan:
             f"publish.hub.required is true but {missing}; set it, or set publish.hub.required: false "
             "to export locally only"
         )
-    return HubPlan(hub.repo_id, hub.private, token, hub.required, missing)
+    return HubPlan(hub.repo_id, hub.private, token, hub.required, missing, hub.timeout_s)
+
+
+def endpoint() -> str:
+    """The Hub the upload goes to (HF_ENDPOINT, else huggingface.co), as it may be shown."""
+    return redact_url(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+
+
+@contextlib.contextmanager
+def bounded_requests(timeout_s: float) -> Iterator[None]:
+    """huggingface_hub's HTTP client with a timeout on every request for the block.
+
+    Its default client has none (`timeout=None`): a Hub endpoint that accepts the connection and
+    never answers would hang the push. The library's retries (429, 5xx, timeouts) stay as they are.
+    """
+    import httpx2
+    from huggingface_hub.utils import _http
+
+    def factory() -> httpx2.Client:
+        client = _http.default_client_factory()
+        client.timeout = httpx2.Timeout(timeout_s)
+        return client
+
+    _http.set_client_factory(factory)
+    try:
+        yield
+    finally:
+        _http.set_client_factory(_http.default_client_factory)
 
 
 def _files(folder: Path) -> list[str]:
@@ -80,13 +111,16 @@ def push(hub_plan: HubPlan, folder: Path, shown_folder: Path, commit_message: st
 
     model = SparseEncoder(str(folder), device="cpu", local_files_only=True)
     try:
-        url = model.push_to_hub(
-            hub_plan.repo_id, private=hub_plan.private, token=hub_plan.token,
-            local_model_path=str(folder), exist_ok=True, commit_message=commit_message,
-        )
+        with bounded_requests(hub_plan.timeout_s):
+            url = model.push_to_hub(
+                hub_plan.repo_id, private=hub_plan.private, token=hub_plan.token,
+                local_model_path=str(folder), exist_ok=True, commit_message=commit_message,
+            )
     except Exception as exc:  # network, auth, quota: all end the same way for the user
         reason = str(exc).replace(hub_plan.token, "***") if hub_plan.token else str(exc)
-        message = f"Hub upload of {shown_folder} to {target} failed: {type(exc).__name__}: {reason}"
+        reason = redact_text(reason.splitlines()[0] if reason else "")[:300]
+        message = (f"Hub upload of {shown_folder} to {target} at {endpoint()} failed: "
+                   f"{type(exc).__name__}: {reason}")
         if hub_plan.required:
             # `from None`: the chained exception may carry request headers.
             raise SpladeforgeError(message) from None

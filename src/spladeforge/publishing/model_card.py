@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from spladeforge.redaction import redact_params, redact_text
+
 SYSTEMS = (("model", "This model"), ("base", "Base model"), ("bm25", "BM25"))
 # Shown first, in this order; any other `<system>_<metric>` key in metrics.json follows.
 KEY_METRICS = ("ndcg_at_10", "mrr_at_10", "recall_at_100", "query_active_dims", "doc_active_dims")
@@ -127,6 +129,31 @@ def _int8_section(quantize: Mapping[str, Any] | None, int8: Mapping[str, Any]) -
     )
 
 
+def _gate_section(decision: Mapping[str, Any]) -> str:
+    """How the gate decided: the gain over the reference with its interval, on which set."""
+    interval = decision.get("interval")
+    reference = decision.get("reference", "the reference")
+    if interval:
+        text = (f"Against {reference}, scored in the same run on the same {interval['queries']} queries: mean "
+                f"NDCG@10 gain {interval['mean_delta']:+.4f}, {interval['confidence']:.0%} interval "
+                f"[{interval['low']:+.4f}, {interval['high']:+.4f}] (paired bootstrap over queries, "
+                f"{interval['samples']} resamples). The gate promotes only when the interval's lower end "
+                "is above `register.min_delta`.")
+    elif decision.get("stale_reference"):
+        text = (f"Against {reference}'s recorded figure (its model could not be scored in this run, "
+                "`register.allow_stale_reference`): no interval, and the two figures come from different sets.")
+    else:
+        return ""
+    digest = decision.get("candidate_set_sha256")
+    if digest:
+        text += f" Set sha256 `{digest[:16]}`."
+    guards = decision.get("guards") or []
+    if guards:
+        text += " Guards: " + "; ".join(f"{g['metric']} {g['candidate']:.4f} against {g['reference']:.4f} "
+                                         f"(max drop {g['max_drop']:g})" for g in guards) + "."
+    return "## Promotion evidence\n\n" + text + "\n"
+
+
 def _usage(model_ref: str) -> str:
     return f"""## Usage
 
@@ -153,8 +180,10 @@ def render_card(
     model_ref: str,
 ) -> str:
     """The card of a promoted model. Training parameters and data provenance come from the
-    model's `spladeforge.json` sidecar, else from the run configuration."""
-    params = params or {}
+    model's `spladeforge.json` sidecar, else from the run configuration; every value shown passes
+    through `redaction` (the card is pushed to the Hub as the model folder's README.md)."""
+    params = redact_params(params or {})
+    sidecar = redact_params(sidecar)
     base = sidecar.get("base_model") or params.get("train", {}).get("base_model")
     train = sidecar.get("train") or params.get("train") or {}
     data = sidecar.get("data") or {k: params[k] for k in DATA_SECTIONS if k in params}
@@ -166,11 +195,13 @@ def render_card(
         f"{DESCRIPTIONS.get(architecture, DESCRIPTIONS['splade'])} (sentence-transformers `SparseEncoder`, "
         f"architecture `{architecture}`) fine-tuned from `{base}` by spladeforge. Each text becomes a "
         f"sparse weighted vector that an inverted index can search.\n",
-        f"Promoted to `champion` of MLflow model `{name}`: {decision['reason']}.\n",
+        f"Promoted to `champion` of MLflow model `{name}`: {redact_text(str(decision['reason']))}.\n",
         "## Evaluation\n",
-        (f"On {int(metrics['num_queries'])} held-out queries. " if "num_queries" in metrics else "")
+        (f"On {int(metrics['num_queries'])} test queries, searched against the whole chunk corpus. "
+         if "num_queries" in metrics else "")
         + "Active dims: non-zero weights per text (fewer is cheaper to index and search).\n",
         evaluation_table(metrics) + "\n",
+        _gate_section(decision),
         _int8_section(quantize, int8),
         "## Training\n",
         (_table(("Parameter", "Value"), _flat(train), _fmt_setting) if train else "Not recorded.") + "\n",

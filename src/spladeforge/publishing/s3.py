@@ -26,6 +26,7 @@ from typing import Any
 
 from spladeforge.config import S3Config
 from spladeforge.errors import ConfigError, SpladeforgeError
+from spladeforge.redaction import redact_text, redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ class S3Plan:
     region: str | None
     required: bool
     missing: str | None  # None when the bucket and the credentials are there
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 60.0
+    max_attempts: int = 2
 
     @property
     def ready(self) -> bool:
@@ -51,7 +55,7 @@ class S3Plan:
 
     @property
     def where(self) -> str:
-        return f"endpoint {self.endpoint_url or 'AWS S3 (default endpoint)'}"
+        return f"endpoint {redact_url(self.endpoint_url) if self.endpoint_url else 'AWS S3 (default endpoint)'}"
 
     def version_prefix(self, model_name: str, version: str) -> str:
         parts = [p for p in (self.prefix.strip("/"), model_name, f"v{version}") if p]
@@ -69,7 +73,8 @@ def plan(cfg: S3Config) -> S3Plan:
     if missing and cfg.required:
         raise ConfigError(f"publish.s3.required is true but {missing}; set it, or set "
                           "publish.s3.required: false to export locally only")
-    return S3Plan(cfg.bucket, cfg.prefix, cfg.endpoint_url, cfg.region, cfg.required, missing)
+    return S3Plan(cfg.bucket, cfg.prefix, cfg.endpoint_url, cfg.region, cfg.required, missing,
+                  cfg.connect_timeout_s, cfg.read_timeout_s, cfg.max_attempts)
 
 
 def _client(s3_plan: S3Plan):
@@ -80,8 +85,9 @@ def _client(s3_plan: S3Plan):
         aws_access_key_id=os.environ.get(KEY_ENV), aws_secret_access_key=os.environ.get(SECRET_ENV),
         aws_session_token=os.environ.get(TOKEN_ENV) or None, region_name=s3_plan.region or "us-east-1",
     )
-    # Few, short retries: a wrong endpoint should fail in seconds, not minutes.
-    config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=60)
+    # Few, short retries (publish.s3.max_attempts, *_timeout_s): a wrong endpoint fails in seconds.
+    config = Config(retries={"max_attempts": s3_plan.max_attempts, "mode": "standard"},
+                    connect_timeout=s3_plan.connect_timeout_s, read_timeout=s3_plan.read_timeout_s)
     return session.client("s3", endpoint_url=s3_plan.endpoint_url, config=config)
 
 
@@ -100,7 +106,7 @@ def _describe(exc: Exception) -> str:
     for secret in (os.environ.get(SECRET_ENV), os.environ.get(TOKEN_ENV)):
         if secret:
             text = text.replace(secret, "***")
-    return text
+    return redact_text(text)
 
 
 def _read_json(client, bucket: str, key: str) -> dict[str, Any] | None:
@@ -168,8 +174,9 @@ def push(s3_plan: S3Plan, folder: Path, shown_folder: Path, *, model_name: str, 
     files = _files(folder)
     prefix = s3_plan.version_prefix(model_name, version)
     target = f"s3://{s3_plan.bucket or '<bucket>'}/{prefix} ({s3_plan.where})"
+    endpoint = redact_url(s3_plan.endpoint_url) if s3_plan.endpoint_url else None
     result: dict[str, Any] = {"bucket": s3_plan.bucket, "prefix": prefix,
-                              "endpoint_url": s3_plan.endpoint_url, "uploaded": False, "files": files}
+                              "endpoint_url": endpoint, "uploaded": False, "files": files}
     if not s3_plan.ready:
         result["message"] = (f"S3 upload skipped: {s3_plan.missing}. It would upload {len(files)} files "
                              f"from {shown_folder} to {target}: {', '.join(files)}")

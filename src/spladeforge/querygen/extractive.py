@@ -21,6 +21,18 @@ from spladeforge.querygen.filters import QueryFilter
 from spladeforge.querygen.records import query_record
 from spladeforge.text import sentences, stable_hash, words
 
+# Scripts written without spaces between words: Thai, Lao, Myanmar, Khmer, Japanese kana and
+# CJK ideographs. The extractive queries are made of space-separated words (`text.words`), so a
+# chunk in these scripts yields none.
+_UNSPACED = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def in_unspaced_script(text: str) -> bool:
+    """Whether most letters of `text` belong to scripts written without spaces between words."""
+    letters = sum(1 for c in text if c.isalpha())
+    return letters > 0 and len(_UNSPACED.findall(text)) > letters / 2
+
+
 # Docstrings start with an imperative or third-person verb: "Return ...", "Creates ...".
 _DOC_VERBS = re.compile(
     r"^(return|create|make|convert|build|get|set|read|write|open|close|add|remove|delete|find|"

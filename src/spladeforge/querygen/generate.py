@@ -9,6 +9,7 @@ then the global duplicate filter and the round-trip check, which flags queries
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,12 @@ from tqdm import tqdm
 
 from spladeforge.config import GenerateQueriesConfig
 from spladeforge.errors import InputError
-from spladeforge.querygen.extractive import ExtractiveGenerator
+from spladeforge.querygen.extractive import ExtractiveGenerator, in_unspaced_script
 from spladeforge.querygen.filters import QueryFilter
 from spladeforge.querygen.openai_chat import openai_queries
 from spladeforge.querygen.seq2seq import seq2seq_queries
+
+logger = logging.getLogger(__name__)
 
 # The report's headline counts, which the stage also returns as its summary.
 SUMMARY_KEYS = ("backend", "chunks", "queries", "by_type", "chunks_without_query", "round_trip_failed")
@@ -30,6 +33,16 @@ def generate_queries(cfg: GenerateQueriesConfig, chunks: list[dict[str, Any]], s
                      source: str | Path = "chunks") -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The queries for `chunks` and the report for `queries.report.json` (`source` names the chunks
     in the error raised when no query passes the filters)."""
+    unspaced = [c["id"] for c in chunks if in_unspaced_script(c["text"])] if cfg.backend == "extractive" else []
+    if unspaced:
+        problem = (f"{len(unspaced)} of {len(chunks)} chunks (e.g. {unspaced[0]!r}) are in scripts written without "
+                   "spaces between words (Chinese, Japanese, Thai, ...), and the extractive backend builds "
+                   "queries from space-separated words")
+        alternatives = ("use generate_queries.backend: seq2seq (a multilingual doc2query model) or openai "
+                        "(an LLM endpoint)")
+        if len(unspaced) == len(chunks):
+            raise InputError(f"{source}: {problem}; {alternatives}")
+        logger.warning("%s: %s: they get no query; %s", source, problem, alternatives)
     generator = ExtractiveGenerator(cfg, chunks, seed)
     qfilter = QueryFilter(cfg.filters)
     extra: dict[str, Any] = {}

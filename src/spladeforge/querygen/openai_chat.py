@@ -39,6 +39,7 @@ from spladeforge.errors import ConfigError, SpladeforgeError
 from spladeforge.querygen.extractive import ExtractiveGenerator
 from spladeforge.querygen.filters import QueryFilter
 from spladeforge.querygen.records import query_record
+from spladeforge.redaction import redact_url
 from spladeforge.text import stable_hash
 
 logger = logging.getLogger(__name__)
@@ -160,7 +161,9 @@ class OpenAIChatClient:
             self._count("requests")
             wait = min(cfg.backoff_max_s, cfg.backoff_initial_s * 2 ** attempt)
             try:
-                resp = requests.post(self.url, json=body, headers=self.headers, timeout=cfg.timeout_s)
+                # Connecting takes at most 10 s (a dead host fails fast); the answer gets timeout_s.
+                resp = requests.post(self.url, json=body, headers=self.headers,
+                                     timeout=(min(10.0, cfg.timeout_s), cfg.timeout_s))
             except requests.Timeout:
                 last = f"no answer within timeout_s={cfg.timeout_s}"
             except requests.ConnectionError as exc:
@@ -174,17 +177,17 @@ class OpenAIChatClient:
                 # Redacted before truncating: a cut must not leave the start of the key behind.
                 last = f"HTTP {resp.status_code}: {self.redact(resp.text)[:200]}"
                 if resp.status_code != 429 and resp.status_code < 500:
-                    raise EndpointError(f"generate_queries.openai: {self.url} answered {last}")
+                    raise EndpointError(f"generate_queries.openai: {redact_url(self.url)} answered {last}")
                 retry_after = resp.headers.get("Retry-After", "")
                 if retry_after.replace(".", "", 1).isdigit():
                     wait = min(cfg.backoff_max_s, float(retry_after))
             if attempt < cfg.max_retries:
-                logger.warning("generate_queries.openai: %s: %s; retry %d/%d in %g s", self.url, last,
+                logger.warning("generate_queries.openai: %s: %s; retry %d/%d in %g s", redact_url(self.url), last,
                                attempt + 1, cfg.max_retries, wait)
                 self._sleep(wait)
-        raise EndpointError(f"generate_queries.openai: {self.url} failed after {cfg.max_retries + 1} attempts "
-                            f"(last: {last}); answers received so far are cached in {self.cache_dir}, "
-                            "so a rerun resumes")
+        raise EndpointError(f"generate_queries.openai: {redact_url(self.url)} failed after "
+                            f"{cfg.max_retries + 1} attempts (last: {last}); answers received so far are cached "
+                            f"in {self.cache_dir}, so a rerun resumes")
 
     def queries(self, prompt: str) -> list[str] | None:
         """Parsed queries, or None for a bad answer when on_bad_response is `skip`."""
@@ -213,7 +216,7 @@ class OpenAIChatClient:
 
     def report(self) -> dict[str, Any]:
         s = self.stats
-        return {"endpoint": self.url, "model": self.cfg.model, "requests": s.requests,
+        return {"endpoint": redact_url(self.url), "model": self.cfg.model, "requests": s.requests,
                 "cache_hits": s.cache_hits, "retries": s.retries, "bad_responses": s.bad_responses,
                 "bad_examples": s.bad_examples, "cache_dir": str(self.cache_dir)}
 

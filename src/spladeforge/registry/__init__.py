@@ -1,4 +1,11 @@
-"""The model registry for `register`: the promotion gate, the MLflow store and tracking, champion moves, the pyfunc."""
+"""The model registry for `register`.
+
+- `policy`: the promotion rule (pure); `evidence`: the paired bootstrap over queries;
+- `reference`: the champion scored again on this run's sets (or the base model); `gate`: one
+  candidate's decision from those;
+- `store`: the MLflow run, version and aliases; `tracking`, `champion` (moves and rollback),
+  `provenance`, `pyfunc`.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Two sources, whichever exist: the model's `spladeforge.json` (written by train from ingest's
 record, so it holds the DVC data repository, commit and hash when the corpus came from one, and
-the hashes of the training tuples and validation split), and — under `dvc repro` — the project's
+the hashes of the training tuples and dev split), and — under `dvc repro` — the project's
 git commit and the DVC hashes that `dvc.lock` holds for the train stage's dependencies.
 """
 
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from spladeforge.redaction import redact_params
 
 
 def _git_commit(folder: Path) -> str | None:
@@ -35,10 +37,12 @@ def _dvc_lock_hashes(lock: Path, stage: str = "train") -> dict[str, str]:
 
 
 def provenance_tags(sidecar: dict[str, Any], project: Path | None = None) -> dict[str, str]:
-    """Flat `provenance.*` tags; values are hashes, commits and paths, never credentials."""
+    """Flat `provenance.*` tags; values are hashes, commits and paths, never credentials (a
+    sidecar written by an older version could hold a data repository URL with a token: masked)."""
+    sidecar = redact_params(sidecar)
     tags: dict[str, str] = {}
     prov = sidecar.get("provenance") or {}
-    for key in ("tuples_sha256", "validation_sha256"):
+    for key in ("tuples_sha256", "dev_sha256", "validation_sha256"):  # validation_: models trained before dev
         if prov.get(key):
             tags[f"provenance.{key}"] = str(prov[key])
     version = (prov.get("documents") or {}).get("data_version") or {}

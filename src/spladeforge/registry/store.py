@@ -8,8 +8,12 @@ the registry alone; a promotion is recorded by `registry.champion`, so that
 `spladeforge registry rollback` can undo it.
 
 The gate is decided before anything is logged, so a missing reference leaves the registry
-untouched. A version already holding the same model bytes and gate figure is gated again instead
-of registering the model twice (a rerun killed before its decision file, or a retried Kubeflow
+untouched: the reference (`registry.reference`: the champion downloaded and scored on this run's
+sets, else the base model) and the paired bootstrap of the per-query gain (`registry.evidence`)
+come first. An INT8 export whose NDCG@10 drop exceeds `quantize.max_ndcg_drop` is withheld: not
+logged, the version tagged `int8: withheld`, the decision saying so before any alias moves. A
+version already holding the same model bytes and gate figure is gated again instead of
+registering the model twice (a rerun killed before its decision file, or a retried Kubeflow
 task).
 
 Call these inside `registry.tracking.tracking_session`. MLflow is imported inside the functions,
@@ -21,24 +25,15 @@ from __future__ import annotations
 import importlib.util
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from spladeforge.config import RegisterConfig
-from spladeforge.errors import InputError, SpladeforgeError
+from spladeforge.errors import SpladeforgeError
 from spladeforge.registry.champion import champion_of, move_champion
-from spladeforge.registry.policy import (
-    CHALLENGER,
-    CHAMPION,
-    DOC_DIMS_KEY,
-    NDCG_KEY,
-    NDCG_TAG,
-    Decision,
-    base_key,
-    decide,
-    metric_tag,
-)
+from spladeforge.registry.gate import Candidate, GateSets, decide_gate
+from spladeforge.registry.policy import CHALLENGER, CHAMPION, DOC_DIMS_KEY, NDCG_KEY, NDCG_TAG, Decision, metric_tag
 from spladeforge.registry.provenance import provenance_tags
+from spladeforge.registry.reference import set_tag
 from spladeforge.registry.tracking import flatten_params, sqlite_artifact_location
 
 logger = logging.getLogger(__name__)
@@ -49,25 +44,11 @@ _PIP_PACKAGES = ("mlflow", "sentence-transformers", "transformers", "torch")
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """The model to register, as `register` read it."""
-
-    model_dir: Path
-    metrics_path: Path  # named in the error when the gate has nothing to compare against
-    figures: dict[str, float]  # metrics.json and the quantize report, logged as run metrics
-    reports: list[Path]  # logged as run artifacts under reports/
-    onnx_dir: Path | None  # the INT8 ONNX folder, logged under onnx-int8/
-    sidecar: dict[str, Any]  # the model's spladeforge.json
-    model_sha256: str
-
-
-@dataclass(frozen=True)
 class ChampionRecord:
-    """The version `champion` points at, with its figures the gate compares against."""
+    """The version `champion` points at."""
 
     version: str
-    value: float  # its figure for `register.metric`
-    doc_active_dims: float | None
+    mv: Any  # its MLflow ModelVersion (tags: the figures of its own run, for a stale reference)
 
 
 @dataclass(frozen=True)
@@ -108,28 +89,20 @@ def _pip_requirements() -> list[str]:
     return pins
 
 
-def version_figure(client, mv, metric: str) -> float | None:
-    """A version's figure for `metric`: its tag first, its run's metric as a fallback."""
-    for tag in (metric_tag(metric), NDCG_TAG if metric == NDCG_KEY else None):
-        if tag and tag in mv.tags:
-            return float(mv.tags[tag])
-    if mv.run_id:
-        value = client.get_run(mv.run_id).data.metrics.get(metric)
-        if value is not None:
-            return float(value)
-    return None
-
-
-def version_tags(cfg: RegisterConfig, figures: dict[str, float]) -> dict[str, str]:
-    """The figures the gate reads back from a version later, as tags."""
+def version_tags(cfg: RegisterConfig, candidate: Candidate) -> dict[str, str]:
+    """The figures the gate reads back from a version later, as tags, with the sets they are from."""
+    figures = candidate.figures
     tags = {NDCG_TAG: repr(figures[NDCG_KEY])}
-    for key in {cfg.metric, NDCG_KEY, DOC_DIMS_KEY}:
+    for key in dict.fromkeys([*cfg.gate_metrics(), NDCG_KEY, DOC_DIMS_KEY]):
         if key in figures:
             tags[metric_tag(key)] = repr(figures[key])
+    for label, digest in candidate.set_hashes.items():
+        tags[set_tag(label)] = digest
+    tags["int8"] = "included" if candidate.int8["included"] else f"withheld: {candidate.int8['reason']}"
     return tags
 
 
-def find_champion(client, name: str, metric: str) -> ChampionRecord | None:
+def find_champion(client, name: str) -> ChampionRecord | None:
     """The current champion of registered model `name`, or None (no such model, or no champion)."""
     from mlflow.exceptions import MlflowException
 
@@ -141,37 +114,10 @@ def find_champion(client, name: str, metric: str) -> ChampionRecord | None:
         raise
     if version is None:
         return None
-    mv = client.get_model_version(name, version)
-    value = version_figure(client, mv, metric)
-    if value is None:
-        raise SpladeforgeError(
-            f"registered model {name!r}: champion v{version} has no {metric_tag(metric)!r} tag and "
-            f"no {metric} metric on its run; set the tag on that version or move the alias"
-        )
-    return ChampionRecord(str(version), value, version_figure(client, mv, DOC_DIMS_KEY))
+    return ChampionRecord(str(version), client.get_model_version(name, version))
 
 
-def _gate(cfg: RegisterConfig, candidate: Candidate, champion: ChampionRecord | None) -> Decision:
-    """The gate against `champion`, else the base model's figure in the candidate's metrics."""
-    figures = candidate.figures
-    reference_key = base_key(cfg.metric)
-    if champion is None and reference_key not in figures:
-        raise InputError(
-            f"{candidate.metrics_path}: {reference_key} is missing and {cfg.model_name!r} has no "
-            f"{CHAMPION!r} version yet, so there is nothing to compare against (accepted: a "
-            "metrics.json from evaluate with evaluate.compare_base: true)"
-        )
-    return decide(
-        figures[cfg.metric], min_delta=cfg.min_delta,
-        champion_value=champion.value if champion else None,
-        champion_version=champion.version if champion else None, base_value=figures.get(reference_key),
-        metric=cfg.metric, candidate_ndcg=figures.get(NDCG_KEY), min_ndcg=cfg.min_ndcg,
-        doc_active_dims=figures.get(DOC_DIMS_KEY), max_doc_active_dims=cfg.max_doc_active_dims,
-        champion_doc_active_dims=champion.doc_active_dims if champion else None,
-    )
-
-
-def log_and_register(cfg: RegisterConfig, candidate: Candidate, params: dict | None = None,
+def log_and_register(cfg: RegisterConfig, candidate: Candidate, gate: GateSets, params: dict | None = None,
                      promote: bool = True) -> Registration:
     """Log the run, register the model as `challenger`, gate it; move `champion` when it passed and `promote`."""
     import mlflow
@@ -184,9 +130,9 @@ def log_and_register(cfg: RegisterConfig, candidate: Candidate, params: dict | N
     client = MlflowClient()
     earlier = _same_registration(client, cfg, candidate)
     if earlier is not None:
-        return _reuse(client, cfg, earlier, candidate, promote)
-    champion = find_champion(client, cfg.model_name, cfg.metric)
-    decision = _gate(cfg, candidate, champion)
+        return _reuse(client, cfg, earlier, candidate, gate, promote)
+    champion = find_champion(client, cfg.model_name)
+    decision = decide_gate(cfg, candidate, (champion.version, champion.mv) if champion else None, gate)
     experiment = client.get_experiment_by_name(cfg.experiment)
     if experiment is None:
         experiment_id = client.create_experiment(cfg.experiment, artifact_location=location)
@@ -207,7 +153,7 @@ def log_and_register(cfg: RegisterConfig, candidate: Candidate, params: dict | N
         })
         for report in candidate.reports:
             mlflow.log_artifact(str(report), artifact_path="reports")
-        if candidate.onnx_dir is not None:
+        if candidate.onnx_dir is not None and candidate.int8["included"]:
             mlflow.log_artifacts(str(candidate.onnx_dir), artifact_path="onnx-int8")
         info = mlflow.pyfunc.log_model(
             name="model",
@@ -217,8 +163,8 @@ def log_and_register(cfg: RegisterConfig, candidate: Candidate, params: dict | N
             input_example=["how do I decode a json string"],
             pip_requirements=_pip_requirements(),
         )
-        tags = {**version_tags(cfg, candidate.figures), "model_sha256": model_sha, **decision.tags(), **lineage}
-        if candidate.onnx_dir is not None:  # the INT8 variant, logged in the same run beside the pyfunc
+        tags = {**version_tags(cfg, candidate), "model_sha256": model_sha, **decision.tags(), **lineage}
+        if candidate.onnx_dir is not None and candidate.int8["included"]:  # logged in the same run as the pyfunc
             tags["onnx_int8_uri"] = f"runs:/{run.info.run_id}/onnx-int8"
         version = str(mlflow.register_model(info.model_uri, cfg.model_name, tags=tags).version)
         client.set_registered_model_alias(cfg.model_name, CHALLENGER, version)
@@ -258,7 +204,7 @@ def _same_registration(client, cfg: RegisterConfig, candidate: Candidate):
     return max(same, key=lambda mv: int(mv.version), default=None)
 
 
-def _reuse(client, cfg: RegisterConfig, mv, candidate: Candidate, promote: bool) -> Registration:
+def _reuse(client, cfg: RegisterConfig, mv, candidate: Candidate, gate: GateSets, promote: bool) -> Registration:
     """Gate an already registered version again instead of registering its model a second time.
 
     Already champion: nothing moves and the decision says so (re-deciding it against itself
@@ -266,7 +212,7 @@ def _reuse(client, cfg: RegisterConfig, mv, candidate: Candidate, promote: bool)
     a new version, and the version's decision tags are updated.
     """
     version = str(mv.version)
-    champion = find_champion(client, cfg.model_name, cfg.metric)
+    champion = find_champion(client, cfg.model_name)
     champion_version = champion.version if champion else None
     if champion_version == version:
         value = candidate.figures[cfg.metric]
@@ -275,9 +221,9 @@ def _reuse(client, cfg: RegisterConfig, mv, candidate: Candidate, promote: bool)
                   f"{cfg.metric} {value:.4f}, and is already {CHAMPION}; nothing was registered")
         decision = Decision(promoted=True, reason=reason, candidate_value=value, reference_value=value,
                             reference=f"{CHAMPION} v{version}", metric=cfg.metric, checks=[reason],
-                            candidate_doc_active_dims=dims, reference_doc_active_dims=dims)
+                            candidate_doc_active_dims=dims, reference_doc_active_dims=dims, int8=candidate.int8)
     else:
-        decision = _gate(cfg, candidate, champion)
+        decision = decide_gate(cfg, candidate, (champion.version, champion.mv) if champion else None, gate)
         for key, value in decision.tags().items():
             client.set_model_version_tag(cfg.model_name, version, key, value)
         if mv.run_id:

@@ -1,6 +1,12 @@
 """MLflow plumbing shared by `register`: which server, whether it answers, what may be logged,
 and its failures told as one error naming the server.
 
+Every MLflow HTTP request is bounded: the server must answer a first probe within
+`register.connect_timeout_s` (a server that accepts connections and never answers fails in
+seconds), and inside the session each request times out after `register.http_timeout_s` with at
+most `register.http_max_retries` retries (MLflow's own defaults, 120 s x 7 retries with backoff,
+kept a silent server busy for over 16 minutes). URIs are shown through `redaction.redact_url`.
+
 MLflow itself is imported only inside functions: tracking is optional plumbing, and importing
 mlflow starts its telemetry client unless telemetry is switched off first (`offline_mlflow`).
 """
@@ -12,21 +18,39 @@ import json
 import logging
 import os
 import re
-import socket
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-from urllib.request import getproxies, proxy_bypass
+from urllib.parse import urlsplit
 
 from spladeforge.errors import SpladeforgeError
+from spladeforge.redaction import redact_text, redact_url, redact_value
 
 ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
 # MLflow caps a param value at 6000 characters (mlflow.utils.validation.MAX_PARAM_VAL_LENGTH).
 _MAX_PARAM_CHARS = 6000
-# Keys whose values may be credentials. `*_env` keys hold the *name* of a variable and are kept.
-_SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key|access_?key|credential)", re.I)
-_CONNECT_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class HttpBudget:
+    """How long MLflow may take: the first answer, each request, and the retries of one request."""
+
+    connect_timeout_s: float = 10.0
+    timeout_s: int = 60
+    max_retries: int = 2
+    backoff_factor: int = 1
+
+    @classmethod
+    def of(cls, cfg: Any) -> HttpBudget:
+        """From a `RegisterConfig` (its connect_timeout_s, http_timeout_s, http_max_retries, ...)."""
+        return cls(cfg.connect_timeout_s, cfg.http_timeout_s, cfg.http_max_retries, cfg.http_backoff_factor)
+
+    def environ(self) -> dict[str, str]:
+        """The variables MLflow's HTTP client reads on every request."""
+        return {"MLFLOW_HTTP_REQUEST_TIMEOUT": str(self.timeout_s),
+                "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(self.max_retries),
+                "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(self.backoff_factor)}
 
 
 def resolve_tracking_uri(configured: str) -> str:
@@ -35,39 +59,39 @@ def resolve_tracking_uri(configured: str) -> str:
 
 
 def redact_uri(uri: str) -> str:
-    """Drop the password from `scheme://user:password@host/...`; other URIs pass unchanged."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    """`uri` as it may be shown or stored: user, password and credential query parameters masked."""
+    return redact_url(uri)
 
 
-def check_reachable(uri: str) -> None:
-    """Fail in seconds, naming the URI, when an HTTP tracking server does not accept connections.
+def check_reachable(uri: str, timeout_s: float = HttpBudget.connect_timeout_s) -> None:
+    """Fail within `timeout_s`, naming the URI, when an HTTP tracking server does not answer.
 
-    MLflow's own client retries with backoff for minutes (MLFLOW_HTTP_REQUEST_MAX_RETRIES) before
-    it gives up; a refused or timed-out TCP connection is answered here first.
+    One GET of `<uri>/health` (any HTTP status counts as an answer: an auth proxy's 401 too),
+    through the proxy the environment names, without retries: a refused or timed-out connection
+    and a server that accepts the connection but sends nothing are all told here, before MLflow's
+    own client retries.
     """
     parts = urlsplit(uri)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return
-    if getproxies().get(parts.scheme) and not proxy_bypass(parts.hostname):
-        return  # reached through a proxy: a direct connection says nothing; MLflow will tell
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    import requests
+
+    hint = f"start it or point {ENV_TRACKING_URI} / register.tracking_uri at a running one"
     try:
-        with socket.create_connection((parts.hostname, port), timeout=_CONNECT_TIMEOUT_S):
-            pass
-    except OSError as exc:
+        requests.get(uri.rstrip("/") + "/health", timeout=timeout_s, allow_redirects=False).close()
+    except requests.exceptions.ConnectTimeout:
+        raise SpladeforgeError(f"MLflow tracking server {redact_uri(uri)} is unreachable (no connection "
+                               f"within {timeout_s:g} s, register.connect_timeout_s); {hint}") from None
+    except requests.exceptions.Timeout:
         raise SpladeforgeError(
-            f"MLflow tracking server {redact_uri(uri)} is unreachable ({exc.strerror or exc}); "
-            f"start it or point {ENV_TRACKING_URI} / register.tracking_uri at a running one"
-        ) from None
+            f"MLflow tracking server {redact_uri(uri)} accepted the connection but did not answer within "
+            f"{timeout_s:g} s (register.connect_timeout_s); check that an MLflow server, not another service, "
+            f"listens there, or {hint}") from None
+    except requests.exceptions.RequestException as exc:
+        errno_text = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(exc))
+        reason = errno_text.group(1) if errno_text else type(exc).__name__
+        raise SpladeforgeError(f"MLflow tracking server {redact_uri(uri)} is unreachable "
+                               f"({redact_text(reason)[:200]}); {hint}") from None
 
 
 def sqlite_artifact_location(uri: str) -> str | None:
@@ -86,11 +110,8 @@ def sqlite_artifact_location(uri: str) -> str | None:
 
 
 def _param_value(key: str, value: Any) -> str:
-    if _SECRET_KEY.search(key.rsplit(".", 1)[-1]) and not key.endswith("_env") and value:
-        return "***"
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    if "://" in text:
-        text = redact_uri(text)
+    shown = redact_value(key, value)
+    text = shown if isinstance(shown, str) else json.dumps(shown, default=str)
     return text[:_MAX_PARAM_CHARS]
 
 
@@ -172,20 +193,38 @@ def tracking_errors(uri: str, shown_uri: str) -> Iterator[None]:
     except Exception as exc:
         if not is_tracking_error(exc):
             raise
-        # Keep a password in the URI out of the message.
-        message = str(exc).replace(uri, shown_uri).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SpladeforgeError(f"MLflow tracking at {shown_uri} failed: {message}") from exc
+        # Keep any credential in the URI (or another URL the error quotes) out of the message.
+        message = redact_text(str(exc).replace(uri, shown_uri)).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SpladeforgeError(f"MLflow tracking at {shown_uri} failed: {message}") from None
 
 
 @contextlib.contextmanager
-def tracking_session(configured_uri: str) -> Iterator[str]:
-    """MLflow pointed at the tracking store for the block, offline, its failures as SpladeforgeError.
+def http_budget(budget: HttpBudget) -> Iterator[None]:
+    """MLflow's HTTP timeout and retries set from `budget` for the block, unless the user exported them."""
+    saved = {name: os.environ.get(name) for name in budget.environ()}
+    for name, value in budget.environ().items():
+        os.environ.setdefault(name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def tracking_session(configured_uri: str, budget: HttpBudget | None = None) -> Iterator[str]:
+    """MLflow pointed at the tracking store for the block, offline, bounded in time, its failures
+    as SpladeforgeError.
 
     Resolves the URI (`MLFLOW_TRACKING_URI` wins), fails fast when an HTTP server does not answer,
-    and yields the URI with any password masked, the form fit for messages and outputs.
+    and yields the URI with any credential masked, the form fit for messages and outputs.
     """
+    budget = budget or HttpBudget()
     uri = resolve_tracking_uri(configured_uri)
     shown_uri = redact_uri(uri)
-    check_reachable(uri)
-    with offline_mlflow(), use_tracking_uri(uri), tracking_errors(uri, shown_uri):
+    check_reachable(uri, budget.connect_timeout_s)
+    with offline_mlflow(), http_budget(budget), use_tracking_uri(uri), tracking_errors(uri, shown_uri):
         yield shown_uri

@@ -8,8 +8,10 @@ metrics file (`baseline`) and the held-out corpus's document embeddings computed
 (`document_embeddings`, written by `encode_documents` in the Kubeflow fan-out).
 
 Writes `out_dir/`: MTEB's result files under `mteb/`, each system's top 100 per query under
-`predictions/`, `report.md`, `report.json`, `errors.md`/`errors.json` and `plots/*.png`; and
-`metrics_path`, a flat JSON dict for DVC.
+`predictions/`, `per_query.json` (task label -> system -> query id -> NDCG@10: the figures MTEB
+averages, which register's paired bootstrap resamples), `report.md`, `report.json`,
+`errors.md`/`errors.json` and `plots/*.png`; and `metrics_path`, a flat JSON dict for DVC (with
+each local task's `set_sha256`, the content hash of what it was measured on).
 
 Where it lives: the tasks in `evaluation.tasks`, the systems (model, INT8, base, BM25, dense,
 hybrid) in `evaluation.systems`, the comparison in `evaluation.compare`, metrics.json in
@@ -26,9 +28,9 @@ from spladeforge.config import EvaluateConfig
 from spladeforge.evaluation import tasks as eval_tasks
 from spladeforge.evaluation.beir import load_beir
 from spladeforge.evaluation.embeddings import encode_shard, read_document_embeddings
-from spladeforge.evaluation.metrics import add_baseline_deltas, flat_metrics
+from spladeforge.evaluation.metrics import HELD_OUT_LABEL, PER_QUERY_FILE, add_baseline_deltas, flat_metrics
 from spladeforge.evaluation.report import read_baseline, write_report
-from spladeforge.io import atomic_output, sha256_tree, write_json
+from spladeforge.io import atomic_outputs, sha256_tree, write_json
 from spladeforge.models.build import resolve_device
 from spladeforge.models.builtin import resolve_model
 from spladeforge.models.saved import SIDECAR, read_sidecar
@@ -68,7 +70,7 @@ def run(
     from spladeforge.evaluation.compare import evaluate_all
     from spladeforge.evaluation.systems import build_systems
 
-    tasks = [eval_tasks.local_task(heldout, "held-out")]
+    tasks = [eval_tasks.local_task(heldout, HELD_OUT_LABEL)]
     tasks += [eval_tasks.local_task(data, label, prefix=f"{label}_") for label, data in beir]
     loaded, skipped = eval_tasks.load_mteb_tasks(named)
     tasks += loaded
@@ -76,14 +78,15 @@ def run(
     if documents is not None:
         systems["model"].use_documents(*documents)
 
-    with atomic_output(out_dir, directory=True) as tmp:
+    with atomic_outputs(out_dir, metrics_path, folders=(out_dir,)) as (tmp, metrics_tmp):
         comparison = evaluate_all(cfg, systems, tasks, tmp)
         metrics = flat_metrics(comparison.per_task, tasks, heldout)
         deltas = add_baseline_deltas(metrics, previous)
         write_report(cfg, tmp, tasks, comparison, metrics, skipped, deltas, baseline)
-    write_json(metrics_path, metrics)
+        write_json(tmp / PER_QUERY_FILE, comparison.per_query)
+        write_json(metrics_tmp, metrics)
     summary = {key: value for key, value in metrics.items()
-               if key.endswith("ndcg_at_10") or key.startswith("num_")}
+               if key.endswith(("ndcg_at_10", "set_sha256")) or key.startswith("num_")}
     summary["skipped_tasks"] = len(skipped)
     summary["report"] = str(Path(out_dir) / "report.md")
     return summary

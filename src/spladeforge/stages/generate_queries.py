@@ -15,7 +15,7 @@ from typing import Any
 
 from spladeforge.config import GenerateQueriesConfig
 from spladeforge.errors import InputError
-from spladeforge.io import iter_jsonl, write_json, write_jsonl
+from spladeforge.io import atomic_outputs, iter_jsonl, write_json, write_jsonl
 from spladeforge.querygen.generate import SUMMARY_KEYS, generate_queries
 
 
@@ -29,7 +29,8 @@ def run(cfg: GenerateQueriesConfig, chunks_path: Path, output: Path, seed: int) 
     if not chunks:
         raise InputError(f"{chunks_path}: no chunks to generate queries for")
     queries, report = generate_queries(cfg, chunks, seed, source=chunks_path)
-    write_jsonl(output, queries)
-    write_json(report_path(output), report)
+    with atomic_outputs(output, report_path(output)) as (queries_tmp, report_tmp):
+        write_jsonl(queries_tmp, queries)
+        write_json(report_tmp, report)
     return {**{key: report[key] for key in SUMMARY_KEYS}, "rejected": report["rejected_total"],
             "output": str(output), "report": str(report_path(output))}

@@ -19,7 +19,8 @@ from spladeforge.config import DataConfig
 from spladeforge.data.corpus import Corpus, collect_corpus
 from spladeforge.data.dvc_source import fetch
 from spladeforge.data.normalize import NORMALIZATION
-from spladeforge.io import write_json, write_jsonl
+from spladeforge.data.sources import refuse_own_outputs
+from spladeforge.io import atomic_outputs, write_json, write_jsonl
 
 
 def meta_path(output: Path) -> Path:
@@ -32,16 +33,18 @@ def run(cfg: DataConfig, output: Path) -> dict[str, Any]:
     if cfg.dvc_repo:
         with tempfile.TemporaryDirectory(prefix="spladeforge-dvc-") as tmp:
             local = Path(tmp) / Path(cfg.source).name
-            version = fetch(cfg.dvc_repo, cfg.source, cfg.dvc_rev, cfg.dvc_remote_config, local)
+            version = fetch(cfg.dvc_repo, cfg.source, cfg.dvc_rev, cfg.dvc_remote_config, local, cfg.dvc_timeout_s)
             summary = _ingest(cfg.model_copy(update={"source": str(local)}), output, version)
         return {**summary, "data_commit": version["commit"]}
+    refuse_own_outputs(cfg.source, [Path(output), meta_path(Path(output))])
     return _ingest(cfg, output, None)
 
 
 def _ingest(cfg: DataConfig, output: Path, version: dict[str, Any] | None) -> dict[str, Any]:
     corpus = collect_corpus(cfg)
-    written = write_jsonl(output, corpus.documents)
-    write_json(meta_path(Path(output)), _meta(cfg, corpus, written, version))
+    with atomic_outputs(output, meta_path(Path(output))) as (documents_tmp, meta_tmp):
+        written = write_jsonl(documents_tmp, corpus.documents)
+        write_json(meta_tmp, _meta(cfg, corpus, written, version))
     return {
         "documents": written,
         "characters": sum(len(d["text"]) for d in corpus.documents),

@@ -1,7 +1,9 @@
 """publish: export the promoted model with its model card, and push it to the Hub when configured.
 
 Reads register's decision, the model folder, evaluate's `metrics.json` and optionally the
-quantize report and the INT8 ONNX folder; writes the export folder, always, whole and atomically,
+quantize report and the INT8 ONNX folder; whether the INT8 model ships is the decision's (register
+decided it before any alias moved; `max_ndcg_drop` only serves decisions written before that);
+writes the export folder, always, whole and atomically,
 so DVC and KFP have their output and nothing from an earlier run survives in it. Its layout and
 which INT8 variants go in are `publishing.export`, the card `publishing.model_card`, the uploads
 `publishing.hub` and `publishing.s3`. The export ends with publish.json, this stage's summary.
@@ -64,8 +66,9 @@ def run(
     check_same_model(decision, decision_path, model_dir)
     metrics = read_figures(Path(metrics_path))
     quantize = read_figures(quantize_report) if quantize_report is not None else None
-    int8 = int8_verdict(quantize, quantize_report, onnx_dir, max_ndcg_drop)
-    pruned = pruned_verdict(quantize, onnx_dir, max_ndcg_drop) if int8["included"] else None
+    int8 = int8_verdict(quantize, quantize_report, onnx_dir, max_ndcg_drop, decision.get("int8"))
+    # The pruned variant is held to the drop the decision applied to the INT8 model.
+    pruned = pruned_verdict(quantize, onnx_dir, int8.get("max_ndcg_drop", max_ndcg_drop)) if int8["included"] else None
     card = render_card(
         decision=decision, metrics=metrics, sidecar=sidecar, params=run_params, quantize=quantize,
         int8=int8, model_ref=hub_plan.repo_id or str(export_dir / "model"),

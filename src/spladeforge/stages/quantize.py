@@ -1,6 +1,7 @@
 """Stage `quantize`: export the trained model to ONNX, quantize it to INT8, measure what it costs.
 
-Reads the trained model folder and the held-out split (a BEIR folder). Writes `out_dir/`
+Reads the trained model folder and the test split (a BEIR folder: the set the gate decides on,
+whose corpus is every chunk the deployed index holds). Writes `out_dir/`
 (`model_int8.onnx`, tokenizer files, `spladeforge.json`; for an inference-free model also
 `idf.json`, the query token weights) and `report_path`, a flat JSON dict: NDCG@10 of the fp32
 torch model and of the INT8 model on the task (both through the same MTEB path), their
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from spladeforge.config import QuantizeConfig
 from spladeforge.evaluation.beir import load_beir
-from spladeforge.io import atomic_output, write_json
+from spladeforge.io import atomic_outputs, write_json
 from spladeforge.models.saved import load_saved_model
 
 
@@ -39,7 +40,7 @@ def run(cfg: QuantizeConfig, model_dir: Path, task_dir: Path, out_dir: Path, rep
     # CPU on purpose: INT8 ONNX is a CPU serving format, so the speed ratio is CPU against CPU.
     model, meta = load_saved_model(model_dir, device="cpu")
     texts = check_texts(data)
-    with atomic_output(out_dir, directory=True) as tmp:
+    with atomic_outputs(out_dir, report_path, folders=(out_dir,)) as (tmp, report_tmp):
         exported = export_int8(model, tmp, texts, opset=cfg.opset, per_channel=cfg.per_channel,
                                extra_meta={"base_model": meta["base_model"]})
         pruned, prunable = None, meta.get("architecture") != "csr"
@@ -49,5 +50,5 @@ def run(cfg: QuantizeConfig, model_dir: Path, task_dir: Path, out_dir: Path, rep
         report = int8_report(model, data, tmp, exported, pruned)
         if cfg.prune_vocabulary and not prunable:
             report["prune_vocabulary"] = "not applicable: CSR dimensions are autoencoder latents, not tokens"
-    write_json(report_path, report)
+        write_json(report_tmp, report)
     return report

@@ -1,11 +1,14 @@
-"""split: hold out whole source documents for validation.
+"""split: train, dev and test sides by source document.
 
 Reads `queries.jsonl` and `chunks.jsonl`; writes the training rows (`train.jsonl`: query_id,
-query, type, chunk_id, doc_id) and the validation side as a BEIR folder, the same layout
-`evaluate` reads for any other task: `corpus.jsonl` (the held-out documents' chunks),
-`queries.jsonl`, `qrels/test.tsv` (`spladeforge.evaluation.beir.write_beir`), which appears
-atomically as one folder. The algorithm (the seeded split by document, the near-duplicate leak
-check, the round-trip flags) lives in `spladeforge.splitting`.
+query, type, chunk_id, doc_id) and the dev and test sides as BEIR folders, the layout `evaluate`
+reads for any other task: `corpus.jsonl` (every chunk of every document, as the deployed index
+holds them), `queries.jsonl`, `qrels/test.tsv` with graded judgments
+(`spladeforge.evaluation.beir.write_beir`); the three outputs appear together
+(`io.atomic_outputs`). Dev drives training's checkpoint choice and early stopping, test the
+promotion gate. The algorithm (the seeded sides,
+the relevance rule, the near-duplicate leak check, the round-trip flags) lives in
+`spladeforge.splitting`.
 """
 
 from __future__ import annotations
@@ -15,18 +18,19 @@ from typing import Any
 
 from spladeforge.config import SplitConfig
 from spladeforge.evaluation.beir import write_beir
-from spladeforge.io import atomic_output, iter_jsonl, write_jsonl
+from spladeforge.io import atomic_outputs, iter_jsonl, write_jsonl
 from spladeforge.splitting import split_by_document
 
 
-def run(cfg: SplitConfig, queries_path: Path, chunks_path: Path, train_output: Path,
-        validation_output: Path, seed: int) -> dict[str, Any]:
+def run(cfg: SplitConfig, queries_path: Path, chunks_path: Path, train_output: Path, dev_output: Path,
+        test_output: Path, seed: int) -> dict[str, Any]:
     chunks = {c["id"]: c for c in iter_jsonl(chunks_path, required=("id", "doc_id", "text"))}
     queries = list(iter_jsonl(queries_path, required=("id", "chunk_id", "text")))
     split = split_by_document(cfg, queries, chunks, seed, queries_path, chunks_path)
-    with atomic_output(validation_output, directory=True) as tmp:
-        write_beir(tmp, corpus={c["id"]: (c.get("title", ""), c["text"]) for c in split.corpus},
-                   queries={r["query_id"]: r["query"] for r in split.validation},
-                   qrels={r["query_id"]: {r["chunk_id"]: 1} for r in split.validation})
-    write_jsonl(train_output, split.train)
-    return {**split.counts(), "outputs": [str(train_output), str(validation_output)]}
+    corpus = {c["id"]: (c.get("title", ""), c["text"]) for c in split.corpus}
+    with atomic_outputs(train_output, dev_output, test_output, folders=(dev_output, test_output)) as (
+            train_tmp, dev_tmp, test_tmp):
+        for held, tmp in ((split.dev, dev_tmp), (split.test, test_tmp)):
+            write_beir(tmp, corpus=corpus, queries={r["query_id"]: r["query"] for r in held.rows}, qrels=held.qrels)
+        write_jsonl(train_tmp, split.train)
+    return {**split.counts(), "outputs": [str(train_output), str(dev_output), str(test_output)]}

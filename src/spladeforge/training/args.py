@@ -15,9 +15,10 @@ from spladeforge.models.architectures import STATIC_WEIGHT_PATTERN
 
 logger = logging.getLogger(__name__)
 
-EVAL_NAME = "validation"
+EVAL_NAME = "validation"  # the dev split; the name MLflow/TensorBoard curves have always carried
 BEST_METRIC = f"eval_{EVAL_NAME}_dot_ndcg@10"
 FINGERPRINT = "spladeforge-run.json"
+INITIAL = "initial"  # the model before its first step, beside the trainer's checkpoint-N folders
 
 
 def training_args(cfg: TrainConfig, checkpoints: Path, device: str, seed: int,
@@ -62,7 +63,7 @@ def training_args(cfg: TrainConfig, checkpoints: Path, device: str, seed: int,
         ddp_backend=("nccl" if device == "cuda" else "gloo") if cfg.processes > 1 else None,
         eval_strategy="steps",
         eval_steps=eval_steps,
-        eval_on_start=True,  # the base model's NDCG@10 starts the validation curve
+        eval_on_start=True,  # the base model's dev NDCG@10 starts the curve, and can be the best
         save_strategy="steps",
         save_steps=save_steps,
         save_total_limit=cfg.save_total_limit,

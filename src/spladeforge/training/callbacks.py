@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from sentence_transformers.sparse_encoder.callbacks.splade_callbacks import SpladeRegularizerWeightSchedulerCallback
 from transformers import EarlyStoppingCallback, TrainerCallback
 from transformers.integrations import MLflowCallback, TensorBoardCallback
 
-from spladeforge.config import TrainConfig
+from spladeforge.config import RegisterConfig, TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,19 @@ for _event in [name for name in vars(TrainerCallback) if name.startswith("on_")]
     setattr(SafeCallback, _event, _forward(_event))
 
 
+def _bound_mlflow_requests() -> None:
+    """MLflow's HTTP timeout and retries as `register` bounds them, unless the user exported them.
+
+    With MLflow's own defaults (120 s x 7 retries with backoff) a silent tracking server would stall
+    training for over 16 minutes before SafeCallback turns tracking off.
+    """
+    fields = RegisterConfig.model_fields
+    for variable, key in (("MLFLOW_HTTP_REQUEST_TIMEOUT", "http_timeout_s"),
+                          ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "http_max_retries"),
+                          ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "http_backoff_factor")):
+        os.environ.setdefault(variable, str(fields[key].default))
+
+
 def build_callbacks(cfg: TrainConfig, loss, tensorboard_dir: Path) -> list[TrainerCallback]:
     """Scale phases, early stopping, the tracking backends of `train.tracking` and the regularizer warm-up."""
     callbacks: list[TrainerCallback] = []
@@ -81,6 +95,7 @@ def build_callbacks(cfg: TrainConfig, loss, tensorboard_dir: Path) -> list[Train
                 inner = TensorBoardCallback()
                 inner.logging_dir = str(tensorboard_dir)
             else:
+                _bound_mlflow_requests()
                 inner = MLflowCallback()
             callbacks.append(SafeCallback(inner))
         except Exception as exc:  # noqa: BLE001 - a missing tracking backend never stops training

@@ -1,4 +1,4 @@
-"""Training loss and validation NDCG@10 by step: CSV for `dvc plots`, a PNG for people."""
+"""Training loss and dev NDCG@10 by step: CSV for `dvc plots`, a PNG for people."""
 
 from __future__ import annotations
 
@@ -7,21 +7,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from spladeforge.io import atomic_output
 
-
-def write_curves(history: list[dict[str, Any]], reports: Path, metric: str) -> dict[str, Any]:
+def write_curves(history: list[dict[str, Any]], folder: Path, metric: str) -> dict[str, Any]:
+    """Fill `folder` (the temporary side of the stage's atomic outputs) with the curves."""
     loss = [(h["step"], h["loss"]) for h in history if "loss" in h]
     ndcg = [(h["step"], h[metric]) for h in history if metric in h]
-    with atomic_output(reports, directory=True) as tmp:
-        (tmp / "log_history.json").write_text(json.dumps(history, indent=1))
-        for name, header, rows in (("loss.csv", ("step", "loss"), loss),
-                                   ("val_ndcg.csv", ("step", "ndcg_at_10"), ndcg)):
-            with open(tmp / name, "w", newline="") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(header)
-                writer.writerows(rows)
-        _plot(loss, ndcg, tmp / "curves.png")
+    (folder / "log_history.json").write_text(json.dumps(history, indent=1))
+    for name, header, rows in (("loss.csv", ("step", "loss"), loss),
+                               ("val_ndcg.csv", ("step", "ndcg_at_10"), ndcg)):
+        with open(folder / name, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+    _plot(loss, ndcg, folder / "curves.png")
     return {"final_loss": loss[-1][1] if loss else None,
             "best_val_ndcg_at_10": max((v for _, v in ndcg), default=None)}
 
@@ -38,7 +36,7 @@ def _plot(loss: list[tuple[int, float]], ndcg: list[tuple[int, float]], path: Pa
     a.set(title="training loss", xlabel="step", ylabel="loss")
     if ndcg:
         b.plot(*zip(*ndcg, strict=True), marker="o", color="tab:green")
-    b.set(title="validation NDCG@10", xlabel="step", ylabel="NDCG@10")
+    b.set(title="dev NDCG@10", xlabel="step", ylabel="NDCG@10")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

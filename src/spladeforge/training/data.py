@@ -1,4 +1,4 @@
-"""Training and validation data for the trainer: tuple columns, teacher scores, the BEIR folder."""
+"""Training and dev data for the trainer: tuple columns, teacher scores, the dev BEIR folder."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class TrainingTuples(NamedTuple):
     has_scores: bool  # every tuple carries teacher scores
 
 
-class ValidationSet(NamedTuple):
+class DevSet(NamedTuple):
     """What sentence-transformers' SparseInformationRetrievalEvaluator takes."""
 
     queries: dict[str, str]
@@ -70,10 +70,11 @@ def corpus_texts(columns: dict[str, list[Any]]) -> list[str]:
     return list(seen)
 
 
-def load_validation(folder: Path) -> ValidationSet:
-    """Queries, corpus and relevant docs of a BEIR folder, for the in-training evaluator.
+def load_dev(folder: Path) -> DevSet:
+    """Queries, corpus and relevant docs of the dev BEIR folder, for the in-training evaluator.
 
-    Reads through `evaluation.beir.load_beir`, the same checked reader evaluate uses.
+    Reads through `evaluation.beir.load_beir`, the same checked reader evaluate uses. Every
+    judged grade counts as relevant: the evaluator's NDCG is binary.
     """
     data = load_beir(folder)
     corpus = {doc_id: passage({"title": title, "text": text}) for doc_id, (title, text) in data.corpus.items()}
@@ -81,8 +82,8 @@ def load_validation(folder: Path) -> ValidationSet:
     relevant = {q: docs for q, docs in relevant.items() if docs}
     queries = {q: t for q, t in data.queries.items() if q in relevant}
     if not queries:
-        raise InputError(f"{folder}: the validation split has no judged queries")
-    return ValidationSet(queries, corpus, relevant)
+        raise InputError(f"{folder}: the dev split has no judged queries")
+    return DevSet(queries, corpus, relevant)
 
 
 def load_extra_dataset(ref: str, key: str = "train.extra_datasets"):

@@ -4,10 +4,11 @@ Architectures (`train.architecture`): regular SPLADE, inference-free SPLADE and 
 `models.architectures`. Loss (`training.losses`): SpladeLoss around
 SparseMultipleNegativesRankingLoss (in-batch plus mined negatives), or a distillation loss when the
 mined tuples carry teacher scores, with FLOPS (or IDF-aware FLOPS) regularizers warmed up over the
-first part of training; CSRLoss for CSR. Validation NDCG@10 on the held-out split every
-`train.eval_steps` steps picks the checkpoint that is kept; checkpoints make a killed run
-resumable (`train.resume: auto`). Under torchrun (`training.launch`) every process runs `fit`
-and process 0 broadcasts which checkpoint they all resume from.
+first part of training; CSRLoss for CSR. Dev NDCG@10 every `train.eval_steps` steps (and before
+the first step) picks the model that is kept, step 0 included (`training.best`); the test split
+is never seen here. Checkpoints make a killed run resumable (`train.resume: auto`). Under
+torchrun (`training.launch`) every process runs `fit` and process 0 broadcasts which checkpoint
+they all resume from.
 """
 
 from __future__ import annotations
@@ -28,15 +29,16 @@ from transformers import set_seed
 from spladeforge.config import TrainConfig
 from spladeforge.errors import ConfigError
 from spladeforge.models.architectures import build_model, corpus_idf, initial_weights
-from spladeforge.models.build import resolve_device
+from spladeforge.models.build import load_sparse_encoder, resolve_device
 from spladeforge.models.fused_head import enable_fused_head
-from spladeforge.training.args import EVAL_NAME, fingerprint, prepare_checkpoints, training_args
+from spladeforge.training.args import BEST_METRIC, EVAL_NAME, fingerprint, prepare_checkpoints, training_args
+from spladeforge.training.best import best_step, initial_wins, save_initial
 from spladeforge.training.callbacks import build_callbacks
 from spladeforge.training.data import (
     column_names,
     corpus_texts,
+    load_dev,
     load_tuples,
-    load_validation,
     training_datasets,
     with_labels,
 )
@@ -62,18 +64,20 @@ class FitResult:
     processes: int
     seconds: float
     triplets_per_second: float
-    validation_ndcg_at_10: float | None  # the kept model's; None on processes other than 0
+    validation_ndcg_at_10: float | None  # the kept model's on dev; None on processes other than 0
     is_main_process: bool
+    best_step: int | None  # the step whose dev NDCG@10 was best (0: the base model)
+    kept: str  # "checkpoint" (the best trained step) or "initial" (the base model's weights)
     # What training added to the base model before step 0 (`architectures.initial_weights`):
     # saved with the model so that evaluate can rebuild the untrained reference.
     initial_weights: dict[str, Any]
 
 
-def fit(cfg: TrainConfig, tuples_path: Path, validation_dir: Path, seed: int, *, checkpoints: Path,
+def fit(cfg: TrainConfig, tuples_path: Path, dev_dir: Path, seed: int, *, checkpoints: Path,
         provenance: dict[str, Any], tensorboard_dir: Path) -> FitResult:
-    """Train, keep the best checkpoint by validation NDCG@10 and return it with the run's figures."""
+    """Train, keep the best step by dev NDCG@10 (step 0 included) and return it with the run's figures."""
     tuples = load_tuples(tuples_path)
-    validation = load_validation(validation_dir)
+    dev = load_dev(dev_dir)
     n = len(tuples.columns["anchor"])
     if cfg.batch_size * cfg.processes > n:
         per = f" x {cfg.processes} processes" if cfg.processes > 1 else ""
@@ -84,7 +88,7 @@ def fit(cfg: TrainConfig, tuples_path: Path, validation_dir: Path, seed: int, *,
     set_seed(seed)
     passages = corpus_texts(tuples.columns)
     model = build_model(cfg, device, passages)
-    initial = initial_weights(model)
+    added = initial_weights(model)
     if cfg.fused_head and not enable_fused_head(model):
         # An unsupported SPLADE head has already warned, naming its architecture; CSR has none to fuse.
         logger.info("train.fused_head: no fused SPLADE head for this model, training it unfused")
@@ -97,10 +101,11 @@ def fit(cfg: TrainConfig, tuples_path: Path, validation_dir: Path, seed: int, *,
     steps_per_epoch = max(1, n // (cfg.batch_size * cfg.gradient_accumulation_steps * world))
     steps = cfg.max_steps or math.ceil(cfg.epochs * steps_per_epoch)
     resume_from = _resume_point(checkpoints, cfg, fingerprint(cfg, seed, provenance), device)
+    initial = save_initial(model, checkpoints) if is_main_process() else None  # what eval_on_start scores
 
     data = training_datasets(cfg, with_labels(tuples.columns, distill), distill)
     evaluator = SparseInformationRetrievalEvaluator(
-        queries=validation.queries, corpus=validation.corpus, relevant_docs=validation.relevant_docs,
+        queries=dev.queries, corpus=dev.corpus, relevant_docs=dev.relevant_docs,
         name=EVAL_NAME, batch_size=cfg.batch_size, write_csv=False,
     )
     trainer = SparseEncoderTrainer(
@@ -120,18 +125,28 @@ def fit(cfg: TrainConfig, tuples_path: Path, validation_dir: Path, seed: int, *,
                           f"full batch of {cfg.batch_size} distinct texts per process; lower "
                           "train.batch_size or set train.batch_sampler: batch_sampler")
     main = trainer.is_world_process_zero()
-    # The best checkpoint, reloaded at the end of training, scored once more for the sidecar.
-    final_ndcg = evaluator(model).get(f"{EVAL_NAME}_dot_ndcg@10") if main else None
+    history = trainer.state.log_history
+    kept = "checkpoint"
+    if initial_wins(history, BEST_METRIC):
+        kept = "initial"
+        if main:
+            model = load_sparse_encoder(str(initial), max_seq_length=cfg.max_seq_length, device=device,
+                                        key=str(initial))
+    # The kept model's dev NDCG@10 is the one logged at its step: scoring it again would encode the
+    # whole dev corpus once more for the same figure.
+    best, best_value = best_step(history, BEST_METRIC)
+    final_ndcg = best_value if main else None
     resumed_from_step = int(resume_from.rsplit("-", 1)[1]) if resume_from else None
     trained_steps = step - (resumed_from_step or 0)
     return FitResult(
-        model=model, log_history=trainer.state.log_history, steps=step, resumed_from_step=resumed_from_step,
+        model=model, log_history=history, steps=step, resumed_from_step=resumed_from_step,
         tuples=n, negatives_per_tuple=tuples.negatives_per_tuple, distillation=distill,
         extra_datasets=data.extra_rows, device=device, processes=int(os.environ.get("WORLD_SIZE", "1")),
         seconds=seconds,
         triplets_per_second=trained_steps * cfg.batch_size * cfg.gradient_accumulation_steps * world
         / max(seconds, 1e-9),
-        validation_ndcg_at_10=final_ndcg, is_main_process=main, initial_weights=initial,
+        validation_ndcg_at_10=final_ndcg, is_main_process=main, best_step=best, kept=kept,
+        initial_weights=added,
     )
 
 

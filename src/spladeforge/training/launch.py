@@ -30,7 +30,7 @@ def is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
-def launch(cfg: TrainConfig, *, tuples_path: Path, validation_dir: Path, output: Path, reports: Path,
+def launch(cfg: TrainConfig, *, tuples_path: Path, dev_dir: Path, output: Path, reports: Path,
            seed: int, checkpoints: Path, provenance: dict[str, Any] | None) -> dict[str, Any]:
     """Run `training.worker` in `cfg.processes` processes; return process 0's summary."""
     with tempfile.TemporaryDirectory(prefix="spladeforge-ddp-") as tmp:
@@ -38,7 +38,7 @@ def launch(cfg: TrainConfig, *, tuples_path: Path, validation_dir: Path, output:
         result = Path(tmp) / "result.json"
         request.write_text(json.dumps({
             "cfg": cfg.model_dump(mode="json"), "result": str(result), "tuples_path": str(tuples_path),
-            "validation_dir": str(validation_dir), "output": str(output), "reports": str(reports),
+            "dev_dir": str(dev_dir), "output": str(output), "reports": str(reports),
             "seed": seed, "checkpoints": str(checkpoints), "provenance": provenance}))
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc_per_node={cfg.processes}", "-m", WORKER, str(request)]

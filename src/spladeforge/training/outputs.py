@@ -1,9 +1,10 @@
 """What a finished training run leaves behind: the model folder, the curves and the run's summary.
 
-The model folder is written atomically with its `spladeforge.json` sidecar (what the folder alone
-does not say: base model, architecture, max_seq_length, the params and inputs it was trained on)
-and, for inference-free and CSR, the weights training started from (`models.saved`); the
-checkpoints, scratch space for resuming, are removed once it is there.
+The model folder, with its `spladeforge.json` sidecar (what the folder alone does not say: base
+model, architecture, max_seq_length, the params and inputs it was trained on) and, for
+inference-free and CSR, the weights training started from (`models.saved`), and the curves folder
+appear together (`io.atomic_outputs`); the checkpoints, scratch space for resuming, are removed
+once they are there.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spladeforge.config import TrainConfig
-from spladeforge.io import atomic_output, write_json
+from spladeforge.io import atomic_outputs, write_json
 from spladeforge.models.saved import SIDECAR, write_initial_weights
 from spladeforge.training.args import BEST_METRIC
 from spladeforge.training.curves import write_curves
@@ -34,13 +35,15 @@ def save_outputs(result: FitResult, cfg: TrainConfig, *, output: Path, reports: 
         "provenance": provenance,
         "distillation": result.distillation,
         "resumed_from_step": result.resumed_from_step,
-        "validation_ndcg_at_10": result.validation_ndcg_at_10,
+        "validation_ndcg_at_10": result.validation_ndcg_at_10,  # on the dev split
+        "best_step": result.best_step,
+        "kept": result.kept,
     }
-    with atomic_output(output, directory=True) as tmp:
+    with atomic_outputs(output, reports, folders=(output, reports)) as (tmp, curves_tmp):
         result.model.save(str(tmp))
         reference = write_initial_weights(tmp, result.initial_weights)
         write_json(tmp / SIDECAR, {**meta, "reference_weights": reference} if reference else meta)
-    curves = write_curves(result.log_history, reports, BEST_METRIC)
+        curves = write_curves(result.log_history, curves_tmp, BEST_METRIC)
     shutil.rmtree(checkpoints, ignore_errors=True)
     return {
         "architecture": cfg.architecture,
@@ -57,5 +60,7 @@ def save_outputs(result: FitResult, cfg: TrainConfig, *, output: Path, reports: 
         "final_loss": curves["final_loss"],
         "best_val_ndcg_at_10": curves["best_val_ndcg_at_10"],
         "val_ndcg_at_10": result.validation_ndcg_at_10,
+        "best_step": result.best_step,
+        "kept": result.kept,
         "output": str(output),
     }

@@ -20,7 +20,7 @@ def main(request_path: str) -> None:
     cfg = TrainConfig.model_validate(request["cfg"])
     output, reports, checkpoints = Path(request["output"]), Path(request["reports"]), Path(request["checkpoints"])
     seed, provenance = request["seed"], request["provenance"] or {}
-    result = fit(cfg, Path(request["tuples_path"]), Path(request["validation_dir"]), seed,
+    result = fit(cfg, Path(request["tuples_path"]), Path(request["dev_dir"]), seed,
                  checkpoints=checkpoints, provenance=provenance, tensorboard_dir=reports.parent / "tensorboard")
     if result.is_main_process:
         summary = save_outputs(result, cfg, output=output, reports=reports, checkpoints=checkpoints, seed=seed,

@@ -1,0 +1,59 @@
+"""Which model a training run keeps: the step with the best dev NDCG@10, step 0 included.
+
+The trainer scores the model before its first step (`eval_on_start`) and keeps the best
+checkpoint (`load_best_model_at_end`). When step 0 scores best, the HF Trainer records
+`best_global_step = 0`, which it then treats as unset: it reloads nothing and the last, possibly
+worst, checkpoint would ship. So the run saves the model it starts from (`INITIAL` in the
+checkpoint folder, once per run fingerprint: a resumed run finds it there) and, when no later
+evaluation beats step 0, ships those weights and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from spladeforge.training.args import INITIAL
+
+logger = logging.getLogger(__name__)
+
+
+def save_initial(model: Any, checkpoints: Path) -> Path:
+    """Save `model` as the run's step-0 weights unless a resumed run's are already there."""
+    folder = checkpoints / INITIAL
+    if (folder / "modules.json").is_file():
+        return folder
+    partial = checkpoints / f"{INITIAL}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save(str(partial))
+    os.replace(partial, folder)  # scratch space: whole or absent, so a resume never reads half of it
+    return folder
+
+
+def best_step(log_history: list[dict[str, Any]], metric: str) -> tuple[int | None, float | None]:
+    """(step, value) of the best `metric` in the trainer's log, by the trainer's own rule.
+
+    The HF Trainer keeps a new best only when it is strictly greater, so the earliest of equal
+    figures wins; step 0 (the model before training) competes like any other evaluation.
+    """
+    best: tuple[int | None, float | None] = (None, None)
+    for entry in log_history:
+        value = entry.get(metric)
+        if value is not None and (best[1] is None or value > best[1]):
+            best = (int(entry["step"]), float(value))
+    return best
+
+
+def initial_wins(log_history: list[dict[str, Any]], metric: str) -> bool:
+    """True when no evaluation after step 0 beat step 0's, which the trainer then fails to reload."""
+    step, value = best_step(log_history, metric)
+    if step != 0:
+        return False
+    later = [e[metric] for e in log_history if metric in e and e["step"] > 0]
+    logger.warning("train: the base model scored best on dev (NDCG@10 %.4f at step 0, at most %s later): "
+                   "shipping the initial weights, not a trained checkpoint", value,
+                   f"{max(later):.4f}" if later else "nothing")
+    return True

@@ -1,0 +1,36 @@
+"""Which step a run keeps, read from the trainer's log as the trainer reads it, step 0 included."""
+
+from __future__ import annotations
+
+from spladeforge.training.best import best_step, initial_wins, save_initial
+
+METRIC = "eval_validation_dot_ndcg@10"
+
+
+def _log(*figures: tuple[int, float]) -> list[dict]:
+    history = [{"step": 1, "loss": 3.0}]
+    history += [{"step": step, METRIC: value} for step, value in figures]
+    return sorted(history, key=lambda e: e["step"])
+
+
+def test_the_earliest_of_equal_best_figures_wins_as_in_the_trainer():
+    assert best_step(_log((0, 0.5), (10, 0.7), (20, 0.7)), METRIC) == (10, 0.7)
+    assert best_step(_log((0, 0.5), (10, 0.5)), METRIC) == (0, 0.5)
+    assert best_step([{"step": 3, "loss": 1.0}], METRIC) == (None, None)
+
+
+def test_step_zero_wins_only_when_no_later_step_beats_it(caplog):
+    """The case the HF Trainer gets wrong (best_global_step 0 counts as unset) is named in the log."""
+    assert initial_wins(_log((0, 0.8), (10, 0.6), (20, 0.79)), METRIC)
+    assert "the base model scored best on dev (NDCG@10 0.8000 at step 0, at most 0.7900 later)" in caplog.text
+    assert not initial_wins(_log((0, 0.8), (10, 0.81)), METRIC)
+
+
+def test_the_initial_model_is_saved_once_per_run(tmp_path, base_model):
+    """A resumed run finds its step-0 weights instead of saving the rebuilt model over them."""
+    folder = save_initial(base_model, tmp_path)
+    weights = folder / "model.safetensors"
+    assert (folder / "modules.json").is_file() and weights.is_file()
+    stamp = weights.stat().st_mtime_ns
+    assert save_initial(base_model, tmp_path) == folder and weights.stat().st_mtime_ns == stamp
+    assert not (tmp_path / "initial.partial").exists()
