@@ -254,15 +254,16 @@ def test_credentials_in_params_are_refused_without_being_echoed(workdir, capsys,
     _nothing_written(workdir)
 
 
-def test_a_token_in_mlflow_tracking_uri_is_masked_in_the_error(workdir, capsys, monkeypatch, model_dir):
+def test_a_token_in_mlflow_tracking_uri_is_masked_in_the_error(workdir, capsys, monkeypatch, model_dir,
+                                                               tiny_beir_dir):
     """MLFLOW_TRACKING_URI comes from the environment (never written), but messages show it: masked."""
-    metrics = workdir / "metrics.json"
-    metrics.write_text(json.dumps({"model_ndcg_at_10": 0.5, "base_ndcg_at_10": 0.4}))
+    metrics, eval_dir = write_gate_inputs(workdir, tiny_beir_dir, 0.5, 0.4, name="metrics")
     for variable in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://{SECRET}@127.0.0.1:{_closed_port()}")
     code, err = run_cli(capsys, monkeypatch, "register", "--model", str(model_dir), "--metrics", str(metrics),
-                        "--decision", "out/register.json", "--quantize-report", "none.json", "--onnx", "none")
+                        "--decision", "out/register.json", "--quantize-report", "none.json", "--onnx", "none",
+                        "--eval-dir", str(eval_dir), "--task", str(tiny_beir_dir))
     assert code == 2 and "http://***@127.0.0.1:" in err and SECRET not in err, err
     _nothing_written(workdir)
 
@@ -434,7 +435,7 @@ def _tuples(workdir: Path) -> Path:
 
 def test_an_offline_hub_id_names_the_key_and_how_to_download(workdir, capsys, monkeypatch, tiny_beir_dir):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    code, err = run_cli(capsys, monkeypatch, "train", "--tuples", str(_tuples(workdir)), "--validation",
+    code, err = run_cli(capsys, monkeypatch, "train", "--tuples", str(_tuples(workdir)), "--dev",
                         str(tiny_beir_dir), "--output", "out/model", "--reports", "out/reports",
                         "--set", "train.base_model=acme/splade-not-in-any-cache")
     assert code == 2 and "train.base_model" in err and "HF_HUB_OFFLINE=0" in err, err
@@ -464,7 +465,7 @@ def test_truncated_weights_name_the_file(workdir, capsys, monkeypatch, model_dir
     metrics = workdir / "metrics.json"
     metrics.write_text(json.dumps({"model_ndcg_at_10": 0.5, "base_ndcg_at_10": 0.4}))
     args = {
-        "train": ["train", "--tuples", str(_tuples(workdir)), "--validation", str(tiny_beir_dir), "--output",
+        "train": ["train", "--tuples", str(_tuples(workdir)), "--dev", str(tiny_beir_dir), "--output",
                   "out/model", "--reports", "out/reports", "--set", f"train.base_model={model_dir}"],
         "evaluate": ["evaluate", "--model", str(model_dir), "--task", str(tiny_beir_dir), "--output", "out/eval",
                      "--metrics", "out/metrics.json", "--set", "evaluate.dense_model=null"],
@@ -566,21 +567,22 @@ class _BlackHole:
         self.sock.close()
 
 
-def test_a_silent_mlflow_server_fails_within_a_minute_by_default(workdir, capsys, monkeypatch, model_dir):
+def test_a_silent_mlflow_server_fails_within_a_minute_by_default(workdir, capsys, monkeypatch, model_dir,
+                                                                 tiny_beir_dir):
     """A tracking server that accepts connections and never answers: the default budget
     (register.connect_timeout_s) ends register in seconds, naming the server, writing nothing."""
     for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "MLFLOW_HTTP_REQUEST_TIMEOUT",
                  "MLFLOW_HTTP_REQUEST_MAX_RETRIES"):
         monkeypatch.delenv(name, raising=False)
-    metrics = workdir / "metrics.json"
-    metrics.write_text(json.dumps({"model_ndcg_at_10": 0.5, "base_ndcg_at_10": 0.4}))
+    metrics, eval_dir = write_gate_inputs(workdir, tiny_beir_dir, 0.5, 0.4, name="metrics")
     hole = _BlackHole()
     try:
         uri = f"http://127.0.0.1:{hole.port}"
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         start = time.monotonic()
         code, err = run_cli(capsys, monkeypatch, "register", "--model", str(model_dir), "--metrics", str(metrics),
-                            "--decision", "out/register.json", "--quantize-report", "none.json", "--onnx", "none")
+                            "--decision", "out/register.json", "--quantize-report", "none.json", "--onnx", "none",
+                            "--eval-dir", str(eval_dir), "--task", str(tiny_beir_dir))
         elapsed = time.monotonic() - start
     finally:
         hole.close()

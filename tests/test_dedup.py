@@ -39,4 +39,5 @@ def test_split_keeps_held_out_chunks_without_words():
 
     chunks = {f"c{i}": {"id": f"c{i}", "doc_id": f"d{i}", "text": text}
               for i, text in enumerate(["🙂🙂 ★★", "🎉 ♥♥ ✓", "◆◆◆ ▲▲", "✈✈ ☂"])}
-    assert leaking_chunks(SplitConfig(), chunks, {"d0", "d1", "d2", "d3"}, {"d0"}) == set()
+    sides = {"d0": "test", "d1": "train", "d2": "train", "d3": "train"}
+    assert leaking_chunks(SplitConfig(), chunks, sides) == set()
