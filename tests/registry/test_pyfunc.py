@@ -2,36 +2,36 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from spladeforge.config import RegisterConfig
 from spladeforge.registry.tracking import use_tracking_uri
 from spladeforge.stages import register
 from tests.architecture_models import save_untrained
+from tests.conftest import write_gate_inputs
 
 pytestmark = pytest.mark.slow
 
 
-def _served(tmp_path, architecture: str):
-    """Register an untrained model of `architecture` (it passes a base figure of 0) and load the champion."""
+def _served(tmp_path, tiny_beir_dir, architecture: str):
+    """Register an untrained model of `architecture` (it beats a base figure of 0 on every query) and load
+    the champion."""
     import mlflow
 
     model_dir = save_untrained(architecture, tmp_path / architecture)
-    metrics = tmp_path / "metrics.json"
-    metrics.write_text(json.dumps({"model_ndcg_at_10": 0.5, "base_ndcg_at_10": 0.0}))
+    metrics, eval_dir = write_gate_inputs(tmp_path, tiny_beir_dir, 0.5, 0.0)
     cfg = RegisterConfig(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", model_name=f"served-{architecture}")
-    decision = register.run(cfg, model_dir, metrics, tmp_path / "decision.json")
+    decision = register.run(cfg, model_dir, metrics, tmp_path / "decision.json", eval_dir, tiny_beir_dir)
     assert decision["promoted"]
     with use_tracking_uri(cfg.tracking_uri):
         return mlflow.pyfunc.load_model(f"models:/{cfg.model_name}@champion"), model_dir
 
 
-def test_inference_free_model_serves_queries_from_its_weight_table_and_documents_from_its_encoder(tmp_path):
+def test_inference_free_model_serves_queries_from_its_weight_table_and_documents_from_its_encoder(
+        tmp_path, tiny_beir_dir):
     from sentence_transformers.sparse_encoder import SparseEncoder
 
-    served, model_dir = _served(tmp_path, "inference-free")
+    served, model_dir = _served(tmp_path, tiny_beir_dir, "inference-free")
     model = SparseEncoder(str(model_dir), device="cpu")
     query = served.predict(["decode json json text"], params={"input_type": "query"})[0]
     # A query is its own tokens, each with its table weight: no expansion, a repeated token once.
@@ -43,8 +43,8 @@ def test_inference_free_model_serves_queries_from_its_weight_table_and_documents
     assert document == pytest.approx(dict(model.decode(model.encode_document(["decode json json text"])[0])))
 
 
-def test_csr_model_serves_latent_dimensions_not_vocabulary_tokens(tmp_path):
-    served, _ = _served(tmp_path, "csr")
+def test_csr_model_serves_latent_dimensions_not_vocabulary_tokens(tmp_path, tiny_beir_dir):
+    served, _ = _served(tmp_path, tiny_beir_dir, "csr")
     for side in ("query", "document"):
         weights = served.predict(["compress a file with gzip"], params={"input_type": side, "top_k": 0})[0]
         assert len(weights) == 16, "k = 16 active latents"
