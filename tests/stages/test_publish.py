@@ -226,6 +226,34 @@ def test_incomplete_model_folder_is_named(tmp_path, model_dir):
     assert not (tmp_path / "export").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("architecture", ["inference-free", "csr"])
+def test_every_architecture_publishes_its_model_and_int8_export(tmp_path, tiny_beir_dir, architecture):
+    """The INT8 folder quantize wrote is exported; an inference-free model also gets the search-engine
+    layout, whose idf.json is byte for byte the table the INT8 export serves queries from."""
+    from spladeforge.config import QuantizeConfig
+    from spladeforge.stages import quantize
+    from tests.architecture_models import save_untrained
+
+    model_dir = save_untrained(architecture, tmp_path / "model")
+    report = quantize.run(QuantizeConfig(), model_dir, tiny_beir_dir, tmp_path / "int8", tmp_path / "quantize.json")
+    decision, metrics = write_inputs(tmp_path, model_dir)
+    summary = publish.run(PublishConfig(), model_dir, decision, metrics, tmp_path / "export",
+                          quantize_report=tmp_path / "quantize.json", onnx_dir=tmp_path / "int8",
+                          max_ndcg_drop=1.0)
+    export = tmp_path / "export"
+    assert summary["int8"]["included"] and report["architecture"] == architecture
+    card = (export / "README.md").read_text()
+    assert f"architecture `{architecture}`" in card
+    if architecture == "inference-free":
+        assert summary["exported"] == ["README.md", "model", "onnx-int8", "search-engine"]
+        assert (export / "search-engine" / "idf.json").read_bytes() == (export / "onnx-int8" / "idf.json").read_bytes()
+        assert "- splade\n" in card
+    else:
+        assert summary["exported"] == ["README.md", "model", "onnx-int8"]
+        assert "- csr\n" in card and "not vocabulary terms" in card
+
+
 def test_publish_follows_registers_int8_verdict_and_the_card_shows_the_interval(tmp_path, model_dir):
     """The decision withheld INT8 (its drop beyond the threshold register applied): publish leaves it out
     even where its own max_ndcg_drop would let it in, and the card gives the gate's interval."""

@@ -112,3 +112,41 @@ def test_evaluate_ranks_the_int8_model_beside_fp32(quantized, _saved_model_dir, 
     assert 0.0 <= metrics["int8_ndcg_at_10"] <= 1.0
     assert abs(metrics["int8_ndcg_at_10"] - metrics["model_ndcg_at_10"]) <= 0.2
     assert metrics["int8_doc_active_dims"] > 0
+
+
+@pytest.fixture(scope="module")
+def quantized_architectures(tmp_path_factory, tiny_beir_dir):
+    """architecture -> (report, INT8 folder) for untrained inference-free and CSR models."""
+    from tests.architecture_models import save_untrained
+
+    out = {}
+    for architecture, cfg in (("inference-free", QuantizeConfig(prune_vocabulary=True)),
+                              ("csr", QuantizeConfig(prune_vocabulary=True))):
+        root = tmp_path_factory.mktemp(f"quantize-{architecture}")
+        model_dir = save_untrained(architecture, root / "model")
+        report = quantize.run(cfg, model_dir, tiny_beir_dir, root / "int8", root / "quantize.json")
+        out[architecture] = report, root / "int8"
+    return out
+
+
+@pytest.mark.slow
+def test_inference_free_quantizes_its_documents_and_ships_its_query_table(quantized_architectures):
+    """The INT8 pair is scored through MTEB: INT8 document graph, queries looked up in idf.json."""
+    report, out_dir = quantized_architectures["inference-free"]
+    assert (out_dir / "idf.json").is_file() and (out_dir / "model_int8.onnx").is_file()
+    assert report["architecture"] == "inference-free" and report["query_encoder"] == "token-weight table"
+    assert report["fp32_query_active_dims"] == report["int8_query_active_dims"], "queries are not quantized"
+    assert report["ndcg_at_10_change"] >= -0.1 and report["onnx_fp32_max_abs_diff"] < 1e-4
+    assert 0 < report["int8_query_latency_p50_ms"] < 1.0, "a query is a tokenizer call and a lookup"
+    assert 0 < report["pruned_vocab_size"] < 30522 and report["pruned_ndcg_at_10_change"] >= -0.1
+
+
+@pytest.mark.slow
+def test_csr_quantizes_encoder_and_autoencoder_and_has_no_vocabulary_to_prune(quantized_architectures):
+    report, out_dir = quantized_architectures["csr"]
+    assert report["architecture"] == "csr" and report["query_encoder"] == "onnx graph"
+    assert report["int8_doc_active_dims"] == report["fp32_doc_active_dims"] == 16, "top-k survives INT8"
+    assert report["ndcg_at_10_change"] >= -0.2 and report["onnx_fp32_max_abs_diff"] < 1e-3
+    assert 0 < report["int8_size_bytes"] < report["fp32_size_bytes"] / 2
+    assert report["prune_vocabulary"].startswith("not applicable") and "pruned_vocab_size" not in report
+    assert not (out_dir / "model_int8_pruned.onnx").exists()

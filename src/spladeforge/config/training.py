@@ -10,7 +10,12 @@ from spladeforge.config.base import Section
 
 
 class ScalePhase(Section):
-    """From `until` (a fraction of training) on, the ranking loss uses this `scale` (1/temperature)."""
+    """Until `until` (a fraction of the training steps), the ranking loss uses this `scale` (1/temperature).
+
+    Phases are read in order: at progress p (steps done / total steps) the first phase with
+    p < until applies, and after the last phase its scale stays. [{until: 0.5, scale: 1},
+    {until: 1.0, scale: 20}] trains the first half at scale 1 and the second half at 20.
+    """
 
     until: float = Field(gt=0.0, le=1.0)
     scale: float = Field(gt=0.0)
@@ -34,8 +39,10 @@ class TrainConfig(Section):
     # regular SPLADE (0 for inference-free, which has no query encoder), 3e-3 on documents.
     query_regularizer_weight: float = Field(5e-4, ge=0.0)
     document_regularizer_weight: float = Field(3e-3, ge=0.0)
-    # `idf-flops` scales each vocabulary entry's FLOPS term by idf_max / idf: common tokens pay more,
-    # informative ones less (arXiv 2411.04403). inference-free's IDF query weights already do so.
+    # `idf-flops` scales each vocabulary entry's FLOPS term by clip(c / idf, 0.5, 4), mean 1 over the
+    # vocabulary: common tokens pay up to 4x more, informative ones about plain FLOPS, so the
+    # penalty stays within 0.25-16x FLOPS (arXiv 2411.04403). inference-free's IDF query weights
+    # already do so.
     document_regularizer: Literal["flops", "idf-flops"] = "flops"
     # Regularizer weights rise quadratically from 0 over this share of training.
     regularizer_warmup_ratio: float = Field(1 / 3, gt=0.0, le=1.0)
@@ -43,7 +50,9 @@ class TrainConfig(Section):
     # for several; `none` ignores the scores.
     distillation: Literal["auto", "none", "margin-mse", "kl-div"] = "auto"
     # Contrastive scale (1/temperature) of the ranking loss, optionally by phase: a curriculum that
-    # sharpens the distribution as training goes.
+    # sharpens the distribution as training goes. `scale` applies when there are no phases; each
+    # phase's scale holds while progress is below its `until` (see ScalePhase). Distillation
+    # losses have no contrastive scale, so phases do nothing there.
     scale: float = Field(1.0, gt=0.0)
     scale_phases: list[ScalePhase] = Field(default_factory=list)
     # CSR (arXiv 2503.01776): latent width = factor x encoder width, top-k kept.

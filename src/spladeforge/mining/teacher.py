@@ -1,8 +1,12 @@
-"""Teacher scores for (query, document) pairs, stored as `scores: [pos, neg_1, ...]`.
+"""Teacher scores for (query, document) pairs, stored as `scores: [pos, neg_1, ...]` in logits.
 
 Distillation losses (MarginMSE, KL-Div; Hofstätter et al., 2020) learn the teacher's score
-margins instead of binary labels. `dense`: cosine of the mining bi-encoder. `cross-encoder
-<ref>`: any sentence-transformers CrossEncoder (e.g. cross-encoder/ms-marco-MiniLM-L6-v2).
+margins instead of binary labels. `dense`: the mining bi-encoder. `cross-encoder <ref>`: any
+sentence-transformers CrossEncoder (e.g. cross-encoder/ms-marco-MiniLM-L6-v2).
+
+The scores are stored on a logit scale (`teacher_logits`, the one place the rule lives), because
+the student's scores are SPLADE dot products whose margins span several units: MarginMSE on
+cosine margins (~0.1) would pull them towards zero, and a softmax of cosines is nearly uniform.
 """
 
 from __future__ import annotations
@@ -13,6 +17,26 @@ from spladeforge.config import MineConfig
 from spladeforge.errors import ConfigError
 from spladeforge.models.build import load_dense_encoder
 from spladeforge.models.builtin import resolve_model
+
+# A bi-encoder's cosine read at the temperature it was trained with: all-MiniLM-L6-v2 (the
+# built-in dense model) and most sentence-transformers retrievers are trained with
+# MultipleNegativesRankingLoss at scale 20 (temperature 0.05), so cos x 20 is the logit of the
+# teacher's own softmax. Cosines 0.2-0.7 become logits 4-14: margins of a few units.
+DENSE_LOGIT_SCALE = 20.0
+
+
+def teacher_logits(scores: list[float], kind: str) -> list[float]:
+    """Raw teacher scores -> the logits distillation learns from (MarginMSE margins, KL targets).
+
+    - `cross-encoder`: its raw logits (no sigmoid), as GPL (Wang et al. 2022) and Hofstätter et
+      al. (2020) distil cross-encoder margins with MarginMSE;
+    - `dense`: cosine x DENSE_LOGIT_SCALE, the bi-encoder's own contrastive scale.
+    """
+    if kind == "dense":
+        return [score * DENSE_LOGIT_SCALE for score in scores]
+    if kind == "cross-encoder":
+        return list(scores)
+    raise ValueError(f"unknown teacher kind {kind!r} (accepted: dense, cross-encoder)")
 
 
 class Teacher:
@@ -35,10 +59,14 @@ class Teacher:
             self.kind = "cross-encoder"
 
     def score(self, pairs: list[tuple[str, str]]) -> list[float]:
+        """Raw scores: cross-encoder logits (activation off), or bi-encoder cosines."""
         if not pairs:
             return []
         if self.kind == "cross-encoder":
-            scores = self.model.predict(pairs, batch_size=self.batch_size, show_progress_bar=False)
+            import torch
+
+            scores = self.model.predict(pairs, batch_size=self.batch_size, show_progress_bar=False,
+                                        activation_fn=torch.nn.Identity())
             return [float(s) for s in scores]
         queries = list(dict.fromkeys(q for q, _ in pairs))
         docs = list(dict.fromkeys(d for _, d in pairs))
@@ -52,7 +80,7 @@ class Teacher:
 
 
 def add_teacher_scores(cfg: MineConfig, tuples: list[dict[str, Any]], dense=None) -> None:
-    """Set each tuple's `scores`: the teacher's score of (anchor, positive), then of each negative.
+    """Set each tuple's `scores`: the teacher's logit for (anchor, positive), then for each negative.
 
     `dense` is the mining model when `mine.method: dense` loaded one: the `dense` teacher reuses it.
     """
@@ -60,6 +88,6 @@ def add_teacher_scores(cfg: MineConfig, tuples: list[dict[str, Any]], dense=None
     width = 1 + cfg.num_negatives
     pairs = [(t["anchor"], t[key]) for t in tuples
              for key in ["positive"] + [f"negative_{n}" for n in range(1, cfg.num_negatives + 1)]]
-    scores = teacher.score(pairs)
+    scores = teacher_logits(teacher.score(pairs), teacher.kind)
     for i, t in enumerate(tuples):
         t["scores"] = [round(s, 6) for s in scores[i * width:(i + 1) * width]]

@@ -1,9 +1,12 @@
-"""Export a trained SPLADE model to INT8 ONNX, checking each fp32 graph against torch first.
+"""Export a trained model (SPLADE, inference-free or CSR) to INT8 ONNX, checking each fp32 export
+against torch first.
 
-The fp32 ONNX graph is compared with the torch model on a sample of texts before it is quantized,
-so a broken export fails here rather than showing up later as a quality drop. The folder then
-holds the INT8 model only (the fp32 graph is a step on the way). With a list of kept token ids the
-vocabulary-pruned graph (`models.vocab_pruning`) is exported, checked and quantized the same way.
+The fp32 ONNX export is compared with the torch model on a sample of texts, encoded as documents
+and as queries (an inference-free model's queries go through its token-weight table), before it
+is quantized, so a broken export fails here rather than showing up later as a quality drop. The
+folder then holds the INT8 model only (the fp32 graph is a step on the way). With a list of kept
+token ids the vocabulary-pruned graph (`models.vocab_pruning`) is exported, checked and quantized
+the same way.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import torch
 
 from spladeforge.models.onnx_encoder import OnnxSparseEncoder
 from spladeforge.models.onnx_export import FP32_FILE, INT8_FILE, export_onnx, quantize_int8
@@ -40,10 +45,31 @@ class PrunedExport:
 
 
 def max_abs_difference(model: SparseEncoder, onnx_encoder: OnnxSparseEncoder, texts: list[str]) -> float:
-    """Largest |torch - onnx| over all SPLADE weights of `texts`."""
-    reference = model.encode_document(texts, batch_size=CHECK_BATCH_SIZE, convert_to_sparse_tensor=False)
-    exported = onnx_encoder.encode_document(texts, batch_size=CHECK_BATCH_SIZE, convert_to_sparse_tensor=False)
-    return float((reference.cpu() - exported).abs().max())
+    """Largest |torch - onnx| over all weights of `texts` encoded as documents and as queries."""
+    worst = 0.0
+    for side in ("encode_document", "encode_query"):
+        reference = getattr(model, side)(texts, batch_size=CHECK_BATCH_SIZE, convert_to_sparse_tensor=False)
+        exported = getattr(onnx_encoder, side)(texts, batch_size=CHECK_BATCH_SIZE, convert_to_sparse_tensor=False)
+        worst = max(worst, _difference(reference.cpu().float(), exported.float(),
+                                       top_k=onnx_encoder.meta.get("output") == "latent"))
+    return worst
+
+
+def _difference(reference: torch.Tensor, exported: torch.Tensor, *, top_k: bool) -> float:
+    """max |reference - exported|; for a top-k output (CSR) a boundary swap does not count.
+
+    When the k-th and (k+1)-th pre-activations of a row are within float rounding of each other,
+    torch and onnxruntime may keep different ones: one side has 0 where the other has a value at
+    the row's smallest kept weight. With ~1,500 latents that happens to a few texts in a
+    hundred; it changes no score beyond that rounding, so it is not an export error.
+    """
+    diff = (reference - exported).abs()
+    if top_k:
+        floor = torch.where(reference > 0, reference, torch.inf).amin(dim=1, keepdim=True)
+        one_sided = (reference == 0) | (exported == 0)
+        swapped = one_sided & (torch.maximum(reference, exported) <= floor + FP32_TOLERANCE)
+        diff = diff.masked_fill(swapped, 0.0)
+    return float(diff.max()) if diff.numel() else 0.0
 
 
 def export_int8(model: SparseEncoder, folder: Path, check_texts: list[str], *, opset: int, per_channel: bool,

@@ -7,6 +7,10 @@ evaluates the torch model.
 
 A vocabulary-pruned graph (`models.vocab_pruning`) outputs only the kept tokens; its columns are
 mapped back to vocabulary ids here, so callers see the same [n, vocab] tensors either way.
+
+An inference-free export encodes queries without the graph: tokenize, look the tokens up in the
+`idf.json` table (`models.static_query`), exactly as the trained model's static query route does.
+A CSR export's columns are latent dimensions, not tokens: `decode` names them by index.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from tqdm.auto import tqdm
 
 from spladeforge.errors import InputError
 from spladeforge.models.onnx_export import SIDECAR
+from spladeforge.models.static_query import StaticQueryEncoder
 
 
 class OnnxSparseEncoder:
@@ -51,6 +56,11 @@ class OnnxSparseEncoder:
         self.max_seq_length: int = self.meta["max_seq_length"]
         self.similarity_fn_name: str = self.meta.get("similarity_fn_name", "dot")
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        # Inference-free: queries are a lookup in the token-weight table, never a graph run.
+        self.static_queries: StaticQueryEncoder | None = None
+        if self.meta.get("query_weights"):
+            self.static_queries = StaticQueryEncoder.from_table(
+                folder / self.meta["query_weights"], self.tokenizer, self.meta.get("prompts", {}).get("query") or "")
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -89,7 +99,28 @@ class OnnxSparseEncoder:
         return embeddings[0] if single else embeddings
 
     def encode_query(self, inputs: str | list[str], **kwargs: Any) -> torch.Tensor:
+        if self.static_queries is not None:
+            return self._lookup_queries(inputs, kwargs.get("convert_to_sparse_tensor", True))
         return self.encode(self._with_prompt("query", inputs), **kwargs)
+
+    def _lookup_queries(self, inputs: str | list[str], convert_to_sparse_tensor: bool) -> torch.Tensor:
+        """[n, vocab] query weights from the token-weight table (the table adds the query prompt)."""
+        single = isinstance(inputs, str)
+        rows, cols, values = [], [], []
+        for row, text in enumerate([inputs] if single else inputs):
+            ids, weights = self.static_queries.encode(text)
+            rows.append(np.full(len(ids), row, dtype=np.int64))
+            cols.append(ids)
+            values.append(weights)
+        n = len(rows)
+        indices = np.stack([np.concatenate(rows or [np.empty(0, np.int64)]),
+                            np.concatenate(cols or [np.empty(0, np.int64)])])
+        embeddings = torch.sparse_coo_tensor(
+            torch.from_numpy(indices), torch.from_numpy(np.concatenate(values or [np.empty(0, np.float32)])),
+            size=(n, self.meta["vocab_size"]), is_coalesced=True, check_invariants=False)
+        if not convert_to_sparse_tensor:
+            embeddings = embeddings.to_dense()
+        return embeddings[0] if single else embeddings
 
     def encode_document(self, inputs: str | list[str], **kwargs: Any) -> torch.Tensor:
         return self.encode(self._with_prompt("document", inputs), **kwargs)
@@ -106,6 +137,8 @@ class OnnxSparseEncoder:
         weights, ids = torch.sort(dense, descending=True)
         keep = weights > 0
         weights, ids = weights[keep][:top_k], ids[keep][:top_k]
+        if self.meta.get("output") == "latent":  # CSR: dimensions of the autoencoder, not tokens
+            return [(str(i), w) for i, w in zip(ids.tolist(), weights.tolist(), strict=True)]
         tokens = self.tokenizer.convert_ids_to_tokens(ids.tolist())
         return list(zip(tokens, weights.tolist(), strict=True))
 

@@ -1,13 +1,20 @@
-"""Export a SPLADE SparseEncoder to one ONNX graph, and quantize that graph to INT8.
+"""Export a SparseEncoder of any of the three architectures to one ONNX graph, and quantize it to INT8.
 
-The graph holds the whole SPLADE function, not just the transformer: fill-mask logits ->
-log1p(relu) -> attention mask -> pooling over the sequence -> [batch, vocab]. A serving process
-then needs only onnxruntime and a tokenizer. `optimum` would export the transformer alone and
-pins an older transformers, so the export uses `torch.onnx.export` directly.
+The graph holds the whole encoding function, not just the transformer, so a serving process
+needs only onnxruntime and a tokenizer. `optimum` would export the transformer alone and pins an
+older transformers, so the export uses `torch.onnx.export` directly.
+
+- `splade`: fill-mask logits -> log1p(relu) -> attention mask -> pooling over the sequence ->
+  [batch, vocab] (`SpladeGraph`).
+- `inference-free`: the document route of the Router is exported as SPLADE; the query route, a
+  lookup table, is written as `idf.json` (`models.static_query`), so queries need no graph.
+- `csr`: the dense encoder (the base model's own Transformer, Pooling, Normalize ...) followed by
+  the sparse autoencoder's top-k, [batch, latent] (`CsrGraph`; ONNX has TopK and ScatterElements).
 
 Folder written by `export_onnx` (and completed by `quantize_int8`):
-`model.onnx` / `model_int8.onnx`, the tokenizer files, and `spladeforge.json`
-(`model_file`, `max_seq_length`, `vocab_size`, input/output names, pooling, similarity).
+`model.onnx` / `model_int8.onnx`, the tokenizer files, `idf.json` for an inference-free model, and
+`spladeforge.json` (`model_file`, `architecture`, `output` (vocabulary or latent), `max_seq_length`,
+`vocab_size` (the output width), input/output names, prompts, similarity, `query_weights`).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from spladeforge.errors import InputError
+from spladeforge.models.static_query import has_static_queries, write_query_weights
 
 if TYPE_CHECKING:
     from sentence_transformers.sparse_encoder import SparseEncoder
@@ -34,8 +42,19 @@ INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 logger = logging.getLogger(__name__)
 
 
+def document_modules(model) -> list[torch.nn.Module]:
+    """The modules a document runs through: an inference-free Router's document route, else all of them."""
+    modules = list(model)
+    if len(modules) == 1 and type(modules[0]).__name__ == "Router":
+        routes = modules[0].sub_modules
+        return list(routes["document"]) if "document" in routes else []
+    return modules
+
+
 class SpladeGraph(torch.nn.Module):
     """The SPLADE function of a fill-mask Transformer + SpladePooling SparseEncoder, as one module."""
+
+    output = "vocabulary"
 
     def __init__(self, mlm: torch.nn.Module, pooling_strategy: str, activation_function: str) -> None:
         super().__init__()
@@ -47,7 +66,7 @@ class SpladeGraph(torch.nn.Module):
     def from_sparse_encoder(cls, model: SparseEncoder) -> SpladeGraph:
         from sentence_transformers.sparse_encoder.modules import SpladePooling, Transformer
 
-        modules = list(model)
+        modules = document_modules(model)
         if (len(modules) != 2 or not isinstance(modules[0], Transformer)
                 or getattr(modules[0], "transformer_task", None) != "fill-mask"
                 or not isinstance(modules[1], SpladePooling)):
@@ -56,6 +75,9 @@ class SpladeGraph(torch.nn.Module):
                              f"SpladePooling; this model has {names}")
         pooling = modules[1]
         return cls(modules[0].auto_model, pooling.pooling_strategy, pooling.activation_function)
+
+    def meta(self) -> dict[str, Any]:
+        return {"pooling_strategy": self.pooling_strategy, "activation_function": self.activation_function}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -75,14 +97,74 @@ class SpladeGraph(torch.nn.Module):
         return torch.log1p(x) if self.activation_function == "log1p_relu" else x
 
 
+class CsrGraph(torch.nn.Module):
+    """A CSR model (dense encoder + SparseAutoEncoder) as one module: the top-k latents, [batch, hidden].
+
+    The dense modules run as sentence-transformers runs them (features dict in, features dict
+    out); the autoencoder's inference path is written out (pre-activation, top-k, scatter, relu)
+    because its own forward also computes the training-only reconstructions.
+    """
+
+    output = "latent"
+
+    def __init__(self, dense: list[torch.nn.Module], autoencoder: torch.nn.Module) -> None:
+        super().__init__()
+        self.dense = torch.nn.ModuleList(dense)
+        self.autoencoder = autoencoder
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        features = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            features["token_type_ids"] = token_type_ids
+        for module in self.dense:
+            features = module(features)
+        x, _ = self.autoencoder.prepare(features["sentence_embedding"])
+        latents = self.autoencoder.encode_pre_act(x)
+        top = torch.topk(latents, k=self.autoencoder.k, dim=-1)
+        return torch.relu(torch.zeros_like(latents).scatter(-1, top.indices, top.values))
+
+    def meta(self) -> dict[str, Any]:
+        return {"top_k": self.autoencoder.k, "hidden_dim": self.autoencoder.hidden_dim}
+
+
+def sparse_graph(model: SparseEncoder) -> SpladeGraph | CsrGraph:
+    """The one-module graph of `model`'s document side: SPLADE (also an inference-free Router's) or CSR."""
+    from sentence_transformers.sparse_encoder.modules import SparseAutoEncoder
+
+    modules = document_modules(model)
+    if modules and isinstance(modules[-1], SparseAutoEncoder):
+        return CsrGraph(modules[:-1], modules[-1])
+    return SpladeGraph.from_sparse_encoder(model)
+
+
+def resolved_prompts(model: SparseEncoder) -> dict[str, str]:
+    """The prompt `encode_query` / `encode_document` prepend, picked as SparseEncoder picks them."""
+    prompts = dict(getattr(model, "prompts", None) or {})
+    default_name = getattr(model, "default_prompt_name", None)
+    default = prompts.get(default_name, "") if default_name else ""
+    query = prompts["query"] if "query" in prompts else default
+    document = next((prompts[name] for name in ("document", "passage", "corpus") if name in prompts), default)
+    return {"query": query or "", "document": document or ""}
+
+
+def architecture_of(model: SparseEncoder, graph: SpladeGraph | CsrGraph) -> str:
+    if isinstance(graph, CsrGraph):
+        return "csr"
+    return "inference-free" if has_static_queries(model) else "splade"
+
+
 def export_onnx(model: SparseEncoder, folder: str | Path, *, opset: int = 17,
                 extra_meta: dict[str, Any] | None = None) -> Path:
-    """Write `folder/model.onnx` (dynamic batch and sequence axes), the tokenizer and the sidecar."""
+    """Write `folder/model.onnx` (dynamic batch and sequence axes), the tokenizer and the sidecar;
+    for an inference-free model also the query token-weight table `idf.json`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    graph = SpladeGraph.from_sparse_encoder(model).eval()
-    sample = model.tokenizer(["spladeforge export", "a second, longer sample sentence"],
-                             padding=True, truncation=True, return_tensors="pt")
+    graph = sparse_graph(model).eval()
+    encoder = document_modules(model)[0]  # the Transformer: its tokenizer and truncation
+    tokenizer = encoder.tokenizer
+    sample = tokenizer(["spladeforge export", "a second, longer sample sentence"],
+                       padding=True, truncation=True, return_tensors="pt")
     input_names = [name for name in INPUT_NAMES if name in sample]
     args = tuple(sample[name].to(model.device) for name in input_names)
     axes = {name: {0: "batch", 1: "sequence"} for name in input_names}
@@ -92,22 +174,26 @@ def export_onnx(model: SparseEncoder, folder: str | Path, *, opset: int = 17,
         vocab_size = graph(*args).shape[1]  # SparseEncoder only knows its dimension after a forward
         _torch_export(graph, args, path, input_names=input_names, dynamic_axes=axes, opset=opset)
 
-    model.tokenizer.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    architecture = architecture_of(model, graph)
     meta = {
         **(extra_meta or {}),
         "format": "onnx",
         "model_file": FP32_FILE,
-        "max_seq_length": model.max_seq_length,
+        "architecture": architecture,
+        "output": graph.output,  # vocabulary ids, or CSR latent dimensions (not tokens)
+        "max_seq_length": encoder.max_seq_length,
         "vocab_size": vocab_size,
         "input_names": input_names,
         "output_name": OUTPUT_NAME,
-        "pooling_strategy": graph.pooling_strategy,
-        "activation_function": graph.activation_function,
+        **graph.meta(),
         "similarity_fn_name": model.similarity_fn_name,
-        # encode_query/encode_document prepend these, as SparseEncoder does (usually empty).
-        "prompts": {kind: model.prompts.get(kind) or "" for kind in ("query", "document")},
+        # encode_query/encode_document prepend these, as SparseEncoder does.
+        "prompts": resolved_prompts(model),
         "opset": opset,
     }
+    if architecture == "inference-free":
+        meta["query_weights"] = write_query_weights(model, folder).name
     _write_meta(folder, meta)
     return path
 

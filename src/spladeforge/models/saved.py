@@ -1,7 +1,12 @@
 """Load a trained model folder: a saved SparseEncoder plus its `spladeforge.json` sidecar.
 
 The sidecar records what the folder alone does not say: which base model it was trained from
-(`base_model`, for the zero-shot comparison) and the `max_seq_length` it was trained with.
+(`base_model`, for the zero-shot comparison), the architecture, the `max_seq_length` and the
+`train` section it was trained with. `reference/initial_weights.safetensors` holds what training
+added to the base model before the first step (an inference-free model's IDF query weights, a CSR
+model's freshly initialised autoencoder), so `load_base_model` rebuilds the untrained model of
+the same architecture: the reference evaluate scores as `base` and the gate compares a first
+version with.
 """
 
 from __future__ import annotations
@@ -9,16 +14,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spladeforge.config import TrainConfig
 from spladeforge.errors import InputError
 from spladeforge.io import read_json
-from spladeforge.models.build import load_sparse_encoder
-from spladeforge.models.builtin import check_weights
+from spladeforge.models.architectures import build_model
+from spladeforge.models.build import is_sparse_encoder_folder, load_sparse_encoder
+from spladeforge.models.builtin import check_weights, resolve_model
 
 if TYPE_CHECKING:
+    import torch
     from sentence_transformers.sparse_encoder import SparseEncoder
 
 SIDECAR = "spladeforge.json"
 REQUIRED_KEYS = ("base_model", "max_seq_length")
+REFERENCE_WEIGHTS = "reference/initial_weights.safetensors"
 
 
 def read_sidecar(model_dir: str | Path) -> dict[str, Any]:
@@ -68,7 +77,39 @@ def load_saved_model(model_dir: str | Path, device: str = "cpu") -> tuple[Sparse
     return model, meta
 
 
+def write_initial_weights(model_dir: str | Path, weights: dict[str, torch.Tensor]) -> str | None:
+    """Save `architectures.initial_weights` in the model folder; the relative path, or None if empty."""
+    if not weights:
+        return None
+    from safetensors.torch import save_file
+
+    path = Path(model_dir) / REFERENCE_WEIGHTS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({key: value.contiguous() for key, value in weights.items()}, str(path))
+    return REFERENCE_WEIGHTS
+
+
 def load_base_model(model_dir: str | Path, meta: dict[str, Any], device: str = "cpu") -> SparseEncoder:
-    """Load the base model a trained folder started from, as training built it."""
-    return load_sparse_encoder(meta["base_model"], max_seq_length=meta["max_seq_length"], device=device,
-                               key=f"{Path(model_dir) / SIDECAR}: base_model")
+    """The untrained model a trained folder started from, as training built it.
+
+    SPLADE: the base model. Inference-free: the IDF-query Router over the base document model.
+    CSR: the base dense model with the autoencoder as it was initialised. A base model that is
+    itself a saved SparseEncoder of that architecture is loaded as it is.
+    """
+    key = f"{Path(model_dir) / SIDECAR}: base_model"
+    architecture = meta.get("architecture", "splade")
+    if architecture == "splade" or is_sparse_encoder_folder(resolve_model(meta["base_model"], key=key)):
+        return load_sparse_encoder(meta["base_model"], max_seq_length=meta["max_seq_length"], device=device,
+                                   key=key)
+    sidecar = Path(model_dir) / SIDECAR
+    if not isinstance(meta.get("train"), dict):
+        raise InputError(f"{sidecar}: a {architecture} model needs its `train` section to rebuild the "
+                         "untrained reference (retrain it with this version of spladeforge)")
+    weights = Path(model_dir) / REFERENCE_WEIGHTS
+    if not weights.is_file():
+        raise InputError(f"{weights}: not found; a {architecture} model's reference needs the weights "
+                         "training started from (retrain it with this version of spladeforge)")
+    from safetensors.torch import load_file
+
+    cfg = TrainConfig.model_validate({**meta["train"], "max_seq_length": meta["max_seq_length"]})
+    return build_model(cfg, device, [], initial=load_file(str(weights)))

@@ -33,9 +33,13 @@ KEPT_IDS_FILE = "kept_token_ids.json"
 
 def activated_token_ids(model: SparseEncoder, documents: list[str], queries: list[str],
                         batch_size: int = 32) -> list[int]:
-    """Sorted vocabulary ids with a non-zero weight in at least one document or query."""
+    """Sorted vocabulary ids with a non-zero weight in at least one document or query.
+
+    Queries are also encoded as documents: for an inference-free model the document graph is not
+    the query encoder, and the export check runs queries through the document graph too.
+    """
     kept: set[int] = set()
-    for encode, texts in ((model.encode_document, documents), (model.encode_query, queries)):
+    for encode, texts in ((model.encode_document, documents + queries), (model.encode_query, queries)):
         if texts:
             embeddings = encode(texts, batch_size=batch_size, convert_to_sparse_tensor=True).coalesce()
             kept.update(embeddings.indices()[1].tolist())

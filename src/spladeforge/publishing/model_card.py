@@ -78,11 +78,22 @@ def _flat(section: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]
     return rows
 
 
-def _front_matter(base_model: str | None) -> str:
+# What a text becomes, by `train.architecture`.
+DESCRIPTIONS = {
+    "splade": "A SPLADE sparse retrieval model",
+    "inference-free": "An inference-free SPLADE sparse retrieval model (documents through a masked-LM, "
+                      "queries through a learned token-weight table, no model at query time)",
+    "csr": "A CSR sparse retrieval model (a dense encoder followed by a sparse autoencoder; its "
+           "dimensions are autoencoder latents, not vocabulary terms)",
+}
+
+
+def _front_matter(base_model: str | None, architecture: str = "splade") -> str:
     meta: dict[str, Any] = {
         "library_name": "sentence-transformers",
         "pipeline_tag": "feature-extraction",
-        "tags": ["sentence-transformers", "sparse-encoder", "splade", "sparse"],
+        "tags": ["sentence-transformers", "sparse-encoder", "csr" if architecture == "csr" else "splade",
+                 "sparse"],
     }
     if base_model and _HUB_ID.match(base_model):
         meta["base_model"] = base_model  # the Hub links only real repo ids, not builtin:/paths
@@ -177,17 +188,18 @@ def render_card(
     train = sidecar.get("train") or params.get("train") or {}
     data = sidecar.get("data") or {k: params[k] for k in DATA_SECTIONS if k in params}
     name, version = decision["model_name"], decision["version"]
+    architecture = sidecar.get("architecture", "splade")
     parts = [
-        _front_matter(base),
+        _front_matter(base, architecture),
         f"# {name} v{version}\n",
-        f"A SPLADE sparse retrieval model (sentence-transformers `SparseEncoder`, architecture "
-        f"`{sidecar.get('architecture', 'splade')}`) fine-tuned from `{base}` by spladeforge. "
-        f"Each text becomes a weighted bag of vocabulary terms that an inverted index can search.\n",
+        f"{DESCRIPTIONS.get(architecture, DESCRIPTIONS['splade'])} (sentence-transformers `SparseEncoder`, "
+        f"architecture `{architecture}`) fine-tuned from `{base}` by spladeforge. Each text becomes a "
+        f"sparse weighted vector that an inverted index can search.\n",
         f"Promoted to `champion` of MLflow model `{name}`: {redact_text(str(decision['reason']))}.\n",
         "## Evaluation\n",
         (f"On {int(metrics['num_queries'])} test queries, searched against the whole chunk corpus. "
          if "num_queries" in metrics else "")
-        + "Active dims: non-zero vocabulary weights per text (fewer is cheaper to index and search).\n",
+        + "Active dims: non-zero weights per text (fewer is cheaper to index and search).\n",
         evaluation_table(metrics) + "\n",
         _gate_section(decision),
         _int8_section(quantize, int8),

@@ -9,7 +9,8 @@ masked-LM and scores a query by tokenizing it and looking its tokens up in `idf.
 
 Folder written: the masked-LM (`config.json`, `model.safetensors`), the tokenizer files,
 `idf.json` with every vocabulary token (special tokens carry 0: a token missing from idf.json
-would get OpenSearch's default weight of 1), and `spladeforge.json` naming the pooling.
+would get OpenSearch's default weight of 1; the format is `models.static_query`'s, the same file
+the INT8 export serves queries from), and `spladeforge.json` naming the pooling.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from spladeforge.errors import InputError
+from spladeforge.models.static_query import QUERY_WEIGHTS_FILE, write_query_weights
 
 INFERENCE_FREE = "inference-free"
 FOLDER = "search-engine"
-IDF_FILE = "idf.json"
+IDF_FILE = QUERY_WEIGHTS_FILE
 
 
 def is_inference_free(sidecar: dict[str, Any]) -> bool:
@@ -56,16 +58,11 @@ def export_search_engine(model_dir: Path, dest: Path) -> list[str]:
     from sentence_transformers.sparse_encoder import SparseEncoder
 
     model = SparseEncoder(str(model_dir), device="cpu", local_files_only=True)
-    static, transformer, pooling = _routes(model, model_dir)
+    _, transformer, pooling = _routes(model, model_dir)
     dest.mkdir(parents=True, exist_ok=True)
     transformer.auto_model.save_pretrained(str(dest))
-    tokenizer = transformer.tokenizer
-    tokenizer.save_pretrained(str(dest))
-    weights = static.weight.detach().float().cpu().tolist()
-    tokens = tokenizer.convert_ids_to_tokens(list(range(len(weights))))
-    idf = {token: round(weight, 6)
-           for token, weight in zip(tokens, weights, strict=True) if token is not None}
-    (dest / IDF_FILE).write_text(json.dumps(idf, ensure_ascii=False), encoding="utf-8")
+    transformer.tokenizer.save_pretrained(str(dest))
+    write_query_weights(model, dest)
     meta = {"format": "opensearch-neural-sparse-doc-only", "document_encoder": "masked-lm",
             "pooling_strategy": pooling.pooling_strategy, "activation_function": pooling.activation_function,
             "max_seq_length": transformer.max_seq_length, "query_weights": IDF_FILE}

@@ -36,11 +36,27 @@ def _texts(model_input: Any) -> list[str]:
     return texts
 
 
+def _latent_weights(embeddings, top_k: int | None) -> list[dict[str, float]]:
+    """{dimension index: weight} per row: a CSR model's dimensions are autoencoder latents, which
+    `SparseEncoder.decode` would misname as the vocabulary tokens with the same ids."""
+    import torch
+
+    rows = []
+    for row in embeddings.to_dense() if embeddings.is_sparse else embeddings:
+        ids = torch.nonzero(row).flatten()
+        weights = row[ids]
+        order = torch.argsort(weights, descending=True)[:top_k]
+        rows.append({str(int(i)): float(w) for i, w in zip(ids[order], weights[order], strict=True)})
+    return rows
+
+
 class SparseEncoderModel(PythonModel):
-    """Encode texts with the SPLADE model and return each one's non-zero vocabulary weights.
+    """Encode texts with the sparse model and return each one's non-zero weights.
 
     Params: `input_type` "document" (default) or "query" picks `encode_document` or
-    `encode_query`; `top_k` > 0 keeps only the k heaviest tokens (0 keeps all).
+    `encode_query` (an inference-free model routes queries to its token-weight lookup, documents
+    to its encoder); `top_k` > 0 keeps only the k heaviest entries (0 keeps all). Keys are
+    vocabulary tokens, or for a CSR model the latent dimension's index as a string.
     """
 
     def load_context(self, context) -> None:
@@ -48,6 +64,7 @@ class SparseEncoderModel(PythonModel):
 
         folder = context.artifacts[MODEL_ARTIFACT]
         self.model = SparseEncoder(folder, local_files_only=True)
+        self.latent = any(type(module).__name__ == "SparseAutoEncoder" for module in self.model)
 
     # `model_input` is left unannotated on purpose: MLflow 3 turns a type hint into the model
     # signature and then drops the params schema (input_type, top_k) given at logging time. The
@@ -63,6 +80,8 @@ class SparseEncoderModel(PythonModel):
             return []
         encode = self.model.encode_document if input_type == "document" else self.model.encode_query
         embeddings = encode(texts, convert_to_tensor=True, convert_to_sparse_tensor=False)
+        if self.latent:
+            return _latent_weights(embeddings, top_k if top_k > 0 else None)
         decoded = self.model.decode(embeddings, top_k=top_k if top_k > 0 else None)
         return [{token: float(weight) for token, weight in pairs} for pairs in decoded]
 

@@ -18,8 +18,9 @@ logger = logging.getLogger(__name__)
 class ScalePhaseCallback(TrainerCallback):
     """Set the ranking loss's scale (1/temperature) by phase, e.g. sharpening it as training goes.
 
-    `phases` are (until, scale) pairs over the fraction of training done; after the last phase the
-    last scale stays.
+    `phases` are (until, scale) pairs in increasing `until`. Before each step, with p the fraction
+    of steps done, the scale is that of the first phase with p < until; once p reaches the last
+    `until`, the last phase's scale stays (`config.training.ScalePhase`).
     """
 
     def __init__(self, loss, phases: list[tuple[float, float]]) -> None:

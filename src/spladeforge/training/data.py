@@ -48,7 +48,11 @@ def load_tuples(path: Path) -> TrainingTuples:
 
 
 def with_labels(columns: dict[str, list[Any]], distill: str | None) -> dict[str, list[Any]]:
-    """Turn teacher scores into the `label` column the distillation loss expects (or drop them)."""
+    """Turn teacher scores into the `label` column the distillation loss expects (or drop them).
+
+    The scores are teacher logits (`mining.teacher.teacher_logits`): MarginMSE learns the
+    positive's margin over the negative, KL-div the softmax of the whole row.
+    """
     out = {k: v for k, v in columns.items() if k != "scores"}
     if distill == "margin-mse":
         out["label"] = [s[0] - s[1] for s in columns["scores"]]

@@ -28,7 +28,7 @@ from transformers import set_seed
 
 from spladeforge.config import TrainConfig
 from spladeforge.errors import ConfigError
-from spladeforge.models.architectures import build_model, corpus_idf
+from spladeforge.models.architectures import build_model, corpus_idf, initial_weights
 from spladeforge.models.build import load_sparse_encoder, resolve_device
 from spladeforge.models.fused_head import enable_fused_head
 from spladeforge.training.args import BEST_METRIC, EVAL_NAME, fingerprint, prepare_checkpoints, training_args
@@ -68,6 +68,9 @@ class FitResult:
     is_main_process: bool
     best_step: int | None  # the step whose dev NDCG@10 was best (0: the base model)
     kept: str  # "checkpoint" (the best trained step) or "initial" (the base model's weights)
+    # What training added to the base model before step 0 (`architectures.initial_weights`):
+    # saved with the model so that evaluate can rebuild the untrained reference.
+    initial_weights: dict[str, Any]
 
 
 def fit(cfg: TrainConfig, tuples_path: Path, dev_dir: Path, seed: int, *, checkpoints: Path,
@@ -85,6 +88,7 @@ def fit(cfg: TrainConfig, tuples_path: Path, dev_dir: Path, seed: int, *, checkp
     set_seed(seed)
     passages = corpus_texts(tuples.columns)
     model = build_model(cfg, device, passages)
+    added = initial_weights(model)
     if cfg.fused_head and not enable_fused_head(model):
         # An unsupported SPLADE head has already warned, naming its architecture; CSR has none to fuse.
         logger.info("train.fused_head: no fused SPLADE head for this model, training it unfused")
@@ -142,6 +146,7 @@ def fit(cfg: TrainConfig, tuples_path: Path, dev_dir: Path, seed: int, *, checkp
         triplets_per_second=trained_steps * cfg.batch_size * cfg.gradient_accumulation_steps * world
         / max(seconds, 1e-9),
         validation_ndcg_at_10=final_ndcg, is_main_process=main, best_step=best, kept=kept,
+        initial_weights=added,
     )
 
 

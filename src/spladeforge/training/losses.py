@@ -8,11 +8,15 @@
 
 Distillation replaces the ranking loss whenever the mined tuples carry teacher scores:
 SparseMarginMSELoss for (query, positive, negative) with one margin label, SparseDistillKLDivLoss
-for several negatives with a score list (Hofstätter et al. 2020; Formal et al. 2022).
+for several negatives with a score list (Hofstätter et al. 2020; Formal et al. 2022). The labels
+are teacher logits (`mining.teacher.teacher_logits`: raw cross-encoder logits, bi-encoder cosines
+times the bi-encoder's own training scale), so margins span several units like the student's dot
+products, and the KL targets, a softmax at `KL_TEMPERATURE`, are neither flat nor one-hot.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -25,12 +29,22 @@ if TYPE_CHECKING:
     from sentence_transformers.sparse_encoder import SparseEncoder
 
 
+# The IDF-aware FLOPS scale stays in this range, with mean 1 over the (non-special) vocabulary:
+# the penalty is therefore within [0.25, 16] x plain FLOPS whatever the corpus size, so the
+# document regularizer weights tuned for FLOPS (3e-3, SPLADE) stay meaningful. An unbounded
+# idf_max / idf reaches ~2e4 on a 1.7k-chunk corpus and ~2e6 at 100k chunks (a token in every
+# chunk has IDF ~5e-6), squared in the penalty, and drowns the ranking loss.
+IDF_SCALE_RANGE = (0.5, 4.0)
+
+
 class IdfFlopsLoss(FlopsLoss):
     """FLOPS that penalises common tokens more than informative ones: sum_j (s_j * mean_i w_ij)^2.
 
-    s_j = idf_max / max(idf_j, idf_min), with idf_min the smallest positive corpus IDF: the rarest
-    tokens keep FLOPS' own weight (s = 1), the most common ones are penalised idf_max / idf_min
-    times more, and special tokens (IDF 0) as much as the most common token.
+    s_j = clip(c / idf_j, 0.5, 4) with c chosen so that s has mean 1 over the vocabulary
+    (`idf_penalty_scale`): tokens the corpus rarely uses keep about FLOPS' own weight, the most
+    common ones are penalised up to 4x (16x in the square). Special tokens ([CLS], [SEP], [PAD],
+    IDF 0 by construction) are left out of the mean and keep plain FLOPS (s = 1): their IDF says
+    nothing about how informative they are.
 
     arXiv 2411.04403 (Geng et al., "Towards Competitive Search Relevance For Inference-Free
     Learned Sparse Retrievers") brings IDF into sparsification so that it "suppresses the
@@ -56,16 +70,32 @@ class IdfFlopsLoss(FlopsLoss):
         return torch.sum((torch.mean(embeddings, dim=0) * scale) ** 2)
 
     def get_config_dict(self) -> dict:
-        return {"threshold": self.threshold, "weighting": "idf_max / idf"}
+        low, high = IDF_SCALE_RANGE
+        return {"threshold": self.threshold, "weighting": f"clip(c / idf, {low:g}, {high:g}), mean 1"}
 
 
-def idf_penalty_scale(idf: torch.Tensor) -> torch.Tensor:
-    """Per-token penalty scale idf_max / max(idf, idf_min): 1 for the rarest tokens, larger for common ones."""
-    idf = idf.float()
-    positive = idf[idf > 0]
-    if positive.numel() == 0:
+def idf_penalty_scale(idf: torch.Tensor, scale_range: tuple[float, float] = IDF_SCALE_RANGE) -> torch.Tensor:
+    """Per-token penalty scale clip(c / idf, low, high), c such that the mean over tokens with IDF > 0 is 1.
+
+    Tokens with IDF 0 (special tokens) get 1. The mean of the clipped values grows with c, so
+    c is found by bisection (on log c, between the c that clips everything low and the one that
+    clips everything high).
+    """
+    low, high = scale_range
+    regular = idf > 0
+    if not regular.any():
         raise ValueError("idf-flops needs at least one token with a positive corpus IDF")
-    return positive.max() / idf.clamp(min=positive.min().item())
+    inverse = 1.0 / idf[regular].double()
+    lo_c, hi_c = low / inverse.max().item(), high / inverse.min().item()
+    for _ in range(100):
+        mid = math.sqrt(lo_c * hi_c)
+        if (mid * inverse).clamp(low, high).mean().item() < 1.0:
+            lo_c = mid
+        else:
+            hi_c = mid
+    scale = torch.ones_like(idf, dtype=torch.float32)
+    scale[regular] = (hi_c * inverse).clamp(low, high).float()
+    return scale
 
 
 def distillation_mode(cfg: TrainConfig, has_scores: bool, negatives_per_tuple: int) -> str | None:
@@ -83,13 +113,20 @@ def distillation_mode(cfg: TrainConfig, has_scores: bool, negatives_per_tuple: i
     return cfg.distillation
 
 
+# Softmax temperature of both the student's dot products and the teacher's logits in the KL loss
+# (Hinton et al. 2015's T). Teacher logits a few units apart per query (cosines 0.2-0.7 x 20, or
+# cross-encoder logits) give targets that are neither flat nor one-hot at 2, which is also
+# sentence-transformers' default for sparse students (lower drives them towards zero active dims).
+KL_TEMPERATURE = 2.0
+
+
 def ranking_loss(cfg: TrainConfig, model: SparseEncoder, distill: str | None):
     from sentence_transformers.sparse_encoder import losses
 
     if distill == "margin-mse":
         return losses.SparseMarginMSELoss(model)
     if distill == "kl-div":
-        return losses.SparseDistillKLDivLoss(model)
+        return losses.SparseDistillKLDivLoss(model, temperature=KL_TEMPERATURE)
     return losses.SparseMultipleNegativesRankingLoss(model, scale=cfg.scale)
 
 

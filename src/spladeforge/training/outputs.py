@@ -1,9 +1,10 @@
 """What a finished training run leaves behind: the model folder, the curves and the run's summary.
 
 The model folder, with its `spladeforge.json` sidecar (what the folder alone does not say: base
-model, architecture, max_seq_length, the params and inputs it was trained on), and the curves
-folder appear together (`io.atomic_outputs`); the checkpoints, scratch space for resuming, are
-removed once they are there.
+model, architecture, max_seq_length, the params and inputs it was trained on) and, for
+inference-free and CSR, the weights training started from (`models.saved`), and the curves folder
+appear together (`io.atomic_outputs`); the checkpoints, scratch space for resuming, are removed
+once they are there.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from spladeforge.config import TrainConfig
 from spladeforge.io import atomic_outputs, write_json
-from spladeforge.models.saved import SIDECAR
+from spladeforge.models.saved import SIDECAR, write_initial_weights
 from spladeforge.training.args import BEST_METRIC
 from spladeforge.training.curves import write_curves
 
@@ -40,7 +41,8 @@ def save_outputs(result: FitResult, cfg: TrainConfig, *, output: Path, reports: 
     }
     with atomic_outputs(output, reports, folders=(output, reports)) as (tmp, curves_tmp):
         result.model.save(str(tmp))
-        write_json(tmp / SIDECAR, meta)
+        reference = write_initial_weights(tmp, result.initial_weights)
+        write_json(tmp / SIDECAR, {**meta, "reference_weights": reference} if reference else meta)
         curves = write_curves(result.log_history, curves_tmp, BEST_METRIC)
     shutil.rmtree(checkpoints, ignore_errors=True)
     return {
