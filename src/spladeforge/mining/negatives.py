@@ -119,7 +119,7 @@ def mine_tuples(cfg: MineConfig, rows: list[dict[str, Any]], chunks: Iterable[di
                 negatives.append(j)
                 counts.random_fallback_negatives += 1
         record = {"query_id": row["query_id"], "anchor": row["query"],
-                  "positive": texts[by_id[row["chunk_id"]]], "positive_id": row["chunk_id"],
+                  "positive": row.get("positive") or texts[by_id[row["chunk_id"]]], "positive_id": row["chunk_id"],
                   "negative_ids": [corpus[j]["id"] for j in negatives]}
         for n, j in enumerate(negatives, start=1):
             record[f"negative_{n}"] = texts[j]
