@@ -117,8 +117,8 @@ def test_missing_source_folder(workdir, capsys, monkeypatch):
     [
         ("train.lerning_rate=1e-4", "train.lerning_rate: unknown key (accepted:"),
         ("train.batch_size=many", "train.batch_size: Input should be a valid integer"),
-        ("chunk.overlap=1000", "overlap (1000) must be smaller than size (1000)"),
-        ("chunk.overlap=1500", "overlap (1500) must be smaller than size (1000)"),
+        ("chunk.overlap=1000", "overlap (1000) must be smaller than size (500)"),
+        ("chunk.overlap=1500", "overlap (1500) must be smaller than size (500)"),
         ("train.document_regularizer_weight=-1", "train.document_regularizer_weight: Input should be greater"),
         ("preset=h200", "unknown preset 'h200'"),
     ],

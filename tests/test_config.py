@@ -98,3 +98,24 @@ def test_defaults_follow_the_seeds():
     assert 0.1 * params.chunk.size <= params.chunk.overlap <= 0.2 * params.chunk.size
     assert params.train.query_regularizer_weight > 0  # regular SPLADE needs a query regularizer
     assert params.split.dev_fraction == params.split.test_fraction == 0.1
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in (REPO / "configs").glob("*.yaml")))
+def test_every_preset_reads_its_chunks_whole(preset):
+    # Why: a 1,000-character chunk read at 128 tokens hides half of every positive from training.
+    from spladeforge.config.params import chunk_overflow
+
+    assert chunk_overflow(load_params(REPO / "params.yaml", [f"preset={preset}"])) is None
+
+
+def test_a_chunk_longer_than_the_sequence_is_reported_with_both_fixes(caplog):
+    # Why: the warning must name both keys and say how the estimate is made.
+    from spladeforge.config.params import chunk_overflow
+
+    params = load_params(REPO / "params.yaml", ["chunk.size=1000", "chunk.overlap=150", "train.max_seq_length=128"])
+    problem = chunk_overflow(params)
+    assert problem is not None and "~250 tokens" in problem and "~4 characters a token" in problem
+    assert "chunk.size <= 512" in problem and "train.max_seq_length >= 250" in problem
+    assert problem in caplog.text  # loading logs it
+    assert chunk_overflow(load_params(REPO / "params.yaml", ["chunk.size=1000", "chunk.overlap=150",
+                                                             "train.max_seq_length=256"])) is None

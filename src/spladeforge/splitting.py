@@ -31,6 +31,11 @@ Round trip. Queries that failed generate-queries' round-trip filter (`round_trip
 Alberti et al., 2019) are dropped from training, where a query too vague to find its passage is
 noise. Dev and test keep them (`split.held_out_round_trip: keep`): a held-out set pre-selected by
 BM25 would flatter BM25.
+
+Positives. A query whose positive passage is not its chunk's own text (generate-queries'
+`positive`: a title query's body without the title, an inverse-cloze passage without its
+sentence) keeps it on the training side, where `mine` puts it in the tuple; dev and test judge
+the chunk, as a search over the deployed index would.
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ class HeldOutSet:
 
 @dataclass
 class DocumentSplit:
-    train: list[dict[str, Any]]  # training rows: query_id, query, type, chunk_id, doc_id
+    train: list[dict[str, Any]]  # training rows: query_id, query, type, chunk_id, doc_id[, positive]
     dev: HeldOutSet
     test: HeldOutSet
     corpus: list[dict[str, Any]]  # every chunk, in chunk-file order: the corpus of dev and test
@@ -185,8 +190,11 @@ def split_by_document(cfg: SplitConfig, queries: list[dict[str, Any]], chunks: d
         if q.get("round_trip_ok") is False and (side == "train" or cfg.held_out_round_trip == "drop"):
             round_trip_dropped[side] += 1
             continue
-        rows[side].append({"query_id": q["id"], "query": q["text"], "type": q.get("type", ""),
-                           "chunk_id": q["chunk_id"], "doc_id": doc_id})
+        row = {"query_id": q["id"], "query": q["text"], "type": q.get("type", ""),
+               "chunk_id": q["chunk_id"], "doc_id": doc_id}
+        if side == "train" and q.get("positive"):
+            row["positive"] = q["positive"]  # the passage it trains against (title stripped, sentence removed)
+        rows[side].append(row)
     if not rows["train"]:
         raise InputError(f"{queries_path}: no training query left ({round_trip_dropped['train']} failed the "
                          "round-trip filter); loosen generate_queries.filters.round_trip_k or set round_trip: none")

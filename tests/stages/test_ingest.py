@@ -111,3 +111,20 @@ def test_beir_corpus_file(tiny_beir_dir, tmp_path):
     _, docs = _run(tmp_path, source=str(tiny_beir_dir / "corpus.jsonl"))
     assert {d["id"] for d in docs} == {"d1", "d2", "d3", "d4", "d5", "d6"}
     assert {d["id"]: d["title"] for d in docs}["d1"] == "json"
+
+
+def test_short_documents_are_kept_by_default_and_every_drop_is_explained(tmp_path):
+    # Why: 200 characters silently dropped a fifth of a real corpus of short abstracts.
+    src = tmp_path / "corpus.jsonl"
+    abstract = "Relational indexing of serial publications in academic libraries."  # 66 characters
+    rows = [{"_id": "a", "title": "", "text": abstract}, {"_id": "b", "title": "", "text": "Too short."},
+            {"_id": "c", "title": "", "text": abstract}, {"_id": "d", "title": "", "text": LONG}]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out" / "documents.jsonl"
+    summary = ingest.run(DataConfig(source=str(src)), out)
+    assert [d["id"] for d in read_jsonl(out)] == ["a", "d"]
+    assert summary["dropped"] == {"too_short": 1, "duplicate_text": 1}
+    assert summary["dropped_because"]["too_short"] == "text under data.min_chars=50 characters"
+    assert "earlier document" in summary["dropped_because"]["duplicate_text"]
+    meta = json.loads(ingest.meta_path(out).read_text())
+    assert meta["dropped_because"] == summary["dropped_because"]

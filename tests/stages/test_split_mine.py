@@ -192,3 +192,21 @@ def test_merge_refuses_a_missing_or_repeated_shard(corpus):
     with pytest.raises(InputError, match="exactly once"):
         mine.merge_shards(cfg, [folders[0], folders[0], folders[2]], corpus / "merged.jsonl")
     assert not (corpus / "merged.jsonl").exists()
+
+
+def test_a_query_positive_reaches_the_training_tuple_and_the_held_out_sides_judge_the_chunk(corpus):
+    # Why: title and inverse-cloze queries train against a passage that differs from the chunk.
+    queries = read_jsonl(corpus / "queries.jsonl")
+    for q in queries:
+        q["positive"] = f"stripped passage of {q['chunk_id']}"
+    write_jsonl(corpus / "queries.jsonl", queries)
+    _split(corpus, dev_fraction=0.2, test_fraction=0.2)
+    train = read_jsonl(corpus / "train.jsonl")
+    assert all(r["positive"] == f"stripped passage of {r['chunk_id']}" for r in train)
+    mine.run(MineConfig(), corpus / "train.jsonl", corpus / "chunks.jsonl", corpus / "tuples.jsonl", seed=0)
+    tuples = read_jsonl(corpus / "tuples.jsonl")
+    assert [t["positive"] for t in tuples] == [r["positive"] for r in train]
+    assert all(t["positive_id"] == r["chunk_id"] for t, r in zip(tuples, train, strict=True))
+    for side in ("dev", "test"):
+        qrels = (corpus / side / "qrels" / "test.tsv").read_text().splitlines()[1:]
+        assert all(line.split("\t")[0].startswith(line.split("\t")[1]) for line in qrels)

@@ -141,3 +141,27 @@ def test_teacher_rule_puts_dense_and_cross_encoder_margins_on_one_scale():
     assert teacher_logits([7.5, 1.2], "cross-encoder") == [7.5, 1.2]  # raw logits, no sigmoid
     with pytest.raises(ValueError, match="accepted: dense, cross-encoder"):
         teacher_logits([0.1], "bm25")
+
+
+def test_auto_teacher_scale_gives_the_teacher_margins_the_students_initial_spread(base_model):
+    """Normalized ensemble margins (~1 unit) would flatten a student whose margins span several."""
+    from spladeforge.training.losses import auto_teacher_scale, teacher_scale
+
+    topics = ["gzip compression of files", "tcp socket connections", "sqlite database tables",
+              "random number generation", "date and time arithmetic", "regular expression matching"]
+    columns = {"anchor": [f"how to use {t}" for t in topics],
+               "positive": [f"This module handles {t} for programs." for t in topics],
+               "negative_1": [f"This module handles {t} for programs." for t in topics[1:] + topics[:1]],
+               "scores": [[1.0 + 0.3 * i, -0.5 + 0.1 * i] for i in range(len(topics))]}
+    scale = auto_teacher_scale(base_model, columns)
+    q = base_model.encode_query(columns["anchor"], convert_to_tensor=True, convert_to_sparse_tensor=False)
+    p = base_model.encode_document(columns["positive"], convert_to_tensor=True, convert_to_sparse_tensor=False)
+    n = base_model.encode_document(columns["negative_1"], convert_to_tensor=True, convert_to_sparse_tensor=False)
+    student = ((q * p).sum(1) - (q * n).sum(1)).double()
+    labels = torch.tensor(with_labels(columns, "margin-mse", scale)["label"], dtype=torch.float64)
+    assert labels.std(unbiased=False).item() == pytest.approx(student.std(unbiased=False).item(), rel=1e-3)
+    assert scale > 1.0, "the student's margins span more than the ensemble's"
+    assert teacher_scale(TrainConfig(teacher_scale=2.5), base_model, columns, "margin-mse") == 2.5
+    assert teacher_scale(TrainConfig(), base_model, columns, None) is None
+    with pytest.raises(ValueError, match="teacher_scale"):
+        TrainConfig(teacher_scale=0)

@@ -249,4 +249,5 @@ def check_params(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None) -
     """Validate the run configuration and print it, merged with its preset."""
     import yaml
 
+    # Loading logs what validates but looks wrong (e.g. `chunk_overflow`: chunks longer than the model reads).
     typer.echo(yaml.safe_dump(_params(params, set_).model_dump(mode="json"), sort_keys=False))

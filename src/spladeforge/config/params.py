@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import Any
 
@@ -21,7 +22,15 @@ from spladeforge.config.release import (
 )
 from spladeforge.config.training import TrainConfig
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_PRESET = "cpu-tiny"
+# English text runs about 4 characters per WordPiece/BPE token (BERT's and most SPLADE bases'
+# tokenizers); other languages and code run fewer, so the estimate is a floor on the tokens.
+CHARS_PER_TOKEN = 4
+# "Clearly exceeds": a chunk estimated more than 10% over train.max_seq_length, so a title or
+# an estimate slightly off does not trip it.
+SEQUENCE_SLACK = 1.1
 # Not run parameters: `preset` is already merged into the sections when Params exists, and
 # `kubeflow` says where tasks run, which changes no result.
 NOT_RUN_PARAMETERS = frozenset({"preset", "kubeflow"})
@@ -59,6 +68,30 @@ with warnings.catch_warnings():
                     raise ValueError(f"{where}: {metric} names no folder of evaluate.beir_datasets (accepted: "
                                      f"model_ndcg_at_10{', ' + accepted if accepted else ''})")
             return self
+
+        @model_validator(mode="after")
+        def _chunk_fits_the_sequence(self) -> Params:
+            problem = chunk_overflow(self)
+            if problem:
+                logger.warning("%s", problem)
+            return self
+
+
+def chunk_overflow(params: Params) -> str | None:
+    """Why a chunk is clearly longer than the model reads (`train.max_seq_length`), or None.
+
+    A warning, not an error: a short sequence is a legitimate speed trade on a smoke run, but the
+    truncated half of a positive is invisible while its query may come from it (measured: a
+    1,000-character chunk, ~250 tokens, read at 128). Every preset keeps chunks within its length.
+    """
+    tokens = params.chunk.size / CHARS_PER_TOKEN
+    if tokens <= params.train.max_seq_length * SEQUENCE_SLACK:
+        return None
+    fits = int(params.train.max_seq_length * CHARS_PER_TOKEN)
+    return (f"chunk.size {params.chunk.size} characters is ~{tokens:.0f} tokens (~{CHARS_PER_TOKEN} characters a "
+            f"token in English) but train.max_seq_length is {params.train.max_seq_length}: training and "
+            f"evaluation see only the start of each chunk. Set chunk.size <= {fits} (min 500) or "
+            f"train.max_seq_length >= {-(-params.chunk.size // CHARS_PER_TOKEN)}")
 
 
 # `seed` and the stage sections, in params.yaml order: what a run is parameterised by.

@@ -49,6 +49,10 @@ class TrainConfig(Section):
     # With teacher scores in the mined tuples: `auto` picks MarginMSE for one negative, KL-div
     # for several; `none` ignores the scores.
     distillation: Literal["auto", "none", "margin-mse", "kl-div"] = "auto"
+    # Distillation targets are the teacher's logits times this. `auto`: the factor that gives the
+    # teacher's margins the student's initial margin std (on up to 256 tuples), so normalized
+    # ensemble scores (~1 unit) and dot products (several) meet on one scale; a number is used as is.
+    teacher_scale: Literal["auto"] | float = "auto"
     # Contrastive scale (1/temperature) of the ranking loss, optionally by phase: a curriculum that
     # sharpens the distribution as training goes. `scale` applies when there are no phases; each
     # phase's scale holds while progress is below its `until` (see ScalePhase). Distillation
@@ -98,6 +102,8 @@ class TrainConfig(Section):
         if self.architecture == "inference-free" and self.query_regularizer_weight > 0:
             raise ValueError("inference-free models have no query encoder to regularize: set "
                              "train.query_regularizer_weight: 0")
+        if self.teacher_scale != "auto" and not self.teacher_scale > 0:
+            raise ValueError(f"teacher_scale {self.teacher_scale!r}: accepted auto or a number > 0")
         untils = [p.until for p in self.scale_phases]
         if untils != sorted(untils):
             raise ValueError("scale_phases must be in increasing order of `until`")

@@ -109,6 +109,19 @@ def collect_corpus(cfg: DataConfig) -> Corpus:
                   skipped_files=reader.errors, skipped_by_suffix=reader.skipped_suffixes)
 
 
+def drop_rules(cfg: DataConfig, dropped: Counter[str]) -> dict[str, str]:
+    """For each reason documents were dropped, the rule (and setting) behind it."""
+    rules = {"too_short": f"text under data.min_chars={cfg.min_chars:,} characters",
+             "too_long": f"text over data.max_document_chars={cfg.max_document_chars:,} characters",
+             "duplicate_text": "the same text as an earlier document (after normalization)",
+             "near_duplicate": f"word-shingle Jaccard >= data.near_duplicate_threshold={cfg.near_duplicate_threshold} "
+                               "with an earlier document",
+             "empty_id": "an empty document id (skipped under data.on_error: skip)",
+             "control_character_in_id": "a control character in the id (skipped under data.on_error: skip)",
+             "over_max_documents": f"outside the sample of data.max_documents={cfg.max_documents}"}
+    return {reason: rules.get(reason, reason.replace("_", " ")) for reason in dropped}
+
+
 def _why_none(cfg: DataConfig, dropped: Counter[str], reader: SourceReader) -> str:
     """Each reason documents were dropped or skipped, with the setting behind it, for the error."""
     limits = {"too_short": f"under data.min_chars={cfg.min_chars:,}",

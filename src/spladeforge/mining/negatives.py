@@ -26,7 +26,8 @@ from spladeforge.config import MineConfig
 from spladeforge.errors import InputError
 from spladeforge.mining.bm25 import bm25_ranked
 from spladeforge.mining.dense import dense_ranked
-from spladeforge.mining.teacher import add_teacher_scores
+from spladeforge.mining.ensemble import score_candidates
+from spladeforge.mining.teacher import add_teacher_scores, teacher_logits
 from spladeforge.models.build import load_dense_encoder
 from spladeforge.shards import shard_slice
 from spladeforge.text import passage, stable_hash
@@ -45,6 +46,8 @@ class MiningCounts:
     queries_with_short_window: int = 0
     negative_rank_sum: int = 0
     negative_rank_count: int = 0
+    false_negatives_dropped: int = 0  # ensemble candidates the teacher scored at or above the positive
+    queries_without_negatives: int = 0  # ensemble: every candidate was dropped, so the query has no tuple
 
     def summary(self, cfg: MineConfig, output: Path) -> dict[str, Any]:
         """The mine stage's summary of these counts, written to `output`."""
@@ -54,6 +57,11 @@ class MiningCounts:
                 "random_fallback_negatives": self.random_fallback_negatives,
                 "queries_with_short_window": self.queries_with_short_window, "teacher": cfg.teacher,
                 "mean_negative_rank": round(self.negative_rank_sum / ranks, 2) if ranks else None,
+                **({"ensemble": list(cfg.ensemble), "ensemble_norm": cfg.ensemble_norm,
+                    "drop_false_negatives": cfg.drop_false_negatives,
+                    "false_negatives_dropped": self.false_negatives_dropped,
+                    "queries_without_negatives": self.queries_without_negatives}
+                   if cfg.teacher == "ensemble" else {}),
                 "output": str(output)}
 
 
@@ -94,6 +102,11 @@ def mine_tuples(cfg: MineConfig, rows: list[dict[str, Any]], chunks: Iterable[di
     texts = [passage(c) for c in corpus]
     rows = rows[shard_slice(len(rows), shard, num_shards)]
     dense = None
+    if cfg.teacher == "ensemble":
+        counts = MiningCounts(corpus_chunks=len(corpus))
+        tuples = _ensemble_tuples(cfg, rows, corpus, texts, by_id, seed, counts) if rows else []
+        counts.tuples = len(tuples)
+        return tuples, counts
     if not rows:
         ranked = []
     elif cfg.method == "bm25":
@@ -119,7 +132,7 @@ def mine_tuples(cfg: MineConfig, rows: list[dict[str, Any]], chunks: Iterable[di
                 negatives.append(j)
                 counts.random_fallback_negatives += 1
         record = {"query_id": row["query_id"], "anchor": row["query"],
-                  "positive": texts[by_id[row["chunk_id"]]], "positive_id": row["chunk_id"],
+                  "positive": row.get("positive") or texts[by_id[row["chunk_id"]]], "positive_id": row["chunk_id"],
                   "negative_ids": [corpus[j]["id"] for j in negatives]}
         for n, j in enumerate(negatives, start=1):
             record[f"negative_{n}"] = texts[j]
@@ -128,3 +141,35 @@ def mine_tuples(cfg: MineConfig, rows: list[dict[str, Any]], chunks: Iterable[di
         add_teacher_scores(cfg, tuples, dense)
     counts.tuples = len(tuples)
     return tuples, counts
+
+
+def _ensemble_tuples(cfg: MineConfig, rows: list[dict[str, Any]], corpus: list[dict[str, Any]], texts: list[str],
+                     by_id: dict[str, int], seed: int, counts: MiningCounts) -> list[dict[str, Any]]:
+    """Tuples whose negatives are drawn from the ensemble teacher's candidates (`mining.ensemble`).
+
+    With `mine.drop_false_negatives`, candidates the teacher scores at or above the positive are
+    dropped first (counted); a query left with fewer than `num_negatives` candidates gets no tuple
+    (counted): a random fill-in would carry no teacher score to distil.
+    """
+    scored = score_candidates(cfg, rows, corpus, texts, [by_id[r["chunk_id"]] for r in rows])
+    tuples = []
+    for row, found in zip(rows, scored, strict=True):
+        pool = list(zip(found.candidates, found.scores, strict=True))
+        if cfg.drop_false_negatives:
+            kept = [(j, s) for j, s in pool if s < found.positive_score]
+            counts.false_negatives_dropped += len(pool) - len(kept)
+            pool = kept
+        if len(pool) < cfg.num_negatives:
+            counts.queries_without_negatives += 1
+            continue
+        rng = random.Random(stable_hash(seed, "mine", row["query_id"]))
+        picked = [pool[k] for k in sorted(rng.sample(range(len(pool)), cfg.num_negatives))]
+        record = {"query_id": row["query_id"], "anchor": row["query"],
+                  "positive": row.get("positive") or texts[by_id[row["chunk_id"]]], "positive_id": row["chunk_id"],
+                  "negative_ids": [corpus[j]["id"] for j, _ in picked]}
+        for n, (j, _) in enumerate(picked, start=1):
+            record[f"negative_{n}"] = texts[j]
+        scores = teacher_logits([found.positive_score, *(s for _, s in picked)], "ensemble")
+        record["scores"] = [round(s, 6) for s in scores]
+        tuples.append(record)
+    return tuples

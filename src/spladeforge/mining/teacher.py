@@ -2,7 +2,8 @@
 
 Distillation losses (MarginMSE, KL-Div; Hofstätter et al., 2020) learn the teacher's score
 margins instead of binary labels. `dense`: the mining bi-encoder. `cross-encoder <ref>`: any
-sentence-transformers CrossEncoder (e.g. cross-encoder/ms-marco-MiniLM-L6-v2).
+sentence-transformers CrossEncoder (e.g. cross-encoder/ms-marco-MiniLM-L6-v2). `ensemble`:
+normalized BM25 / dense / base-model scores, computed while mining (`mining.ensemble`).
 
 The scores are stored on a logit scale (`teacher_logits`, the one place the rule lives), because
 the student's scores are SPLADE dot products whose margins span several units: MarginMSE on
@@ -30,13 +31,17 @@ def teacher_logits(scores: list[float], kind: str) -> list[float]:
 
     - `cross-encoder`: its raw logits (no sigmoid), as GPL (Wang et al. 2022) and Hofstätter et
       al. (2020) distil cross-encoder margins with MarginMSE;
-    - `dense`: cosine x DENSE_LOGIT_SCALE, the bi-encoder's own contrastive scale.
+    - `dense`: cosine x DENSE_LOGIT_SCALE, the bi-encoder's own contrastive scale;
+    - `ensemble`: the per-query normalized scores of `mining.ensemble` as they are (z-scores
+      span a few units; `train.teacher_scale` matches them to the student's margins).
     """
+    if kind == "ensemble":
+        return list(scores)
     if kind == "dense":
         return [score * DENSE_LOGIT_SCALE for score in scores]
     if kind == "cross-encoder":
         return list(scores)
-    raise ValueError(f"unknown teacher kind {kind!r} (accepted: dense, cross-encoder)")
+    raise ValueError(f"unknown teacher kind {kind!r} (accepted: dense, cross-encoder, ensemble)")
 
 
 class Teacher:

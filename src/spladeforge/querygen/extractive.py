@@ -1,11 +1,19 @@
-"""Queries taken from the chunk itself, offline: keywords, questions and sentences.
+"""Queries taken from the chunk itself, offline: keywords, titles, questions and sentences.
 
-Three types that mimic how people search:
-- `keywords`: 2-4 of the chunk's most distinctive terms (TF-IDF against the whole corpus);
+Four types that mimic how people search:
+- `keywords`: 2-4 of the chunk's salient terms: ranked by their BM25 term weight against the
+  corpus (tf saturation x IDF; terms in at least two chunks, stopwords out), so a term rare in
+  the corpus but repeated in the chunk wins, and sampled by rank (weight 1 / rank);
+- `title`: the document's title (at least `TITLE_MIN_WORDS` words) -> the chunk's body without
+  it, the title-body pairs of unsupervised retrieval pre-training (Chang et al., 2020);
 - `question`: a question built from one of the chunk's sentences or its subject;
-- `sentence`: one sentence of the chunk, as in the Inverse Cloze Task (Lee et al., 2019).
-The type of each query is drawn from `generate_queries.mix` by a generator seeded with the run
-seed and the chunk id, so the output does not depend on chunk order.
+- `sentence`: one sentence of the chunk, as in the Inverse Cloze Task (Lee et al., 2019), removed
+  from the positive passage for a share `generate_queries.ict_remove_sentence` of the queries
+  (0.9 in the paper), so the model learns the context, not the string match.
+A query whose positive passage differs from its chunk's (title stripped, sentence removed)
+carries it as `positive`; evaluation still judges the chunk. The type of each query is drawn
+from `generate_queries.mix` by a generator seeded with the run seed and the chunk id, so the
+output does not depend on chunk order.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from typing import Any
 from spladeforge.config import GenerateQueriesConfig
 from spladeforge.querygen.filters import QueryFilter
 from spladeforge.querygen.records import query_record
-from spladeforge.text import sentences, stable_hash, words
+from spladeforge.text import passage, sentences, stable_fraction, stable_hash, words
 
 # Scripts written without spaces between words: Thai, Lao, Myanmar, Khmer, Japanese kana and
 # CJK ideographs. The extractive queries are made of space-separated words (`text.words`), so a
@@ -43,29 +51,69 @@ _DOC_VERBS = re.compile(
 )
 
 
+# A title of one or two words ("Introduction", "json") names a topic, not a search for the
+# body; three or more words read like a query (and most paper and article titles have them).
+TITLE_MIN_WORDS = 3
+# BM25's tf saturation (Robertson & Zaragoza, 2009, the usual k1): the third occurrence of a
+# term adds less than the first, so one repeated common word does not outrank rare ones.
+BM25_K1 = 1.2
+# Candidates a keyword query is sampled from, by rank: past the eighth term the weights are
+# topic-neutral words even in long chunks.
+SALIENT_POOL = 8
+# Words that pass the stopword list but say nothing about a topic, seen as keyword queries such as
+# "ones usually" or "formatting maybe": hedges, frequency adverbs, generic nouns and verbs. A
+# corpus where one is rare would otherwise rank it high by IDF alone.
+LOW_INFORMATION = frozenset("""
+usually maybe perhaps often always never sometimes rather quite really actually already still
+also even though although however therefore thus hence instead otherwise whether either neither
+ones thing things something anything nothing everything way ways kind kinds lot lots much many
+several various certain another others every example examples case cases like unlike well able
+make makes made take takes taken need needs needed want wants seem seems include includes
+including provide provides provided allow allows allowed first second last next previous later
+""".split())
+
+
 class ExtractiveGenerator:
     def __init__(self, cfg: GenerateQueriesConfig, chunks: list[dict[str, Any]], seed: int) -> None:
         self.cfg = cfg
         self.seed = seed
-        df: Counter[str] = Counter()
+        self.df: Counter[str] = Counter()
         for chunk in chunks:
-            df.update(set(words(chunk["text"])))
-        self.idf = {t: math.log(1 + len(chunks) / n) for t, n in df.items()}
+            self.df.update(set(words(chunk["text"])))
+        n = len(chunks)
+        # BM25's (Lucene) IDF, always positive: log(1 + (N - df + 0.5) / (df + 0.5)).
+        self.idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in self.df.items()}
         self.types = [t for t, w in cfg.mix.items() if w > 0]
         self.weights = [cfg.mix[t] for t in self.types]
 
-    def distinctive_terms(self, text: str, limit: int = 8) -> list[str]:
-        tf = Counter(w for w in words(text) if len(w) > 2 and not w.isdigit())
-        ranked = sorted(tf, key=lambda t: (-tf[t] * self.idf.get(t, 0.0), t))
-        return ranked[:limit]
+    def salient_terms(self, text: str, limit: int = SALIENT_POOL) -> list[str]:
+        """The terms of `text` by BM25 term weight, best first.
+
+        A term must occur in at least two chunks: one seen once is usually a typo, an identifier
+        or a number, and a query made of it is a string-match task. Stopwords, `LOW_INFORMATION`
+        words, numbers and two-letter words are out.
+        """
+        tf = Counter(w for w in words(text)
+                     if len(w) > 2 and not w.isdigit() and w not in LOW_INFORMATION and self.df[w] >= 2)
+        weight = {t: c * (BM25_K1 + 1) / (c + BM25_K1) * self.idf[t] for t, c in tf.items()}
+        return sorted(weight, key=lambda t: (-weight[t], t))[:limit]
 
     def keywords(self, chunk: dict[str, Any], rng: random.Random) -> str | None:
-        terms = self.distinctive_terms(chunk["text"])
+        terms = self.salient_terms(chunk["text"])
         if len(terms) < self.cfg.min_keywords:
             return None
         k = rng.randint(self.cfg.min_keywords, min(self.cfg.max_keywords, len(terms)))
-        picked = rng.sample(terms[: max(k, 5)], k)
-        return " ".join(sorted(picked, key=terms.index))
+        pool = list(range(len(terms)))
+        picked = []
+        for _ in range(k):  # without replacement, weight 1 / rank
+            i = rng.choices(pool, [1 / (r + 1) for r in pool])[0]
+            pool.remove(i)
+            picked.append(i)
+        return " ".join(terms[i] for i in sorted(picked))
+
+    def title(self, chunk: dict[str, Any], rng: random.Random) -> str | None:
+        title = " ".join((chunk.get("title") or "").split())
+        return title if len(title.split()) >= TITLE_MIN_WORDS else None
 
     def question(self, chunk: dict[str, Any], rng: random.Random) -> str | None:
         candidates = [s for s in sentences(chunk["text"]) if 20 <= len(s) <= 160 and _DOC_VERBS.match(s)]
@@ -77,7 +125,7 @@ class ExtractiveGenerator:
                 verb = verb[:-1]
             return f"how do I {verb} {rest[0].lower() + rest[1:] if rest else ''}".strip() + "?"
         subject = (chunk.get("section") or chunk.get("title") or "").split(" > ")[-1]
-        terms = self.distinctive_terms(chunk["text"], limit=3)
+        terms = self.salient_terms(chunk["text"], limit=3)
         if subject and terms:
             return rng.choice([f"what does {subject} do with {terms[0]}?",
                                f"how is {terms[0]} handled in {subject}?"])
@@ -86,6 +134,22 @@ class ExtractiveGenerator:
     def sentence(self, chunk: dict[str, Any], rng: random.Random) -> str | None:
         candidates = [s for s in sentences(chunk["text"]) if 30 <= len(s) <= 200 and s[0].isupper()]
         return rng.choice(candidates) if candidates else None
+
+    def positive(self, chunk: dict[str, Any], text: str, qtype: str) -> str | None:
+        """The query's positive passage when it is not the chunk's own, else None.
+
+        `title`: the chunk's body alone. `sentence`: the passage without the sentence, for a share
+        `ict_remove_sentence` of the queries, drawn from a seeded hash of the chunk and sentence.
+        """
+        if qtype == "title":
+            return chunk["text"]
+        if qtype != "sentence" or stable_fraction(self.seed, "ict", chunk["id"], text) >= self.cfg.ict_remove_sentence:
+            return None
+        body = chunk["text"]
+        if text not in body:  # `sentences` joins a sentence's whitespace: match the body the same way
+            body = " ".join(body.split())
+        rest = " ".join(body.replace(text, " ", 1).split())
+        return passage({"title": chunk.get("title"), "text": rest})
 
     def generate(self, chunk: dict[str, Any], qfilter: QueryFilter | None = None) -> list[dict[str, Any]]:
         rng = random.Random(stable_hash(self.seed, chunk["id"]))
@@ -101,5 +165,6 @@ class ExtractiveGenerator:
             elif not text or text.lower() in used:
                 continue
             used.add(text.lower())
-            out.append(query_record(chunk, len(out), text, qtype, "extractive"))
+            out.append(query_record(chunk, len(out), text, qtype, "extractive",
+                                    positive=self.positive(chunk, text, qtype)))
         return out

@@ -11,8 +11,8 @@ every error body is redacted (`OpenAIChatClient.redact`) before anything caches,
 quotes it.
 
 `openai_queries` plans the requests: per chunk, the query types drawn from `generate_queries.mix`
-(seeded by the run seed and the chunk id) become one prompt per type; `sentence` queries in the
-mix stay extractive, as they are chunk sentences by design.
+(seeded by the run seed and the chunk id) become one prompt per type; `sentence` and `title`
+queries in the mix stay extractive, as they are the chunk's own text by design.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ from spladeforge.text import stable_hash
 
 logger = logging.getLogger(__name__)
 LLM_TYPES = ("question", "keywords", "natural")
+# Taken from the chunk even with an LLM: a sentence (inverse cloze) and the title are the chunk's own text.
+EXTRACTIVE_TYPES = ("sentence", "title")
 
 
 class EndpointError(SpladeforgeError):
@@ -236,16 +238,16 @@ def openai_queries(cfg: GenerateQueriesConfig, chunks: list[dict[str, Any]], see
             prompts.append(cfg.openai.prompts[qtype].format(n=wanted[qtype] + 1, title=chunk.get("title", ""),
                                                             text=chunk["text"]))
             plans.append((chunk, qtype, wanted[qtype]))
-        if wanted["sentence"]:
-            plans.append((chunk, "sentence", wanted["sentence"]))
+        for qtype in (t for t in EXTRACTIVE_TYPES if wanted[t]):
+            plans.append((chunk, qtype, wanted[qtype]))
             prompts.append(None)
     llm_prompts = [p for p in prompts if p is not None]
     answers = iter(client.map(llm_prompts))
     queries, per_chunk = [], Counter()
     for (chunk, qtype, count), prompt in zip(plans, prompts, strict=True):
         if prompt is None:
-            rng = random.Random(stable_hash(seed, "sentence", chunk["id"]))
-            texts = [extractive.sentence(chunk, rng) for _ in range(count * 3)]
+            rng = random.Random(stable_hash(seed, qtype, chunk["id"]))
+            texts = [getattr(extractive, qtype)(chunk, rng) for _ in range(count * 3)]
             backend = "extractive"
         else:
             texts = next(answers) or []
@@ -253,7 +255,8 @@ def openai_queries(cfg: GenerateQueriesConfig, chunks: list[dict[str, Any]], see
         kept = 0
         for text in texts:
             if kept < count and qfilter.accept(text, qtype, chunk):
-                queries.append(query_record(chunk, per_chunk[chunk["id"]], text, qtype, backend))
+                positive = extractive.positive(chunk, text, qtype) if prompt is None else None
+                queries.append(query_record(chunk, per_chunk[chunk["id"]], text, qtype, backend, positive))
                 per_chunk[chunk["id"]] += 1
                 kept += 1
     return queries, client.report()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from spladeforge.config import DataConfig
-from spladeforge.data.corpus import Corpus, collect_corpus
+from spladeforge.data.corpus import Corpus, collect_corpus, drop_rules
 from spladeforge.data.dvc_source import fetch
 from spladeforge.data.normalize import NORMALIZATION
 from spladeforge.data.sources import refuse_own_outputs
@@ -49,6 +49,7 @@ def _ingest(cfg: DataConfig, output: Path, version: dict[str, Any] | None) -> di
         "documents": written,
         "characters": sum(len(d["text"]) for d in corpus.documents),
         "dropped": dict(corpus.dropped),
+        "dropped_because": drop_rules(cfg, corpus.dropped),
         "skipped_files": len(corpus.skipped_files),
         "skipped_by_suffix": dict(corpus.skipped_by_suffix),
         "output": str(output),
@@ -64,4 +65,5 @@ def _meta(cfg: DataConfig, corpus: Corpus, written: int, version: dict[str, Any]
                                 "dropped": corpus.dropped.get("near_duplicate", 0),
                                 "examples": corpus.near_duplicate_examples},
             "source": cfg.source if version is None else version["path"], "data_version": version,
-            "documents": written, "dropped": dict(corpus.dropped)}
+            "documents": written, "dropped": dict(corpus.dropped),
+            "dropped_because": drop_rules(cfg, corpus.dropped)}

@@ -1,14 +1,13 @@
 """split: train, dev and test sides by source document.
 
 Reads `queries.jsonl` and `chunks.jsonl`; writes the training rows (`train.jsonl`: query_id,
-query, type, chunk_id, doc_id) and the dev and test sides as BEIR folders, the layout `evaluate`
-reads for any other task: `corpus.jsonl` (every chunk of every document, as the deployed index
-holds them), `queries.jsonl`, `qrels/test.tsv` with graded judgments
-(`spladeforge.evaluation.beir.write_beir`); the three outputs appear together
-(`io.atomic_outputs`). Dev drives training's checkpoint choice and early stopping, test the
-promotion gate. The algorithm (the seeded sides,
-the relevance rule, the near-duplicate leak check, the round-trip flags) lives in
-`spladeforge.splitting`.
+query, type, chunk_id, doc_id, and `positive` when the query carries one) and the dev and test
+sides as BEIR folders, the layout `evaluate` reads for any other task: `corpus.jsonl` (every
+chunk of every document, as the deployed index holds them), `queries.jsonl`, `qrels/test.tsv`
+with graded judgments (`spladeforge.evaluation.beir.write_beir`); the three outputs appear
+together (`io.atomic_outputs`). Dev drives training's checkpoint choice and early stopping, test
+the promotion gate. The algorithm (the seeded sides, the relevance rule, the near-duplicate leak
+check, the round-trip flags) lives in `spladeforge.splitting`.
 """
 
 from __future__ import annotations

@@ -47,17 +47,18 @@ def load_tuples(path: Path) -> TrainingTuples:
     return TrainingTuples(columns, n_neg, has_scores)
 
 
-def with_labels(columns: dict[str, list[Any]], distill: str | None) -> dict[str, list[Any]]:
+def with_labels(columns: dict[str, list[Any]], distill: str | None, scale: float = 1.0) -> dict[str, list[Any]]:
     """Turn teacher scores into the `label` column the distillation loss expects (or drop them).
 
-    The scores are teacher logits (`mining.teacher.teacher_logits`): MarginMSE learns the
-    positive's margin over the negative, KL-div the softmax of the whole row.
+    The scores are teacher logits (`mining.teacher.teacher_logits`) times `scale`
+    (`train.teacher_scale`): MarginMSE learns the positive's margin over the negative, KL-div the
+    softmax of the whole row.
     """
     out = {k: v for k, v in columns.items() if k != "scores"}
     if distill == "margin-mse":
-        out["label"] = [s[0] - s[1] for s in columns["scores"]]
+        out["label"] = [(s[0] - s[1]) * scale for s in columns["scores"]]
     elif distill == "kl-div":
-        out["label"] = columns["scores"]
+        out["label"] = [[x * scale for x in s] for s in columns["scores"]] if scale != 1.0 else columns["scores"]
     return out
 
 

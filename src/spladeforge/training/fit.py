@@ -43,7 +43,7 @@ from spladeforge.training.data import (
     with_labels,
 )
 from spladeforge.training.launch import inside_torchrun, is_main_process
-from spladeforge.training.losses import build_loss, distillation_mode
+from spladeforge.training.losses import build_loss, distillation_mode, teacher_scale
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ class FitResult:
     tuples: int
     negatives_per_tuple: int
     distillation: str | None
+    teacher_scale: float | None  # what the distillation targets were multiplied by (train.teacher_scale)
     extra_datasets: dict[str, int]  # extra dataset name -> rows
     device: str
     processes: int
@@ -103,7 +104,8 @@ def fit(cfg: TrainConfig, tuples_path: Path, dev_dir: Path, seed: int, *, checkp
     resume_from = _resume_point(checkpoints, cfg, fingerprint(cfg, seed, provenance), device)
     initial = save_initial(model, checkpoints) if is_main_process() else None  # what eval_on_start scores
 
-    data = training_datasets(cfg, with_labels(tuples.columns, distill), distill)
+    scale = teacher_scale(cfg, model, tuples.columns, distill)  # before any step: the student's initial margins
+    data = training_datasets(cfg, with_labels(tuples.columns, distill, scale or 1.0), distill)
     evaluator = SparseInformationRetrievalEvaluator(
         queries=dev.queries, corpus=dev.corpus, relevant_docs=dev.relevant_docs,
         name=EVAL_NAME, batch_size=cfg.batch_size, write_csv=False,
@@ -141,6 +143,7 @@ def fit(cfg: TrainConfig, tuples_path: Path, dev_dir: Path, seed: int, *, checkp
     return FitResult(
         model=model, log_history=history, steps=step, resumed_from_step=resumed_from_step,
         tuples=n, negatives_per_tuple=tuples.negatives_per_tuple, distillation=distill,
+        teacher_scale=scale,
         extra_datasets=data.extra_rows, device=device, processes=int(os.environ.get("WORLD_SIZE", "1")),
         seconds=seconds,
         triplets_per_second=trained_steps * cfg.batch_size * cfg.gradient_accumulation_steps * world

@@ -34,6 +34,7 @@ def save_outputs(result: FitResult, cfg: TrainConfig, *, output: Path, reports: 
         "train": cfg.model_dump(mode="json"),
         "provenance": provenance,
         "distillation": result.distillation,
+        "teacher_scale": result.teacher_scale,
         "resumed_from_step": result.resumed_from_step,
         "validation_ndcg_at_10": result.validation_ndcg_at_10,  # on the dev split
         "best_step": result.best_step,
@@ -52,6 +53,7 @@ def save_outputs(result: FitResult, cfg: TrainConfig, *, output: Path, reports: 
         "tuples": result.tuples,
         "negatives_per_tuple": result.negatives_per_tuple,
         "distillation": result.distillation or "none",
+        "teacher_scale": None if result.teacher_scale is None else round(result.teacher_scale, 4),
         "extra_datasets": result.extra_datasets,
         "device": result.device,
         "processes": result.processes,
