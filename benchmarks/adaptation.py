@@ -1,0 +1,311 @@
+"""Does adapting to a corpus beat the base model on that corpus's judged queries? The pipeline on the
+documents alone, then BM25, the base, the adapted model, dense and hybrid scored on human judgments.
+
+Usage: python benchmarks/adaptation.py BEIR_FOLDER [--preset cpu-adapt] [--ablations all|a,b]
+       [--steps 150,300] [--set KEY=VALUE ...] [--workdir DIR]
+
+BEIR_FOLDER holds `corpus.jsonl` and judged queries (`queries.jsonl`, `qrels/test.tsv`), e.g.
+../shared/benchmarks/cisi. A copy of the project runs the real dvc.yaml (`dvc repro`, offline) with
+`data.source: BEIR_FOLDER/corpus.jsonl` under the preset: every stage sees the documents only. The
+folder is added to `evaluate.beir_datasets` (read where it is, never copied), so `evaluate` scores
+the five systems on the judged queries; nothing that trains or selects reads them (train picks its
+step on the generated dev split, the gate decides on the generated test split).
+
+Then, in the same project, each ablation turns one technique off (params changed, `dvc repro`
+reruns what depends on them) and each `--steps` value retrains with that many steps. Recorded per
+run: judged NDCG@10 of every system, document/query active dimensions, the generated test set's
+figures, wall time of `dvc repro` and each stage's seconds and peak RSS (the stage manifests).
+Writes benchmarks/results/adaptation_<folder>_<preset>.json and .md, and plots (NDCG@10 against
+training steps; NDCG@10 against document active dimensions, with the base's dims as the budget).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+SYSTEMS = ("bm25", "base", "model", "dense", "hybrid")
+
+# name -> (what it turns off, params overrides as dotted keys). One technique off at a time,
+# relative to the preset.
+ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "no-teacher": ("teacher pseudo-labels (MNRL with the mined negative instead of MarginMSE)",
+                   {"mine.teacher": "none", "train.distillation": "none"}),
+    "no-title-queries": ("title -> body pairs", {"generate_queries.mix.title": 0.0}),
+    "keep-ict-sentence": ("removing the inverse-cloze sentence from its passage",
+                          {"generate_queries.ict_remove_sentence": 0.0}),
+    "keep-false-negatives": ("dropping negatives the teacher scores at or above the positive",
+                             {"mine.drop_false_negatives": False}),
+    "teacher-scale-1": ("calibrating the teacher's scale to the student's margins", {"train.teacher_scale": 1.0}),
+    "scratch-sparsity": ("regularizer weights for continued training (back to cpu-tiny's 5e-4 / 3e-3)",
+                         {"train.query_regularizer_weight": 5e-4, "train.document_regularizer_weight": 3e-3}),
+}
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", MLFLOW_DISABLE_TELEMETRY="true")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    for name in ("MLFLOW_TRACKING_URI", "SPLADEFORGE_MANIFEST_DIR"):
+        env.pop(name, None)
+    return env
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
+    (cwd / "last_command.log").write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed in {cwd}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+
+
+def set_dotted(params: dict[str, Any], key: str, value: Any) -> None:
+    *parents, leaf = key.split(".")
+    node = params
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def preset_params(preset: str) -> dict[str, Any]:
+    """The preset's values under params.yaml's, as the loader merges them (for editing in place)."""
+    from spladeforge.config import load_params
+
+    return load_params(REPO / "params.yaml", [f"preset={preset}"]).model_dump(mode="json")
+
+
+def make_project(root: Path, preset: str, folder: Path, overrides: list[str]) -> dict[str, Any]:
+    for name in ("dvc.yaml", "configs", "src"):
+        (shutil.copytree if (REPO / name).is_dir() else shutil.copy)(REPO / name, root / name)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["preset"] = preset
+    params["data"]["source"] = str(folder / "corpus.jsonl")
+    params["evaluate"]["beir_datasets"] = [str(folder)]
+    for item in overrides:
+        key, _, value = item.partition("=")
+        set_dotted(params, key, yaml.safe_load(value))
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"],
+                [sys.executable, "-m", "dvc", "config", "core.analytics", "false"], ["git", "add", "-A"],
+                ["git", "-c", "user.email=bench@example.invalid", "-c", "user.name=bench", "commit", "-qm", "p"]):
+        _run(cmd, root)
+    return params
+
+
+def with_changes(params: dict[str, Any], preset: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """params.yaml with `changes` applied on top of the preset's value of each changed section.
+
+    A section's keys in params.yaml win over the preset's, so a changed key is written there; for
+    `generate_queries.mix` the preset's whole mix is copied first, then the one weight changed.
+    """
+    out = copy.deepcopy(params)
+    merged = preset_params(preset)
+    for key, value in changes.items():
+        if key.startswith("generate_queries.mix."):
+            mix = dict(merged["generate_queries"]["mix"])
+            mix[key.rsplit(".", 1)[1]] = value
+            set_dotted(out, "generate_queries.mix", {k: w for k, w in mix.items() if w > 0})
+        else:
+            set_dotted(out, key, value)
+    return out
+
+
+class LoadSampler:
+    """Mean 1-minute load average while a block runs: on a shared machine a wall time means little without it."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every, self.samples, self._stop = every, [], threading.Event()
+
+    def __enter__(self) -> LoadSampler:
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(os.getloadavg()[0])
+            self._stop.wait(self.every)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mean(self) -> float:
+        return round(sum(self.samples) / max(len(self.samples), 1), 2)
+
+
+def repro(root: Path, params: dict[str, Any], name: str, changes: dict[str, Any]) -> dict[str, Any]:
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    started = time.perf_counter()
+    with LoadSampler() as load:
+        _run([sys.executable, "-m", "dvc", "repro"], root)
+    seconds = time.perf_counter() - started
+    manifests = {m["stage"]: m for m in
+                 (json.loads(p.read_text()) for p in (root / "reports/manifests").glob("*.json"))}
+    metrics = json.loads((root / "reports/metrics.json").read_text())
+    train = json.loads((root / "models/splade/spladeforge.json").read_text())
+    label = next(k.removesuffix("_model_ndcg_at_10") for k in metrics
+                 if k.endswith("_model_ndcg_at_10") and k != "model_ndcg_at_10")
+    judged = {s: metrics.get(f"{label}_{s}_ndcg_at_10") for s in SYSTEMS}
+    curves = root / "reports/train/val_ndcg.csv"
+    result = {
+        "run": name, "changes": changes, "repro_seconds": round(seconds, 1), "mean_load_average": load.mean,
+        "judged_ndcg_at_10": judged,
+        "judged_queries": metrics.get(f"{label}_num_queries"),
+        "doc_active_dims": {s: metrics.get(f"{label}_{s}_doc_active_dims") for s in ("base", "model")},
+        "query_active_dims": {s: metrics.get(f"{label}_{s}_query_active_dims") for s in ("base", "model")},
+        "generated_test": {s: metrics.get(f"{s}_ndcg_at_10") for s in ("bm25", "base", "model")},
+        "steps": train.get("train", {}).get("max_steps"), "best_step": train.get("best_step"),
+        "kept": train.get("kept"),
+        "dev_curve": [line.split(",") for line in curves.read_text().splitlines()[1:]] if curves.is_file() else [],
+        "stages": {stage: {"seconds": round(m["seconds"], 1), "peak_rss_mb": m.get("peak_rss_mb")}
+                   for stage, m in sorted(manifests.items())},
+        "peak_rss_mb": max((m.get("peak_rss_mb") or 0) for m in manifests.values()),
+    }
+    print(json.dumps({k: result[k] for k in ("run", "judged_ndcg_at_10", "doc_active_dims", "repro_seconds")}),
+          flush=True)
+    return result
+
+
+def plots(result: dict[str, Any], stem: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = result["runs"]
+    first = runs[0]
+    written = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    steps = [(0, first["judged_ndcg_at_10"]["base"])] + sorted(
+        (r["steps"], r["judged_ndcg_at_10"]["model"]) for r in runs
+        if r["run"] == "preset" or r["run"].startswith("steps-"))
+    ax.plot([s for s, _ in steps], [v for _, v in steps], "o-", label="adapted model (judged)")
+    for system, style in (("bm25", "--"), ("dense", ":")):
+        ax.axhline(first["judged_ndcg_at_10"][system], linestyle=style, color="grey", label=system)
+    ax.set_xlabel("training steps (0: the base model)")
+    ax.set_ylabel("NDCG@10 on judged queries")
+    ax.set_title(f"{result['folder']}, {result['preset']}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(stem.with_name(stem.name + "_steps.png"), dpi=120)
+    written.append(stem.name + "_steps.png")
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter([first["doc_active_dims"]["base"]], [first["judged_ndcg_at_10"]["base"]], marker="s", label="base")
+    for r in runs:
+        ax.scatter([r["doc_active_dims"]["model"]], [r["judged_ndcg_at_10"]["model"]])
+        ax.annotate(r["run"], (r["doc_active_dims"]["model"], r["judged_ndcg_at_10"]["model"]), fontsize=7)
+    ax.axvline(first["doc_active_dims"]["base"], linestyle=":", color="grey", label="budget: the base's dims")
+    ax.set_xlabel("document active dimensions")
+    ax.set_ylabel("NDCG@10 on judged queries")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(stem.with_name(stem.name + "_dims.png"), dpi=120)
+    written.append(stem.name + "_dims.png")
+    plt.close(fig)
+    return written
+
+
+def markdown(result: dict[str, Any]) -> str:
+    def cell(value: Any) -> str:
+        return "–" if value is None else (f"{value:.4f}" if isinstance(value, float) and value < 1 else str(value))
+
+    runs = result["runs"]
+    first = runs[0]
+    j = first["judged_ndcg_at_10"]
+    lines = [f"# Adapting to {result['folder']} with {result['preset']}", "",
+             f"{result['machine']}. `dvc repro` on the corpus only ({result['documents']} documents); "
+             f"{first['judged_queries']} judged queries score the systems.", "",
+             "| system | NDCG@10 (judged) |", "| --- | ---: |"]
+    lines += [f"| {s} | {cell(j[s])} |" for s in SYSTEMS]
+    lines += ["", f"Wall time of the first `dvc repro` (all stages): {first['repro_seconds']:.0f} s at a mean "
+                  f"1-minute load of {first['mean_load_average']} on {os.cpu_count()} cores (above the core count, "
+                  f"the machine was shared and the time inflated); peak RSS {first['peak_rss_mb']:.0f} MB. Later "
+                  "runs rerun only the stages their change touches.", "",
+              "| run | what is off | model | delta vs preset | vs base | doc dims (base) | query dims | "
+              "generated test model / base | repro s |",
+              "| --- | --- | ---: | ---: | ---: | --- | --- | --- | ---: |"]
+    for r in runs:
+        m = r["judged_ndcg_at_10"]["model"]
+        lines.append(
+            f"| {r['run']} | {r['off']} | {cell(m)} | {m - j['model']:+.4f} | "
+            f"{m - r['judged_ndcg_at_10']['base']:+.4f} | "
+            f"{cell(r['doc_active_dims']['model'])} ({cell(r['doc_active_dims']['base'])}) | "
+            f"{cell(r['query_active_dims']['model'])} | {cell(r['generated_test']['model'])} / "
+            f"{cell(r['generated_test']['base'])} | {r['repro_seconds']:.0f} |")
+    lines += ["", "Stages of the first run (seconds, peak RSS MB):", "",
+              "| stage | seconds | peak RSS MB |", "| --- | ---: | ---: |"]
+    lines += [f"| {s} | {v['seconds']} | {cell(v['peak_rss_mb'])} |" for s, v in first["stages"].items()]
+    lines += ["", *[f"![{p}]({p})" for p in result["plots"]], "", f"Command: `{result['command']}`"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path, help="a BEIR folder with judged queries (read, never copied)")
+    parser.add_argument("--preset", default="cpu-adapt")
+    parser.add_argument("--ablations", default="", help=f"'all' or comma-separated of {', '.join(ABLATIONS)}")
+    parser.add_argument("--steps", default="", help="comma-separated train.max_steps to retrain with (the plot)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="KEY=VALUE params override")
+    parser.add_argument("--workdir", type=Path, help="keep the project here (default: a temporary folder)")
+    args = parser.parse_args()
+    folder = args.folder.resolve()
+    for name in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv"):
+        if not (folder / name).is_file():
+            raise SystemExit(f"{folder}: not a BEIR folder with judged queries (no {name})")
+    ablations = list(ABLATIONS) if args.ablations == "all" else [a for a in args.ablations.split(",") if a]
+    unknown = sorted(set(ablations) - set(ABLATIONS))
+    if unknown:
+        raise SystemExit(f"unknown ablation(s) {', '.join(unknown)}; known: {', '.join(ABLATIONS)}")
+    steps = [int(s) for s in args.steps.split(",") if s]
+
+    root = args.workdir or Path(tempfile.mkdtemp(prefix="spladeforge-adaptation-"))
+    root.mkdir(parents=True, exist_ok=True)
+    params = make_project(root, args.preset, folder, args.overrides)
+    runs = [{**repro(root, params, "preset", {}), "off": "nothing (the preset)"}]
+    for name in ablations:
+        off, changes = ABLATIONS[name]
+        runs.append({**repro(root, with_changes(params, args.preset, changes), name, changes), "off": off})
+    for n in steps:
+        changes = {"train.max_steps": n}
+        runs.append({**repro(root, with_changes(params, args.preset, changes), f"steps-{n}", changes),
+                     "off": f"{n} training steps"})
+    documents = sum(1 for _ in (folder / "corpus.jsonl").open())
+    result = {
+        "folder": folder.name, "preset": args.preset, "documents": documents,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                   f"Python {platform.python_version()}",
+        "command": " ".join(["python benchmarks/adaptation.py", folder.name, f"--preset {args.preset}"]
+                            + ([f"--ablations {','.join(ablations)}"] if ablations else [])
+                            + ([f"--steps {args.steps}"] if steps else [])
+                            + [f"--set {o}" for o in args.overrides]),
+        "runs": runs,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / f"adaptation_{folder.name}_{args.preset}"
+    result["plots"] = plots(result, stem)
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    stem.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
+    if args.workdir is None:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
