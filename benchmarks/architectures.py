@@ -83,7 +83,7 @@ def query_latency(root: Path) -> dict[str, float]:
     from spladeforge.evaluation.beir import load_beir
     from spladeforge.models.onnx_encoder import OnnxSparseEncoder
 
-    queries = list(load_beir(root / "data/split/validation").queries.values())
+    queries = list(load_beir(root / "data/split/test").queries.values())
     encoder = OnnxSparseEncoder(root / "models/splade-int8")
     return {"int8_encoder_query_p50_ms": round(_p50_ms(encoder.encode_query, queries), 4),
             "table_lookup_query_p50_ms": round(_p50_ms(encoder.static_queries.encode, queries), 4)}
@@ -118,8 +118,13 @@ def measure(root: Path, preset: str, cisi: Path) -> dict:
     started = time.perf_counter()
     with LoadSampler() as load:
         _run([sys.executable, "-m", "dvc", "repro"], project(root, preset, cisi))
-    figures: dict = {"preset": preset, "repro_seconds": round(time.perf_counter() - started, 1),
-                     "mean_load_average": load.mean}
+    return collect(root, preset, {"repro_seconds": round(time.perf_counter() - started, 1),
+                                  "mean_load_average": load.mean})
+
+
+def collect(root: Path, preset: str, timing: dict) -> dict:
+    """The figures of a project `dvc repro` has run (also for a run whose collection failed)."""
+    figures: dict = {"preset": preset, **timing}
     manifests = [json.loads(path.read_text()) for path in (root / "reports/manifests").glob("*.json")]
     manifests = {m["stage"]: m for m in manifests}
     figures["stages"] = {name: {"seconds": round(m["seconds"], 1), "peak_rss_mb": m.get("peak_rss_mb")}
@@ -154,7 +159,8 @@ def _markdown(results: list[dict], machine: str) -> str:
 
     stages = list(results[0]["stages"])
     lines = ["# Architectures on the default corpus, CPU presets", "",
-             f"{machine}. One `dvc repro` per preset (default corpus: 300 stdlib modules), CISI "
+             f"{machine}. One `dvc repro` per preset (the preset's default corpus: 150 stdlib modules in "
+             "500-character chunks), CISI "
              "(1,460 abstracts, 76 judged queries) added as an evaluate BEIR folder. `reference` is "
              "evaluate's `base`: the untrained model of the same architecture, the gate's first reference. "
              "The machine was shared: `mean_load_average` (1-minute load on 2 cores while the preset ran) "
