@@ -30,12 +30,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
+from _load import LoadSampler  # benchmarks/ is on sys.path: the scripts run from it
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -122,30 +122,6 @@ def with_changes(params: dict[str, Any], preset: str, changes: dict[str, Any]) -
             set_dotted(out, key, value)
     return out
 
-
-class LoadSampler:
-    """Mean 1-minute load average while a block runs: on a shared machine a wall time means little without it."""
-
-    def __init__(self, every: float = 10.0) -> None:
-        self.every, self.samples, self._stop = every, [], threading.Event()
-
-    def __enter__(self) -> LoadSampler:
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append(os.getloadavg()[0])
-            self._stop.wait(self.every)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def mean(self) -> float:
-        return round(sum(self.samples) / max(len(self.samples), 1), 2)
 
 
 def repro(root: Path, params: dict[str, Any], name: str, changes: dict[str, Any]) -> dict[str, Any]:

@@ -24,11 +24,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import yaml
+from _load import LoadSampler  # benchmarks/ is on sys.path: the scripts run from it
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -88,30 +88,6 @@ def query_latency(root: Path) -> dict[str, float]:
     return {"int8_encoder_query_p50_ms": round(_p50_ms(encoder.encode_query, queries), 4),
             "table_lookup_query_p50_ms": round(_p50_ms(encoder.static_queries.encode, queries), 4)}
 
-
-class LoadSampler:
-    """Mean 1-minute load average while a block runs: wall times on a shared machine mean little without it."""
-
-    def __init__(self, every: float = 10.0) -> None:
-        self.every, self.samples, self._stop = every, [], threading.Event()
-
-    def __enter__(self) -> LoadSampler:
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append(os.getloadavg()[0])
-            self._stop.wait(self.every)
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def mean(self) -> float:
-        return round(sum(self.samples) / max(len(self.samples), 1), 2)
 
 
 def measure(root: Path, preset: str, cisi: Path) -> dict:
