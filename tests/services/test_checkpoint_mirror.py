@@ -25,7 +25,7 @@ from spladeforge.training.checkpoint_sync import (
     mirrored,
 )
 from tests.services.conftest import aws_environ, s3_client
-from tests.training.test_architectures import write_tuples
+from tests.training.test_architectures import killable_train_script, write_tuples
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -145,26 +145,7 @@ def test_a_killed_run_resumes_on_a_fresh_node_from_the_mirrored_checkpoint(tmp_p
     tuples = write_tuples(tmp_path / "tuples.jsonl", repeat=8)
     uri = f"s3://{bucket}/runs/killed/train"
     local = tmp_path / "node-disk" / "ckpt"
-    script = tmp_path / "run.py"
-    script.write_text(
-        "import sys, time\n"
-        "from pathlib import Path\n"
-        "from transformers import TrainerCallback\n"
-        "from spladeforge.config import TrainConfig\n"
-        "from spladeforge.stages import train\n"
-        "import spladeforge.training.fit as fit\n"
-        "class Slow(TrainerCallback):\n"
-        "    def on_step_end(self, args, state, control, **kw):\n"
-        "        if state.global_step > 2: time.sleep(float(sys.argv[2]))\n"
-        "orig = fit.build_callbacks\n"
-        "fit.build_callbacks = lambda *a: orig(*a) + [Slow()]\n"
-        "cfg = TrainConfig(max_steps=6, batch_size=4, eval_steps=2, save_steps=2, logging_steps=1,\n"
-        "                  max_seq_length=48, learning_rate=1e-4, device='cpu', tracking=[])\n"
-        f"s = train.run(cfg, Path({str(tuples)!r}), Path({str(tiny_beir_dir)!r}), Path(sys.argv[1]),\n"
-        f"              Path(sys.argv[1] + '-reports'), seed=0, checkpoints=Path({str(local)!r}),\n"
-        f"              checkpoint_uri={uri!r})\n"
-        "print('RESUMED', s['resumed_from_step'], 'STEPS', s['steps'])\n"
-    )
+    script = killable_train_script(tmp_path / "run.py", tuples, tiny_beir_dir, local, checkpoint_uri=uri)
     env = dict(os.environ, **aws_environ(), HF_HUB_OFFLINE="1", AWS_ENDPOINT_URL_S3=aws_env,
                PYTHONPATH=str(REPO))
     proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "killed"), "30"], env=env,

@@ -33,6 +33,32 @@ def write_tuples(path: Path, scores: bool = False, repeat: int = 4) -> Path:
     write_jsonl(path, rows * repeat)
     return path
 
+def killable_train_script(path: Path, tuples: Path, dev: Path, checkpoints: Path, **run_kwargs: str) -> Path:
+    """A script that trains 6 steps with a checkpoint every 2, then sleeps argv[2] s after each step
+    past 2 (time to kill it), writing the model to argv[1] and printing resume step, steps and loss.
+    `run_kwargs` are more `train.run` keyword arguments (Python literals)."""
+    extra = "".join(f", {key}={value!r}" for key, value in run_kwargs.items())
+    path.write_text(
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from transformers import TrainerCallback\n"
+        "from spladeforge.config import TrainConfig\n"
+        "from spladeforge.stages import train\n"
+        "import spladeforge.training.fit as fit\n"
+        "class Slow(TrainerCallback):\n"
+        "    def on_step_end(self, args, state, control, **kw):\n"
+        "        if state.global_step > 2: time.sleep(float(sys.argv[2]))\n"
+        "orig = fit.build_callbacks\n"
+        "fit.build_callbacks = lambda *a: orig(*a) + [Slow()]\n"
+        "cfg = TrainConfig(max_steps=6, batch_size=4, eval_steps=2, save_steps=2, logging_steps=1,\n"
+        "                  max_seq_length=48, learning_rate=1e-4, device='cpu', tracking=[])\n"
+        f"s = train.run(cfg, Path({str(tuples)!r}), Path({str(dev)!r}), Path(sys.argv[1]),\n"
+        f"              Path(sys.argv[1] + '-reports'), seed=0, checkpoints=Path({str(checkpoints)!r}){extra})\n"
+        "print('RESUMED', s['resumed_from_step'], 'STEPS', s['steps'], 'LOSS', s['final_loss'])\n"
+    )
+    return path
+
+
 
 def _cfg(**kw) -> TrainConfig:
     base = dict(max_steps=3, batch_size=4, eval_steps=3, logging_steps=1, max_seq_length=48,
@@ -103,25 +129,7 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, tiny_beir_dir):
     """SIGKILL after the first checkpoint; the rerun continues at that step and finishes."""
     tuples = write_tuples(tmp_path / "tuples.jsonl", repeat=8)
     ckpt = tmp_path / "ckpt"
-    script = tmp_path / "run.py"
-    script.write_text(
-        "import sys, time\n"
-        "from pathlib import Path\n"
-        "from transformers import TrainerCallback\n"
-        "from spladeforge.config import TrainConfig\n"
-        "from spladeforge.stages import train\n"
-        "import spladeforge.training.fit as fit\n"
-        "class Slow(TrainerCallback):\n"
-        "    def on_step_end(self, args, state, control, **kw):\n"
-        "        if state.global_step > 2: time.sleep(float(sys.argv[2]))\n"
-        "orig = fit.build_callbacks\n"
-        "fit.build_callbacks = lambda *a: orig(*a) + [Slow()]\n"
-        "cfg = TrainConfig(max_steps=6, batch_size=4, eval_steps=2, save_steps=2, logging_steps=1,\n"
-        "                  max_seq_length=48, learning_rate=1e-4, device='cpu', tracking=[])\n"
-        f"s = train.run(cfg, Path({str(tuples)!r}), Path({str(tiny_beir_dir)!r}), Path(sys.argv[1]),\n"
-        f"              Path(sys.argv[1] + '-reports'), seed=0, checkpoints=Path({str(ckpt)!r}))\n"
-        "print('RESUMED', s['resumed_from_step'], 'STEPS', s['steps'], 'LOSS', s['final_loss'])\n"
-    )
+    script = killable_train_script(tmp_path / "run.py", tuples, tiny_beir_dir, ckpt)
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "killed"), "30"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
