@@ -104,3 +104,33 @@ def test_missing_or_non_mlm_base_model_fails_clearly(tmp_path, tuples, tiny_beir
         train.run(_cfg(base_model=resolve_model("builtin:minilm-l6")), tuples, tiny_beir_dir,
                   tmp_path / "m", tmp_path / "r", seed=0)
     assert not (tmp_path / "m").exists()
+
+
+def test_keep_last_ships_the_final_step_even_when_dev_prefers_the_base(tmp_path, tuples, tiny_beir_dir, caplog):
+    """`train.keep: last`, for generated dev sets that cannot see adaptation gains: the final step ships,
+    its dev figure is measured even when it is not an eval step, and the fall on dev is logged."""
+    from safetensors.torch import load_file
+
+    from spladeforge.models.build import load_sparse_encoder
+
+    out, reports = tmp_path / "model", tmp_path / "reports"
+    with caplog.at_level(logging.WARNING, logger="spladeforge.training.best"):
+        summary = train.run(_cfg(learning_rate=0.5, warmup_ratio=0.0, eval_steps=3, keep="last"), tuples,
+                            tiny_beir_dir, out, reports, seed=0)
+    with open(reports / "val_ndcg.csv") as fh:
+        curve = {int(r["step"]): float(r["ndcg_at_10"]) for r in csv.DictReader(fh)}
+    assert list(curve) == [0, 3, 4] and curve[4] < curve[0], curve  # step 4 scored although not an eval step
+    meta = json.loads((out / "spladeforge.json").read_text())
+    assert summary["kept"] == meta["kept"] == "last"
+    assert summary["val_ndcg_at_10"] == pytest.approx(curve[4]) == meta["validation_ndcg_at_10"]
+    assert summary["best_step"] == 0  # what dev preferred, on record
+    assert "train.keep: last: shipping step 4" in caplog.text and "although step 0 scored" in caplog.text
+    base = tmp_path / "base"
+    load_sparse_encoder("builtin:splade-tiny", max_seq_length=64).save(str(base))
+    shipped, original = load_file(out / "model.safetensors"), load_file(base / "model.safetensors")
+    assert any(not (shipped[k] == original[k]).all() for k in shipped), "the base model shipped, not step 4"
+
+
+def test_keep_last_refuses_early_stopping():
+    with pytest.raises(ValueError, match="early_stopping_patience stops on dev NDCG@10, which train.keep: last"):
+        TrainConfig(keep="last", early_stopping_patience=2)

@@ -34,3 +34,15 @@ def test_the_initial_model_is_saved_once_per_run(tmp_path, base_model):
     stamp = weights.stat().st_mtime_ns
     assert save_initial(base_model, tmp_path) == folder and weights.stat().st_mtime_ns == stamp
     assert not (tmp_path / "initial.partial").exists()
+
+
+def test_the_last_step_s_figure_is_read_and_a_fall_below_step_zero_is_logged(caplog):
+    from spladeforge.training.best import shipping_last, value_at
+
+    history = _log((0, 0.8), (10, 0.82), (20, 0.7))
+    assert value_at(history, METRIC, 20) == 0.7 and value_at(history, METRIC, 15) is None
+    assert shipping_last(history, METRIC, 20) == 0.7
+    assert "shipping step 20 (dev NDCG@10 0.7000) although step 0 scored 0.8000" in caplog.text
+    caplog.clear()
+    assert shipping_last(_log((0, 0.8), (20, 0.9)), METRIC, 20) == 0.9
+    assert "although" not in caplog.text

@@ -4,10 +4,9 @@ Reads the mined training tuples (JSONL) and the dev split (a BEIR folder; the te
 never read here). Writes the model folder `output` (a SparseEncoder folder with its
 `spladeforge.json` sidecar, atomically): the step with the best dev NDCG@10, where step 0 is the
 base model and wins when no trained step beats it (`best_step`, `kept` in the sidecar and the
-summary). The curves go under `reports` (loss and dev NDCG@10 by step, CSV and PNG);
-checkpoints to `checkpoints` (by default a hidden folder beside `output`), removed once the model
-is saved;
-with `checkpoint_uri` they are mirrored to object storage too (`training.checkpoint_sync`).
+summary), or with `train.keep: last` the final step whatever dev says (`kept: last`). The curves
+go under `reports` (loss and dev NDCG@10 by step, CSV and PNG); checkpoints to `checkpoints` (by
+default a hidden folder beside `output`), removed once the model is saved; with `checkpoint_uri` they are mirrored to object storage too (`training.checkpoint_sync`).
 
 The training itself is `training.fit` (architectures, losses, checkpoint resume); the outputs are
 `training.outputs`. With `train.processes` > 1, `training.launch` runs the same two under torchrun.
@@ -46,7 +45,8 @@ def provenance(tuples_path: Path, dev_dir: Path, documents_meta: Path | None = N
 def run(cfg: TrainConfig, tuples_path: Path, dev_dir: Path, output: Path, reports: Path,
         seed: int, checkpoints: Path | None = None, provenance: dict[str, Any] | None = None,
         checkpoint_uri: str | None = None) -> dict[str, Any]:
-    """Train, keep the best step by dev NDCG@10 (step 0 included), save the model folder and curves.
+    """Train, keep the best step by dev NDCG@10 (step 0 included) or the last (`train.keep`), save the
+    model folder and curves.
 
     With `checkpoint_uri` (s3://...) the checkpoints are mirrored there while training and read
     back first, so an attempt on a fresh node resumes where a preempted one stopped.

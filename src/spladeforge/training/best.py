@@ -6,6 +6,9 @@ checkpoint (`load_best_model_at_end`). When step 0 scores best, the HF Trainer r
 worst, checkpoint would ship. So the run saves the model it starts from (`INITIAL` in the
 checkpoint folder, once per run fingerprint: a resumed run finds it there) and, when no later
 evaluation beats step 0, ships those weights and says so.
+
+With `train.keep: last` the final step ships whatever dev says (`shipping_last` logs how dev
+rated it against step 0 and the best step, so a falling curve is on record).
 """
 
 from __future__ import annotations
@@ -57,3 +60,24 @@ def initial_wins(log_history: list[dict[str, Any]], metric: str) -> bool:
                    "shipping the initial weights, not a trained checkpoint", value,
                    f"{max(later):.4f}" if later else "nothing")
     return True
+
+
+def value_at(log_history: list[dict[str, Any]], metric: str, step: int) -> float | None:
+    """`metric` as evaluated at `step`, or None when that step was not evaluated."""
+    values = [e[metric] for e in log_history if metric in e and int(e["step"]) == step]
+    return float(values[-1]) if values else None
+
+
+def shipping_last(log_history: list[dict[str, Any]], metric: str, step: int) -> float | None:
+    """The final step's `metric` (the shipped model's); logs how it compares with step 0 and the best."""
+    last = value_at(log_history, metric, step)
+    initial = value_at(log_history, metric, 0)
+    best, best_value = best_step(log_history, metric)
+    if last is not None and initial is not None and last < initial:
+        logger.warning("train.keep: last: shipping step %d (dev NDCG@10 %.4f) although step 0 scored %.4f on "
+                       "dev; with generated dev queries this is expected (see train.keep), and the gate "
+                       "needs judged queries to promote it", step, last, initial)
+    elif last is not None:
+        logger.info("train.keep: last: shipping step %d (dev NDCG@10 %.4f; best %s at step %s)", step, last,
+                    f"{best_value:.4f}" if best_value is not None else "-", best)
+    return last

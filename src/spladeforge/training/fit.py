@@ -32,7 +32,7 @@ from spladeforge.models.architectures import build_model, corpus_idf, initial_we
 from spladeforge.models.build import load_sparse_encoder, resolve_device
 from spladeforge.models.fused_head import enable_fused_head
 from spladeforge.training.args import BEST_METRIC, EVAL_NAME, fingerprint, prepare_checkpoints, training_args
-from spladeforge.training.best import best_step, initial_wins, save_initial
+from spladeforge.training.best import best_step, initial_wins, save_initial, shipping_last, value_at
 from spladeforge.training.callbacks import build_callbacks
 from spladeforge.training.data import (
     column_names,
@@ -76,7 +76,8 @@ class FitResult:
 
 def fit(cfg: TrainConfig, tuples_path: Path, dev_dir: Path, seed: int, *, checkpoints: Path,
         provenance: dict[str, Any], tensorboard_dir: Path) -> FitResult:
-    """Train, keep the best step by dev NDCG@10 (step 0 included) and return it with the run's figures."""
+    """Train, keep the best step by dev NDCG@10 (step 0 included) or the last (`train.keep`) and
+    return it with the run's figures."""
     tuples = load_tuples(tuples_path)
     dev = load_dev(dev_dir)
     n = len(tuples.columns["anchor"])
@@ -128,16 +129,23 @@ def fit(cfg: TrainConfig, tuples_path: Path, dev_dir: Path, seed: int, *, checkp
                           "train.batch_size or set train.batch_sampler: batch_sampler")
     main = trainer.is_world_process_zero()
     history = trainer.state.log_history
-    kept = "checkpoint"
-    if initial_wins(history, BEST_METRIC):
-        kept = "initial"
-        if main:
-            model = load_sparse_encoder(str(initial), max_seq_length=cfg.max_seq_length, device=device,
-                                        key=str(initial))
-    # The kept model's dev NDCG@10 is the one logged at its step: scoring it again would encode the
-    # whole dev corpus once more for the same figure.
-    best, best_value = best_step(history, BEST_METRIC)
-    final_ndcg = best_value if main else None
+    if cfg.keep == "last":
+        if value_at(history, BEST_METRIC, step) is None:  # the last step is not an evaluation step
+            trainer.evaluate()
+        kept = "last"
+        best, _ = best_step(history, BEST_METRIC)
+        final_ndcg = shipping_last(history, BEST_METRIC, step) if main else None
+    else:
+        kept = "checkpoint"
+        if initial_wins(history, BEST_METRIC):
+            kept = "initial"
+            if main:
+                model = load_sparse_encoder(str(initial), max_seq_length=cfg.max_seq_length, device=device,
+                                            key=str(initial))
+        # The kept model's dev NDCG@10 is the one logged at its step: scoring it again would encode
+        # the whole dev corpus once more for the same figure.
+        best, best_value = best_step(history, BEST_METRIC)
+        final_ndcg = best_value if main else None
     resumed_from_step = int(resume_from.rsplit("-", 1)[1]) if resume_from else None
     trained_steps = step - (resumed_from_step or 0)
     return FitResult(
