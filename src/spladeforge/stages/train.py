@@ -6,7 +6,8 @@ never read here). Writes the model folder `output` (a SparseEncoder folder with 
 base model and wins when no trained step beats it (`best_step`, `kept` in the sidecar and the
 summary), or with `train.keep: last` the final step whatever dev says (`kept: last`). The curves
 go under `reports` (loss and dev NDCG@10 by step, CSV and PNG); checkpoints to `checkpoints` (by
-default a hidden folder beside `output`), removed once the model is saved; with `checkpoint_uri` they are mirrored to object storage too (`training.checkpoint_sync`).
+default a hidden folder beside `output`), removed once the model is saved; with `checkpoint_uri`
+they are mirrored to object storage too (`training.checkpoint_sync`).
 
 The training itself is `training.fit` (architectures, losses, checkpoint resume); the outputs are
 `training.outputs`. With `train.processes` > 1, `training.launch` runs the same two under torchrun.

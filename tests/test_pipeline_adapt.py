@@ -1,0 +1,50 @@
+"""The cpu-adapt preset's data and training chain under `dvc repro train`, on a tiny corpus.
+
+What the preset adds to cpu-tiny, checked where each lands: salient-keyword, sentence (inverse
+cloze) and title pseudo-queries; tuples labelled by the ensemble teacher (BM25 + dense, z-scored)
+with false negatives dropped; MarginMSE with the teacher's scale matched to the student; and the
+last step shipped (`train.keep: last`), not the best step on the generated dev queries. Quality is
+benchmarks/adaptation.py's to measure, on judged queries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from spladeforge.io import iter_jsonl
+from tests.pipeline_project import TINY, dvc, make_project, merge
+
+pytestmark = pytest.mark.slow
+
+# The preset's own recipe, on a few documents and a few steps.
+SMALL = merge(json.loads(json.dumps(TINY)), {"data": {"max_documents": 10},
+                                              "train": {"max_steps": 4, "eval_steps": 3, "batch_size": 8}})
+
+
+def test_cpu_adapt_chain_trains_on_teacher_labelled_pseudo_queries_and_ships_its_last_step(tmp_path):
+    project = make_project(tmp_path, "cpu-adapt", SMALL)
+    dvc(project, "repro", "train")
+
+    queries = list(iter_jsonl(project / "data/queries.jsonl"))
+    types = Counter(q["type"] for q in queries)
+    assert types["keywords"] and types["sentence"], types
+    assert set(types) <= {"keywords", "sentence", "title"}, types
+    chunks = {c["id"]: c["text"] for c in iter_jsonl(project / "data/chunks.jsonl")}
+    ict = [q for q in queries if q["type"] == "sentence"]
+    # Inverse cloze: most sentence queries train against their chunk without the sentence.
+    removed = [q for q in ict if q["text"] not in q.get("positive", chunks[q["chunk_id"]])]
+    assert len(removed) >= len(ict) // 2, (len(removed), len(ict))
+
+    tuples = list(iter_jsonl(project / "data/train_tuples.jsonl"))
+    assert tuples and all(len(t["scores"]) == 2 for t in tuples)  # the positive's and one negative's
+    # Ensemble teacher with false negatives dropped: every negative scores below its positive.
+    assert all(t["scores"][1] < t["scores"][0] for t in tuples)
+
+    sidecar = json.loads((project / "models/splade/spladeforge.json").read_text())
+    assert sidecar["kept"] == "last"
+    assert sidecar["teacher_scale"] > 0
+    curve = (project / "reports/train/val_ndcg.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in curve[1:]] == ["0", "3", "4"]  # dev still scored, final step too
