@@ -232,6 +232,14 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def record(result: dict[str, Any], stem: Path) -> None:
+    """Write the runs so far: the JSON, the markdown table and the plots."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    result["plots"] = plots(result, stem)
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    stem.with_suffix(".md").write_text(markdown(result))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="a BEIR folder with judged queries (read, never copied)")
@@ -254,14 +262,6 @@ def main() -> None:
     root = args.workdir or Path(tempfile.mkdtemp(prefix="spladeforge-adaptation-"))
     root.mkdir(parents=True, exist_ok=True)
     params = make_project(root, args.preset, folder, args.overrides)
-    runs = [{**repro(root, params, "preset", {}), "off": "nothing (the preset)"}]
-    for name in ablations:
-        off, changes = ABLATIONS[name]
-        runs.append({**repro(root, with_changes(params, args.preset, changes), name, changes), "off": off})
-    for n in steps:
-        changes = {"train.max_steps": n}
-        runs.append({**repro(root, with_changes(params, args.preset, changes), f"steps-{n}", changes),
-                     "off": f"{n} training steps"})
     documents = sum(1 for _ in (folder / "corpus.jsonl").open())
     result = {
         "folder": folder.name, "preset": args.preset, "documents": documents,
@@ -271,13 +271,16 @@ def main() -> None:
                             + ([f"--ablations {','.join(ablations)}"] if ablations else [])
                             + ([f"--steps {args.steps}"] if steps else [])
                             + [f"--set {o}" for o in args.overrides]),
-        "runs": runs,
+        "runs": [],
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / f"adaptation_{folder.name}_{args.preset}"
-    result["plots"] = plots(result, stem)
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
-    stem.with_suffix(".md").write_text(markdown(result))
+    planned = [("preset", {}, "nothing (the preset)")]
+    planned += [(name, ABLATIONS[name][1], ABLATIONS[name][0]) for name in ablations]
+    planned += [(f"steps-{n}", {"train.max_steps": n}, f"{n} training steps") for n in steps]
+    for name, changes, off in planned:
+        run_params = with_changes(params, args.preset, changes) if changes else params
+        result["runs"].append({**repro(root, run_params, name, changes), "off": off})
+        record(result, stem)  # after every run: an interrupted sweep keeps what it measured
     print(markdown(result))
     if args.workdir is None:
         shutil.rmtree(root, ignore_errors=True)
