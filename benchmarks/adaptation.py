@@ -88,7 +88,12 @@ def preset_params(preset: str) -> dict[str, Any]:
 
 
 def make_project(root: Path, preset: str, folder: Path, overrides: list[str]) -> dict[str, Any]:
+    """The project copy in `root`; a `root` that already holds one (a kept --workdir) gets the current
+    sources and params, and `dvc repro` then reruns only what changed."""
+    existing = (root / ".dvc").is_dir()
     for name in ("dvc.yaml", "configs", "src"):
+        if (root / name).is_dir():
+            shutil.rmtree(root / name)
         (shutil.copytree if (REPO / name).is_dir() else shutil.copy)(REPO / name, root / name)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["preset"] = preset
@@ -98,6 +103,8 @@ def make_project(root: Path, preset: str, folder: Path, overrides: list[str]) ->
         key, _, value = item.partition("=")
         set_dotted(params, key, yaml.safe_load(value))
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    if existing:
+        return params
     for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"],
                 [sys.executable, "-m", "dvc", "config", "core.analytics", "false"], ["git", "add", "-A"],
                 ["git", "-c", "user.email=bench@example.invalid", "-c", "user.name=bench", "commit", "-qm", "p"]):

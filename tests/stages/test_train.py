@@ -131,6 +131,29 @@ def test_keep_last_ships_the_final_step_even_when_dev_prefers_the_base(tmp_path,
     assert any(not (shipped[k] == original[k]).all() for k in shipped), "the base model shipped, not step 4"
 
 
-def test_keep_last_refuses_early_stopping():
+def test_keep_last_ships_the_base_when_dev_fell_more_than_max_dev_drop(tmp_path, tuples, tiny_beir_dir, caplog):
+    """The guard against damage that generated queries do show: the wrecked final step does not ship."""
+    from safetensors.torch import load_file
+
+    from spladeforge.models.build import load_sparse_encoder
+
+    out, reports = tmp_path / "model", tmp_path / "reports"
+    with caplog.at_level(logging.WARNING, logger="spladeforge.training.best"):
+        summary = train.run(_cfg(learning_rate=0.5, warmup_ratio=0.0, keep="last", max_dev_drop=0.0), tuples,
+                            tiny_beir_dir, out, reports, seed=0)
+    with open(reports / "val_ndcg.csv") as fh:
+        curve = {int(r["step"]): float(r["ndcg_at_10"]) for r in csv.DictReader(fh)}
+    assert curve[4] < curve[0], curve
+    assert summary["kept"] == "initial" and summary["val_ndcg_at_10"] == pytest.approx(curve[0])
+    assert "more than train.max_dev_drop 0.0000: shipping the initial weights" in caplog.text
+    base = tmp_path / "base"
+    load_sparse_encoder("builtin:splade-tiny", max_seq_length=64).save(str(base))
+    shipped, original = load_file(out / "model.safetensors"), load_file(base / "model.safetensors")
+    assert all((shipped[k] == original[k]).all() for k in shipped), "the wrecked last step shipped"
+
+
+def test_keep_last_options_are_checked():
     with pytest.raises(ValueError, match="early_stopping_patience stops on dev NDCG@10, which train.keep: last"):
         TrainConfig(keep="last", early_stopping_patience=2)
+    with pytest.raises(ValueError, match="max_dev_drop guards train.keep: last"):
+        TrainConfig(max_dev_drop=0.02)

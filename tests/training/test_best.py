@@ -36,13 +36,17 @@ def test_the_initial_model_is_saved_once_per_run(tmp_path, base_model):
     assert not (tmp_path / "initial.partial").exists()
 
 
-def test_the_last_step_s_figure_is_read_and_a_fall_below_step_zero_is_logged(caplog):
-    from spladeforge.training.best import shipping_last, value_at
+def test_keep_last_ships_the_final_step_unless_dev_fell_more_than_max_dev_drop(caplog):
+    from spladeforge.training.best import last_or_initial, value_at
 
     history = _log((0, 0.8), (10, 0.82), (20, 0.7))
     assert value_at(history, METRIC, 20) == 0.7 and value_at(history, METRIC, 15) is None
-    assert shipping_last(history, METRIC, 20) == 0.7
+    assert last_or_initial(history, METRIC, 20, None) == ("last", 0.7)  # no guard: the last step ships
     assert "shipping step 20 (dev NDCG@10 0.7000) although step 0 scored 0.8000" in caplog.text
+    assert last_or_initial(history, METRIC, 20, 0.1) == ("last", 0.7)  # a fall of 0.1 is within 0.1
     caplog.clear()
-    assert shipping_last(_log((0, 0.8), (20, 0.9)), METRIC, 20) == 0.9
+    assert last_or_initial(history, METRIC, 20, 0.05) == ("initial", 0.8)
+    assert "0.1000 below step 0's 0.8000, more than train.max_dev_drop 0.0500: shipping the initial" in caplog.text
+    caplog.clear()
+    assert last_or_initial(_log((0, 0.8), (20, 0.9)), METRIC, 20, 0.0) == ("last", 0.9)
     assert "although" not in caplog.text

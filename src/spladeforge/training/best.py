@@ -7,8 +7,8 @@ worst, checkpoint would ship. So the run saves the model it starts from (`INITIA
 checkpoint folder, once per run fingerprint: a resumed run finds it there) and, when no later
 evaluation beats step 0, ships those weights and says so.
 
-With `train.keep: last` the final step ships whatever dev says (`shipping_last` logs how dev
-rated it against step 0 and the best step, so a falling curve is on record).
+With `train.keep: last` the final step ships whatever dev says, unless it fell more than
+`train.max_dev_drop` below step 0 (`last_or_initial`).
 """
 
 from __future__ import annotations
@@ -68,16 +68,24 @@ def value_at(log_history: list[dict[str, Any]], metric: str, step: int) -> float
     return float(values[-1]) if values else None
 
 
-def shipping_last(log_history: list[dict[str, Any]], metric: str, step: int) -> float | None:
-    """The final step's `metric` (the shipped model's); logs how it compares with step 0 and the best."""
+def last_or_initial(log_history: list[dict[str, Any]], metric: str, step: int,
+                    max_drop: float | None) -> tuple[str, float | None]:
+    """`train.keep: last`: ("last", its dev figure), or ("initial", step 0's) when the final step's
+    `metric` fell more than `max_drop` below step 0's. Logs the choice, so a falling curve is on record."""
     last = value_at(log_history, metric, step)
     initial = value_at(log_history, metric, 0)
-    best, best_value = best_step(log_history, metric)
-    if last is not None and initial is not None and last < initial:
+    if last is None or initial is None:
+        return "last", last
+    drop = initial - last
+    if max_drop is not None and drop > max_drop + 1e-9:  # a fall of exactly max_drop is within it
+        logger.warning("train.keep: last: step %d scored %.4f on dev, %.4f below step 0's %.4f, more than "
+                       "train.max_dev_drop %.4f: shipping the initial weights, not the trained model",
+                       step, last, drop, initial, max_drop)
+        return "initial", initial
+    if drop > 0:
         logger.warning("train.keep: last: shipping step %d (dev NDCG@10 %.4f) although step 0 scored %.4f on "
                        "dev; with generated dev queries this is expected (see train.keep), and the gate "
                        "needs judged queries to promote it", step, last, initial)
-    elif last is not None:
-        logger.info("train.keep: last: shipping step %d (dev NDCG@10 %.4f; best %s at step %s)", step, last,
-                    f"{best_value:.4f}" if best_value is not None else "-", best)
-    return last
+    else:
+        logger.info("train.keep: last: shipping step %d (dev NDCG@10 %.4f, step 0 %.4f)", step, last, initial)
+    return "last", last

@@ -32,7 +32,7 @@ from spladeforge.models.architectures import build_model, corpus_idf, initial_we
 from spladeforge.models.build import load_sparse_encoder, resolve_device
 from spladeforge.models.fused_head import enable_fused_head
 from spladeforge.training.args import BEST_METRIC, EVAL_NAME, fingerprint, prepare_checkpoints, training_args
-from spladeforge.training.best import best_step, initial_wins, save_initial, shipping_last, value_at
+from spladeforge.training.best import best_step, initial_wins, last_or_initial, save_initial, value_at
 from spladeforge.training.callbacks import build_callbacks
 from spladeforge.training.data import (
     column_names,
@@ -132,20 +132,19 @@ def fit(cfg: TrainConfig, tuples_path: Path, dev_dir: Path, seed: int, *, checkp
     if cfg.keep == "last":
         if value_at(history, BEST_METRIC, step) is None:  # the last step is not an evaluation step
             trainer.evaluate()
-        kept = "last"
+        kept, final_ndcg = last_or_initial(history, BEST_METRIC, step, cfg.max_dev_drop)
         best, _ = best_step(history, BEST_METRIC)
-        final_ndcg = shipping_last(history, BEST_METRIC, step) if main else None
+        final_ndcg = final_ndcg if main else None
     else:
         kept = "checkpoint"
         if initial_wins(history, BEST_METRIC):
             kept = "initial"
-            if main:
-                model = load_sparse_encoder(str(initial), max_seq_length=cfg.max_seq_length, device=device,
-                                            key=str(initial))
         # The kept model's dev NDCG@10 is the one logged at its step: scoring it again would encode
         # the whole dev corpus once more for the same figure.
         best, best_value = best_step(history, BEST_METRIC)
         final_ndcg = best_value if main else None
+    if kept == "initial" and main:
+        model = load_sparse_encoder(str(initial), max_seq_length=cfg.max_seq_length, device=device, key=str(initial))
     resumed_from_step = int(resume_from.rsplit("-", 1)[1]) if resume_from else None
     trained_steps = step - (resumed_from_step or 0)
     return FitResult(
