@@ -116,7 +116,9 @@ def with_changes(params: dict[str, Any], preset: str, changes: dict[str, Any]) -
     """params.yaml with `changes` applied on top of the preset's value of each changed section.
 
     A section's keys in params.yaml win over the preset's, so a changed key is written there; for
-    `generate_queries.mix` the preset's whole mix is copied first, then the one weight changed.
+    `generate_queries.mix` the preset's whole mix is copied first, then the one weight changed. A
+    weight turned off is written as 0, not left out: params.yaml is merged over the preset key by
+    key, so a missing type would come back with the preset's weight.
     """
     out = copy.deepcopy(params)
     merged = preset_params(preset)
@@ -124,7 +126,7 @@ def with_changes(params: dict[str, Any], preset: str, changes: dict[str, Any]) -
         if key.startswith("generate_queries.mix."):
             mix = dict(merged["generate_queries"]["mix"])
             mix[key.rsplit(".", 1)[1]] = value
-            set_dotted(out, "generate_queries.mix", {k: w for k, w in mix.items() if w > 0})
+            set_dotted(out, "generate_queries.mix", mix)
         else:
             set_dotted(out, key, value)
     return out
