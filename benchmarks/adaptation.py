@@ -132,7 +132,6 @@ def with_changes(params: dict[str, Any], preset: str, changes: dict[str, Any]) -
     return out
 
 
-
 def repro(root: Path, params: dict[str, Any], name: str, changes: dict[str, Any]) -> dict[str, Any]:
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     started = time.perf_counter()
@@ -287,8 +286,7 @@ def main() -> None:
     planned += [(name, ABLATIONS[name][1], ABLATIONS[name][0]) for name in ablations]
     planned += [(f"steps-{n}", {"train.max_steps": n}, f"{n} training steps") for n in steps]
     for name, changes, off in planned:
-        run_params = with_changes(params, args.preset, changes) if changes else params
-        result["runs"].append({**repro(root, run_params, name, changes), "off": off})
+        result["runs"].append({**repro(root, with_changes(params, args.preset, changes), name, changes), "off": off})
         record(result, stem)  # after every run: an interrupted sweep keeps what it measured
     print(markdown(result))
     if args.workdir is None:

@@ -89,7 +89,6 @@ def query_latency(root: Path) -> dict[str, float]:
             "table_lookup_query_p50_ms": round(_p50_ms(encoder.static_queries.encode, queries), 4)}
 
 
-
 def measure(root: Path, preset: str, cisi: Path) -> dict:
     started = time.perf_counter()
     with LoadSampler() as load:

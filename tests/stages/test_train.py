@@ -35,6 +35,19 @@ def _cfg(**kw) -> TrainConfig:
     return TrainConfig(**{**base, **kw})
 
 
+def _ships_the_base(model_dir, tmp_path) -> bool:
+    """Whether the saved model's weights are exactly the base model's (same tensors, same values)."""
+    from safetensors.torch import load_file
+
+    from spladeforge.models.build import load_sparse_encoder
+
+    base = tmp_path / "base"
+    load_sparse_encoder("builtin:splade-tiny", max_seq_length=64).save(str(base))
+    shipped, original = load_file(model_dir / "model.safetensors"), load_file(base / "model.safetensors")
+    assert shipped.keys() == original.keys()
+    return all((shipped[k] == original[k]).all() for k in shipped)
+
+
 def test_trains_saves_and_reloads(tmp_path, tuples, tiny_beir_dir):
     from sentence_transformers.sparse_encoder import SparseEncoder
 
@@ -66,10 +79,6 @@ def test_trains_saves_and_reloads(tmp_path, tuples, tiny_beir_dir):
 def test_when_the_base_model_scores_best_on_dev_its_weights_ship(tmp_path, tuples, tiny_beir_dir, caplog):
     """A learning rate large enough to wreck the model: every later step scores below step 0 on dev, and
     the model saved is the one training started from, not the last checkpoint."""
-    from safetensors.torch import load_file
-
-    from spladeforge.models.build import load_sparse_encoder
-
     out, reports = tmp_path / "model", tmp_path / "reports"
     with caplog.at_level(logging.WARNING, logger="spladeforge.training.best"):
         summary = train.run(_cfg(learning_rate=0.5, warmup_ratio=0.0), tuples, tiny_beir_dir, out, reports, seed=0)
@@ -81,11 +90,7 @@ def test_when_the_base_model_scores_best_on_dev_its_weights_ship(tmp_path, tuple
     assert (meta["best_step"], meta["kept"]) == (0, "initial")
     assert summary["val_ndcg_at_10"] == pytest.approx(curve[0]) == meta["validation_ndcg_at_10"]
     assert "the base model scored best on dev" in caplog.text
-    base = tmp_path / "base"
-    load_sparse_encoder("builtin:splade-tiny", max_seq_length=64).save(str(base))
-    shipped, original = load_file(out / "model.safetensors"), load_file(base / "model.safetensors")
-    assert shipped.keys() == original.keys()
-    assert all((shipped[k] == original[k]).all() for k in shipped), "the shipped weights are not the base model's"
+    assert _ships_the_base(out, tmp_path), "the shipped weights are not the base model's"
 
 
 def test_batch_larger_than_data_fails_before_training(tmp_path, tuples, tiny_beir_dir):
@@ -109,10 +114,6 @@ def test_missing_or_non_mlm_base_model_fails_clearly(tmp_path, tuples, tiny_beir
 def test_keep_last_ships_the_final_step_even_when_dev_prefers_the_base(tmp_path, tuples, tiny_beir_dir, caplog):
     """`train.keep: last`, for generated dev sets that cannot see adaptation gains: the final step ships,
     its dev figure is measured even when it is not an eval step, and the fall on dev is logged."""
-    from safetensors.torch import load_file
-
-    from spladeforge.models.build import load_sparse_encoder
-
     out, reports = tmp_path / "model", tmp_path / "reports"
     with caplog.at_level(logging.WARNING, logger="spladeforge.training.best"):
         summary = train.run(_cfg(learning_rate=0.5, warmup_ratio=0.0, eval_steps=3, keep="last"), tuples,
@@ -125,18 +126,11 @@ def test_keep_last_ships_the_final_step_even_when_dev_prefers_the_base(tmp_path,
     assert summary["val_ndcg_at_10"] == pytest.approx(curve[4]) == meta["validation_ndcg_at_10"]
     assert summary["best_step"] == 0  # what dev preferred, on record
     assert "train.keep: last: shipping step 4" in caplog.text and "although step 0 scored" in caplog.text
-    base = tmp_path / "base"
-    load_sparse_encoder("builtin:splade-tiny", max_seq_length=64).save(str(base))
-    shipped, original = load_file(out / "model.safetensors"), load_file(base / "model.safetensors")
-    assert any(not (shipped[k] == original[k]).all() for k in shipped), "the base model shipped, not step 4"
+    assert not _ships_the_base(out, tmp_path), "the base model shipped, not step 4"
 
 
 def test_keep_last_ships_the_base_when_dev_fell_more_than_max_dev_drop(tmp_path, tuples, tiny_beir_dir, caplog):
     """The guard against damage that generated queries do show: the wrecked final step does not ship."""
-    from safetensors.torch import load_file
-
-    from spladeforge.models.build import load_sparse_encoder
-
     out, reports = tmp_path / "model", tmp_path / "reports"
     with caplog.at_level(logging.WARNING, logger="spladeforge.training.best"):
         summary = train.run(_cfg(learning_rate=0.5, warmup_ratio=0.0, keep="last", max_dev_drop=0.0), tuples,
@@ -146,10 +140,7 @@ def test_keep_last_ships_the_base_when_dev_fell_more_than_max_dev_drop(tmp_path,
     assert curve[4] < curve[0], curve
     assert summary["kept"] == "initial" and summary["val_ndcg_at_10"] == pytest.approx(curve[0])
     assert "more than train.max_dev_drop 0.0000: shipping the initial weights" in caplog.text
-    base = tmp_path / "base"
-    load_sparse_encoder("builtin:splade-tiny", max_seq_length=64).save(str(base))
-    shipped, original = load_file(out / "model.safetensors"), load_file(base / "model.safetensors")
-    assert all((shipped[k] == original[k]).all() for k in shipped), "the wrecked last step shipped"
+    assert _ships_the_base(out, tmp_path), "the wrecked last step shipped"
 
 
 def test_keep_last_options_are_checked():

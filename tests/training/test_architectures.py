@@ -33,6 +33,7 @@ def write_tuples(path: Path, scores: bool = False, repeat: int = 4) -> Path:
     write_jsonl(path, rows * repeat)
     return path
 
+
 def killable_train_script(path: Path, tuples: Path, dev: Path, checkpoints: Path, **run_kwargs: str) -> Path:
     """A script that trains 6 steps with a checkpoint every 2, then sleeps argv[2] s after each step
     past 2 (time to kill it), writing the model to argv[1] and printing resume step, steps and loss.
@@ -57,7 +58,6 @@ def killable_train_script(path: Path, tuples: Path, dev: Path, checkpoints: Path
         "print('RESUMED', s['resumed_from_step'], 'STEPS', s['steps'], 'LOSS', s['final_loss'])\n"
     )
     return path
-
 
 
 def _cfg(**kw) -> TrainConfig:

@@ -132,17 +132,14 @@ def fit(cfg: TrainConfig, tuples_path: Path, dev_dir: Path, seed: int, *, checkp
     if cfg.keep == "last":
         if value_at(history, BEST_METRIC, step) is None:  # the last step is not an evaluation step
             trainer.evaluate()
-        kept, final_ndcg = last_or_initial(history, BEST_METRIC, step, cfg.max_dev_drop)
+        kept, kept_value = last_or_initial(history, BEST_METRIC, step, cfg.max_dev_drop)
         best, _ = best_step(history, BEST_METRIC)
-        final_ndcg = final_ndcg if main else None
     else:
-        kept = "checkpoint"
-        if initial_wins(history, BEST_METRIC):
-            kept = "initial"
+        kept = "initial" if initial_wins(history, BEST_METRIC) else "checkpoint"
         # The kept model's dev NDCG@10 is the one logged at its step: scoring it again would encode
         # the whole dev corpus once more for the same figure.
-        best, best_value = best_step(history, BEST_METRIC)
-        final_ndcg = best_value if main else None
+        best, kept_value = best_step(history, BEST_METRIC)
+    final_ndcg = kept_value if main else None
     if kept == "initial" and main:
         model = load_sparse_encoder(str(initial), max_seq_length=cfg.max_seq_length, device=device, key=str(initial))
     resumed_from_step = int(resume_from.rsplit("-", 1)[1]) if resume_from else None
