@@ -2,7 +2,7 @@
 documents alone, then BM25, the base, the adapted model, dense and hybrid scored on human judgments.
 
 Usage: python benchmarks/adaptation.py BEIR_FOLDER [--preset cpu-adapt] [--ablations all|a,b]
-       [--steps 150,300] [--set KEY=VALUE ...] [--workdir DIR]
+       [--steps 150,300] [--doc-reg 1e-3,3e-3] [--set KEY=VALUE ...] [--workdir DIR]
 
 BEIR_FOLDER holds `corpus.jsonl` and judged queries (`queries.jsonl`, `qrels/test.tsv`), e.g.
 ../shared/benchmarks/cisi. A copy of the project runs the real dvc.yaml (`dvc repro`, offline) with
@@ -12,7 +12,8 @@ the five systems on the judged queries; nothing that trains or selects reads the
 step on the generated dev split, the gate decides on the generated test split).
 
 Then, in the same project, each ablation turns one technique off (params changed, `dvc repro`
-reruns what depends on them) and each `--steps` value retrains with that many steps. Recorded per
+reruns what depends on them), each `--steps` value retrains with that many steps and each `--doc-reg`
+value with that document regularizer weight (the NDCG@10 against active dimensions trade-off). Recorded per
 run: judged NDCG@10 of every system, document/query active dimensions, the generated test set's
 figures, wall time of `dvc repro` and each stage's seconds and peak RSS (the stage manifests).
 Writes benchmarks/results/adaptation_<folder>_<preset>.json and .md, and plots (NDCG@10 against
@@ -254,6 +255,8 @@ def main() -> None:
     parser.add_argument("--preset", default="cpu-adapt")
     parser.add_argument("--ablations", default="", help=f"'all' or comma-separated of {', '.join(ABLATIONS)}")
     parser.add_argument("--steps", default="", help="comma-separated train.max_steps to retrain with (the plot)")
+    parser.add_argument("--doc-reg", default="",
+                        help="comma-separated train.document_regularizer_weight values to retrain with")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="KEY=VALUE params override")
     parser.add_argument("--workdir", type=Path, help="keep the project here (default: a temporary folder)")
     args = parser.parse_args()
@@ -266,6 +269,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown ablation(s) {', '.join(unknown)}; known: {', '.join(ABLATIONS)}")
     steps = [int(s) for s in args.steps.split(",") if s]
+    doc_reg = [float(w) for w in args.doc_reg.split(",") if w]
 
     root = args.workdir or Path(tempfile.mkdtemp(prefix="spladeforge-adaptation-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -278,11 +282,14 @@ def main() -> None:
         "command": " ".join(["python benchmarks/adaptation.py", folder.name, f"--preset {args.preset}"]
                             + ([f"--ablations {','.join(ablations)}"] if ablations else [])
                             + ([f"--steps {args.steps}"] if steps else [])
+                            + ([f"--doc-reg {args.doc_reg}"] if doc_reg else [])
                             + [f"--set {o}" for o in args.overrides]),
         "runs": [],
     }
     stem = RESULTS / f"adaptation_{folder.name}_{args.preset}"
     planned = [("preset", {}, "nothing (the preset)")]
+    planned += [(f"doc-reg-{w:g}", {"train.document_regularizer_weight": w}, f"document regularizer {w:g}")
+                for w in doc_reg]
     planned += [(name, ABLATIONS[name][1], ABLATIONS[name][0]) for name in ablations]
     planned += [(f"steps-{n}", {"train.max_steps": n}, f"{n} training steps") for n in steps]
     for name, changes, off in planned:
