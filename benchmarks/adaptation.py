@@ -2,7 +2,7 @@
 documents alone, then BM25, the base, the adapted model, dense and hybrid scored on human judgments.
 
 Usage: python benchmarks/adaptation.py BEIR_FOLDER [--preset cpu-adapt] [--ablations all|a,b]
-       [--steps 150,300] [--doc-reg 1e-3,3e-3] [--set KEY=VALUE ...] [--workdir DIR]
+       [--steps 150,300] [--doc-reg 1e-3,3e-3] [--set KEY=VALUE ...] [--workdir DIR [--resume]]
 
 BEIR_FOLDER holds `corpus.jsonl` and judged queries (`queries.jsonl`, `qrels/test.tsv`), e.g.
 ../shared/benchmarks/cisi. A copy of the project runs the real dvc.yaml (`dvc repro`, offline) with
@@ -18,6 +18,8 @@ run: judged NDCG@10 of every system, document/query active dimensions, the gener
 figures, wall time of `dvc repro` and each stage's seconds and peak RSS (the stage manifests).
 Writes benchmarks/results/adaptation_<folder>_<preset>.json and .md, and plots (NDCG@10 against
 training steps; NDCG@10 against document active dimensions, with the base's dims as the budget).
+`--resume` with the same --workdir adds runs to that record and skips the runs it already holds
+(the preset's included), so a sweep can be extended without retraining what it measured.
 """
 
 from __future__ import annotations
@@ -259,6 +261,8 @@ def main() -> None:
                         help="comma-separated train.document_regularizer_weight values to retrain with")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="KEY=VALUE params override")
     parser.add_argument("--workdir", type=Path, help="keep the project here (default: a temporary folder)")
+    parser.add_argument("--resume", action="store_true",
+                        help="add to the record this --workdir's runs wrote, skipping the runs it holds")
     args = parser.parse_args()
     folder = args.folder.resolve()
     for name in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv"):
@@ -269,8 +273,13 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown ablation(s) {', '.join(unknown)}; known: {', '.join(ABLATIONS)}")
     steps = [int(s) for s in args.steps.split(",") if s]
+    if args.resume and args.workdir is None:
+        raise SystemExit("--resume needs the --workdir of the runs it adds to")
     doc_reg = [float(w) for w in args.doc_reg.split(",") if w]
 
+    extras = (([f"--ablations {','.join(ablations)}"] if ablations else [])
+              + ([f"--steps {args.steps}"] if steps else []) + ([f"--doc-reg {args.doc_reg}"] if doc_reg else [])
+              + [f"--set {o}" for o in args.overrides])
     root = args.workdir or Path(tempfile.mkdtemp(prefix="spladeforge-adaptation-"))
     root.mkdir(parents=True, exist_ok=True)
     params = make_project(root, args.preset, folder, args.overrides)
@@ -279,20 +288,25 @@ def main() -> None:
         "folder": folder.name, "preset": args.preset, "documents": documents,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                    f"Python {platform.python_version()}",
-        "command": " ".join(["python benchmarks/adaptation.py", folder.name, f"--preset {args.preset}"]
-                            + ([f"--ablations {','.join(ablations)}"] if ablations else [])
-                            + ([f"--steps {args.steps}"] if steps else [])
-                            + ([f"--doc-reg {args.doc_reg}"] if doc_reg else [])
-                            + [f"--set {o}" for o in args.overrides]),
+        "command": " ".join(["python benchmarks/adaptation.py", folder.name, f"--preset {args.preset}", *extras]),
         "runs": [],
     }
     stem = RESULTS / f"adaptation_{folder.name}_{args.preset}"
+    if args.resume:
+        if not stem.with_suffix(".json").is_file():
+            raise SystemExit(f"--resume: no record {stem.with_suffix('.json')} to add to")
+        previous = json.loads(stem.with_suffix(".json").read_text())
+        result["runs"] = previous["runs"]
+        result["command"] = previous["command"] + " ".join(["; then --resume", *extras])
     planned = [("preset", {}, "nothing (the preset)")]
     planned += [(f"doc-reg-{w:g}", {"train.document_regularizer_weight": w}, f"document regularizer {w:g}")
                 for w in doc_reg]
     planned += [(name, ABLATIONS[name][1], ABLATIONS[name][0]) for name in ablations]
     planned += [(f"steps-{n}", {"train.max_steps": n}, f"{n} training steps") for n in steps]
+    done = {r["run"] for r in result["runs"]}
     for name, changes, off in planned:
+        if name in done:
+            continue
         result["runs"].append({**repro(root, with_changes(params, args.preset, changes), name, changes), "off": off})
         record(result, stem)  # after every run: an interrupted sweep keeps what it measured
     print(markdown(result))
