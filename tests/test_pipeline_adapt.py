@@ -21,7 +21,8 @@ pytestmark = pytest.mark.slow
 
 # The preset's own recipe, on a few documents and a few steps.
 SMALL = merge(json.loads(json.dumps(TINY)), {"data": {"max_documents": 10},
-                                              "train": {"max_steps": 4, "eval_steps": 3, "batch_size": 8}})
+                                              "train": {"max_steps": 4, "eval_steps": 3, "batch_size": 8,
+                                                        "logging_steps": 2}})
 
 
 def test_cpu_adapt_chain_trains_on_teacher_labelled_pseudo_queries_and_ships_its_last_step(tmp_path):
@@ -46,5 +47,9 @@ def test_cpu_adapt_chain_trains_on_teacher_labelled_pseudo_queries_and_ships_its
     sidecar = json.loads((project / "models/splade/spladeforge.json").read_text())
     assert sidecar["kept"] == "last"
     assert sidecar["teacher_scale"] > 0
+    # The summary says how much of the loss the FLOPS regularizers are (their weights are set for
+    # MarginMSE's scale, not cross-entropy's).
+    summary = json.loads((project / "reports/manifests/train.json").read_text())["summary"]
+    assert 0 < summary["regularizer_share"] < 1, summary
     curve = (project / "reports/train/val_ndcg.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in curve[1:]] == ["0", "3", "4"]  # dev still scored, final step too

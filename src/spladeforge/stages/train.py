@@ -26,7 +26,8 @@ from spladeforge.training.launch import inside_torchrun, launch
 from spladeforge.training.outputs import save_outputs
 
 # The training figures the Kubeflow UI shows as the train task's metrics.
-CURVE_FIGURES = ("final_loss", "best_val_ndcg_at_10", "val_ndcg_at_10", "triplets_per_second", "best_step")
+CURVE_FIGURES = ("final_loss", "best_val_ndcg_at_10", "val_ndcg_at_10", "triplets_per_second", "best_step",
+                 "regularizer_share")
 
 
 def input_hashes(tuples_path: Path, dev_dir: Path, provenance: dict[str, Any]) -> dict[str, str]:

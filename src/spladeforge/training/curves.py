@@ -21,7 +21,23 @@ def write_curves(history: list[dict[str, Any]], folder: Path, metric: str) -> di
             writer.writerows(rows)
     _plot(loss, ndcg, folder / "curves.png")
     return {"final_loss": loss[-1][1] if loss else None,
-            "best_val_ndcg_at_10": max((v for _, v in ndcg), default=None)}
+            "best_val_ndcg_at_10": max((v for _, v in ndcg), default=None),
+            "regularizer_share": regularizer_share(history)}
+
+
+def regularizer_share(history: list[dict[str, Any]]) -> float | None:
+    """The sparsity regularizers' share of the last logged training loss (None without them).
+
+    FLOPS weights act relative to the ranking loss's scale: an in-batch cross-entropy stays below
+    ln(batch size), MarginMSE on dot-product margins runs in the hundreds (cpu-adapt: ~190), so a
+    weight that sparsifies one leaves the other untouched. A share of a few thousandths means the
+    regularizer does not shape the model.
+    """
+    last = next((h for h in reversed(history) if h.get("loss") and "base_loss" in h), None)
+    if last is None:
+        return None
+    regularizers = [v for k, v in last.items() if k.endswith("_regularizer_loss")]
+    return round(sum(regularizers) / last["loss"], 5) if regularizers else None
 
 
 def _plot(loss: list[tuple[int, float]], ndcg: list[tuple[int, float]], path: Path) -> None:

@@ -60,6 +60,7 @@ def save_outputs(result: FitResult, cfg: TrainConfig, *, output: Path, reports: 
         "seconds": round(result.seconds, 1),
         "triplets_per_second": round(result.triplets_per_second, 2),
         "final_loss": curves["final_loss"],
+        "regularizer_share": curves["regularizer_share"],
         "best_val_ndcg_at_10": curves["best_val_ndcg_at_10"],
         "val_ndcg_at_10": result.validation_ndcg_at_10,
         "best_step": result.best_step,
