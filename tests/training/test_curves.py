@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from spladeforge.training.curves import regularizer_share, write_curves
@@ -30,3 +32,16 @@ def test_write_curves_reports_the_share(tmp_path):
     figures = write_curves(history, tmp_path, "eval_validation_dot_ndcg@10")
     assert figures == {"final_loss": 10.0, "best_val_ndcg_at_10": 0.5, "regularizer_share": 0.1}
     assert (tmp_path / "curves.png").is_file()
+
+
+def test_write_curves_warns_when_the_regularizers_barely_count(tmp_path, caplog):
+    history = [{"step": 300, "loss": 190.0, "base_loss": 189.95, "document_regularizer_loss": 0.05}]
+    with caplog.at_level(logging.WARNING, logger="spladeforge.training.curves"):
+        write_curves(history, tmp_path, "eval_validation_dot_ndcg@10")
+    assert "0.026% of the training loss" in caplog.text
+    assert "train.document_regularizer_weight" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="spladeforge.training.curves"):
+        write_curves([{"step": 300, "loss": 190.0, "base_loss": 177.0, "document_regularizer_loss": 13.0}],
+                     tmp_path, "eval_validation_dot_ndcg@10")
+    assert caplog.text == ""

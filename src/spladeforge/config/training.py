@@ -36,7 +36,10 @@ class TrainConfig(Section):
     max_seq_length: int = Field(256, ge=16, le=8192)
     warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
     # FLOPS weights (Paria et al. 2020; SPLADE, Formal et al. 2021): 3e-4..5e-4 on queries for
-    # regular SPLADE (0 for inference-free, which has no query encoder), 3e-3 on documents.
+    # regular SPLADE (0 for inference-free, which has no query encoder), 3e-3 on documents. Those
+    # suit an in-batch ranking loss; MarginMSE on dot-product margins runs ~100x higher and needs
+    # weights on its scale (cpu-adapt: documents 1.0). The train summary's `regularizer_share`
+    # shows the regularizers' part of the loss.
     query_regularizer_weight: float = Field(5e-4, ge=0.0)
     document_regularizer_weight: float = Field(3e-3, ge=0.0)
     # `idf-flops` scales each vocabulary entry's FLOPS term by clip(c / idf, 0.5, 4), mean 1 over the
