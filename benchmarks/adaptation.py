@@ -71,11 +71,13 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run(cmd: list[str], cwd: Path) -> None:
+def _run(cmd: list[str], cwd: Path) -> str:
+    """Run `cmd` in `cwd`, keep its output in last_command.log and return it."""
     proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
     (cwd / "last_command.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed in {cwd}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc.stdout + proc.stderr
 
 
 def set_dotted(params: dict[str, Any], key: str, value: Any) -> None:
@@ -142,9 +144,9 @@ def repro(root: Path, params: dict[str, Any], name: str, changes: dict[str, Any]
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     started = time.perf_counter()
     with LoadSampler() as load:
-        _run([sys.executable, "-m", "dvc", "repro"], root)
+        log = _run([sys.executable, "-m", "dvc", "repro"], root)
     seconds = time.perf_counter() - started
-    ran = re.findall(r"Running stage '([\w-]+)'", (root / "last_command.log").read_text())
+    ran = re.findall(r"Running stage '([\w-]+)'", log)
     manifests = {m["stage"]: m for m in
                  (json.loads(p.read_text()) for p in (root / "reports/manifests").glob("*.json"))}
     metrics = json.loads((root / "reports/metrics.json").read_text())
@@ -281,9 +283,9 @@ def main() -> None:
     unknown = sorted(set(ablations) - set(ABLATIONS))
     if unknown:
         raise SystemExit(f"unknown ablation(s) {', '.join(unknown)}; known: {', '.join(ABLATIONS)}")
-    steps = [int(s) for s in args.steps.split(",") if s]
     if args.resume and args.workdir is None:
         raise SystemExit("--resume needs the --workdir of the runs it adds to")
+    steps = [int(s) for s in args.steps.split(",") if s]
     doc_reg = [float(w) for w in args.doc_reg.split(",") if w]
 
     extras = (([f"--ablations {','.join(ablations)}"] if ablations else [])
