@@ -47,8 +47,8 @@ SYSTEMS = ("bm25", "base", "model", "dense", "hybrid")
 # train's `kept`: which weights the run shipped ("initial": train.max_dev_drop put the base back)
 SHIPPED = {"last": "last step", "best": "best dev step", "initial": "the base (dev fell too far)"}
 
-# name -> (what it turns off, params overrides as dotted keys). One technique off at a time,
-# relative to the preset.
+# name -> (what it turns off, params overrides as dotted keys). One technique off (or, for one the
+# preset leaves off, on) at a time, relative to the preset.
 ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "no-teacher": ("teacher pseudo-labels (MNRL with the mined negative instead of MarginMSE)",
                    {"mine.teacher": "none", "train.distillation": "none"}),
@@ -60,6 +60,9 @@ ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "teacher-scale-1": ("calibrating the teacher's scale to the student's margins", {"train.teacher_scale": 1.0}),
     "scratch-sparsity": ("regularizer weights for continued training (back to cpu-tiny's 5e-4 / 3e-3)",
                          {"train.query_regularizer_weight": 5e-4, "train.document_regularizer_weight": 3e-3}),
+    # A technique the preset leaves off, turned on the same way (one change at a time).
+    "expansion-queries": ("nothing; adds the base model's expansion terms as queries (mix.expansion 0.2)",
+                          {"generate_queries.mix.expansion": 0.2}),
 }
 
 

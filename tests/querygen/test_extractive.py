@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from spladeforge.config import GenerateQueriesConfig
 from spladeforge.querygen.extractive import ExtractiveGenerator
 
@@ -66,3 +68,52 @@ def test_ict_removes_the_sentence_from_the_positive_about_ninety_percent_of_the_
                                           for q in ExtractiveGenerator(cfg, [c], seed=3).generate(c)]
     never = GenerateQueriesConfig(mix={"sentence": 1.0}, ict_remove_sentence=0.0)
     assert not any("positive" in q for q in ExtractiveGenerator(never, chunks[:20], seed=3).generate(chunks[0]))
+
+
+LIBRARY = [
+    ("Library buildings", "The library building houses books, journals and reading rooms for students."),
+    ("Cataloguing", "Cataloguing rules describe books and journals so readers find them in the catalogue."),
+    ("Reference service", "The reference librarian answers questions from readers and students."),
+    ("Interlibrary loans", "Loans of books between libraries let readers borrow what their own library lacks."),
+    ("Indexing journals", "An index of journal articles points readers to the literature of a subject."),
+    ("Library staff", "Librarians and library assistants select books, serve readers and keep the catalogue."),
+    ("Collections", "A university collection grows by each book a librarian buys; a reader suggests titles."),
+    ("Citation analysis", "Citation counts measure how often a journal article is cited by its readers."),
+    ("Online catalog", "The online catalog lists every book in the collection for each student and reader."),
+    ("School libraries", "School libraries serve pupils; a university library serves student researchers."),
+]
+
+
+@pytest.mark.slow
+def test_expansion_queries_are_corpus_words_the_base_model_adds_to_a_chunk_that_lacks_them():
+    # Why: they teach words a searcher uses and the document does not; a word of the chunk makes a
+    # copy task again, and a word no other chunk uses is the small model's off-domain noise.
+    from spladeforge.text import passage, words
+
+    chunks = [_chunk(i, text, title) for i, (title, text) in enumerate(LIBRARY)]
+    cfg = GenerateQueriesConfig(mix={"expansion": 1.0}, queries_per_chunk=2, min_keywords=1)
+    gen = ExtractiveGenerator(cfg, chunks, seed=1)
+    queries = [q for c in chunks for q in gen.generate(c)]
+    assert len(queries) >= len(chunks)  # the base model expands every one of these chunks
+    by_id = {c["id"]: c for c in chunks}
+    for q in queries:
+        own = set(words(passage(by_id[q["chunk_id"]])))
+        for term in q["text"].split():
+            assert term not in own and term.isalpha() and len(term) > 2
+            assert gen.df[term] >= 2, f"{term!r} is in {gen.df[term]} chunk(s)"
+        assert q["type"] == "expansion" and "positive" not in q
+    again = ExtractiveGenerator(cfg, chunks, seed=1)
+    assert [q["text"] for c in chunks for q in again.generate(c)] == [q["text"] for q in queries]
+
+
+@pytest.mark.slow
+def test_expansion_model_must_encode_into_its_vocabulary(tmp_path):
+    # Why: a CSR model's dimensions are latent features; decoding them as tokens gives random words.
+    from spladeforge.errors import InputError
+    from tests.architecture_models import save_untrained
+
+    folder = save_untrained("csr", tmp_path / "csr")
+    cfg = GenerateQueriesConfig(mix={"expansion": 1.0}, expansion_model=str(folder))
+    chunks = [_chunk(i, text, title) for i, (title, text) in enumerate(LIBRARY)]
+    with pytest.raises(InputError, match=r"generate_queries.expansion_model: .* not its 30522-entry vocabulary"):
+        ExtractiveGenerator(cfg, chunks, seed=1).generate(chunks[0])

@@ -69,3 +69,18 @@ def test_splade_round_trip():
     flagged = f.round_trip(queries, chunks)
     assert [q["round_trip_ok"] for q in flagged] == [True, False]
     assert f.report(flagged)["round_trip_splade_failed"] == {"keywords": 1}
+
+
+@pytest.mark.slow
+def test_bm25_round_trip_checks_expansion_queries_with_splade():
+    # Why: an expansion query holds none of its chunk's words, so BM25 would fail every one of them.
+    chunks = [_chunk(t) for t in TOPICS]
+    queries = [{"chunk_id": "gzip#0", "text": "gzip compression levels", "type": "keywords"},
+               {"chunk_id": "json#0", "text": "serialization dictionary", "type": "expansion"},
+               {"chunk_id": "gzip#0", "text": "serialization dictionary", "type": "keywords"}]
+    f = QueryFilter(QueryFilterConfig(round_trip="bm25", round_trip_k=1))
+    flagged = f.round_trip(queries, chunks)
+    assert [q["round_trip_ok"] for q in flagged] == [True, True, False]
+    report = f.report(flagged)
+    assert report["round_trip_bm25_failed"] == {"keywords": 1}
+    assert report["round_trip_splade_types"] == ["expansion"]

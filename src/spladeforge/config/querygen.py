@@ -118,15 +118,19 @@ class GenerateQueriesConfig(Section):
     backend: Literal["extractive", "seq2seq", "openai"] = "extractive"
     queries_per_chunk: int = Field(1, ge=1, le=10)
     # Relative weights of the query types; they need not sum to one. `natural` needs the
-    # openai backend; `sentence` (an ICT sentence of the chunk) and `title` (the document's title,
-    # when it has 3+ words, against the body without it) are always extractive.
-    mix: dict[Literal["keywords", "question", "sentence", "title", "natural"], float] = Field(
+    # openai backend; `sentence` (an ICT sentence of the chunk), `title` (the document's title,
+    # when it has 3+ words, against the body without it) and `expansion` (terms expansion_model
+    # adds to the chunk that its text lacks) are always extractive.
+    mix: dict[Literal["keywords", "question", "sentence", "title", "expansion", "natural"], float] = Field(
         default_factory=lambda: {"keywords": 0.4, "question": 0.3, "sentence": 0.3}
     )
     # Share of `sentence` queries whose sentence is removed from the positive passage: Lee et al.
     # (2019) remove it 90% of the time, so the model learns the context around a sentence and
     # still sees some exact matches (0 keeps every sentence, a pure string-match task).
     ict_remove_sentence: float = Field(0.9, ge=0.0, le=1.0)
+    # The SPLADE model whose document expansion makes `expansion` queries (encodes every chunk
+    # once; loaded only when mix.expansion > 0).
+    expansion_model: str = "builtin:splade-tiny"
     min_keywords: int = Field(2, ge=1)
     max_keywords: int = Field(4, ge=1)
     seq2seq: Seq2SeqConfig = Field(default_factory=Seq2SeqConfig)
@@ -141,7 +145,7 @@ class GenerateQueriesConfig(Section):
             raise ValueError("min_keywords must be <= max_keywords")
         if self.backend == "extractive" and self.mix.get("natural", 0) > 0:
             raise ValueError("mix.natural needs backend: openai (accepted for extractive: "
-                             "keywords, question, sentence, title)")
+                             "keywords, question, sentence, title, expansion)")
         if self.backend == "seq2seq" and not self.seq2seq.model:
             raise ValueError("backend seq2seq needs seq2seq.model (a hub id or a local folder)")
         if self.backend == "openai" and not (self.openai.base_url and self.openai.model):

@@ -1,12 +1,15 @@
 """Queries taken from the chunk itself, offline: keywords, titles, questions and sentences.
 
-Four types that mimic how people search:
+Five types that mimic how people search:
 - `keywords`: 2-4 of the chunk's salient terms: ranked by their BM25 term weight against the
   corpus (tf saturation x IDF; terms in at least two chunks, stopwords out), so a term rare in
   the corpus but repeated in the chunk wins, and sampled by rank (weight 1 / rank);
 - `title`: the document's title (at least `TITLE_MIN_WORDS` words) -> the chunk's body without
   it, the title-body pairs of unsupervised retrieval pre-training (Chang et al., 2020);
 - `question`: a question built from one of the chunk's sentences or its subject;
+- `expansion`: 2-4 of the terms `generate_queries.expansion_model` adds to the chunk's document
+  vector that its passage does not contain (`querygen.expansion`), sampled by rank like keywords:
+  a query in words the document does not use, which no copy of the chunk teaches;
 - `sentence`: one sentence of the chunk, as in the Inverse Cloze Task (Lee et al., 2019), removed
   from the positive passage for a share `generate_queries.ict_remove_sentence` of the queries
   (0.9 in the paper), so the model learns the context, not the string match.
@@ -27,7 +30,7 @@ from typing import Any
 from spladeforge.config import GenerateQueriesConfig
 from spladeforge.querygen.filters import QueryFilter
 from spladeforge.querygen.records import query_record
-from spladeforge.text import passage, sentences, stable_fraction, stable_hash, words
+from spladeforge.text import STOPWORDS, passage, sentences, stable_fraction, stable_hash, words
 
 # Scripts written without spaces between words: Thai, Lao, Myanmar, Khmer, Japanese kana and
 # CJK ideographs. The extractive queries are made of space-separated words (`text.words`), so a
@@ -60,6 +63,9 @@ BM25_K1 = 1.2
 # Candidates a keyword query is sampled from, by rank: past the eighth term the weights are
 # topic-neutral words even in long chunks.
 SALIENT_POOL = 8
+# Chunks a query term must occur in: a term of one chunk alone is usually a typo, an identifier or
+# a number (keywords), or a word from outside the corpus's domain (expansion terms).
+MIN_CHUNKS = 2
 # Words that pass the stopword list but say nothing about a topic, seen as keyword queries such as
 # "ones usually" or "formatting maybe": hedges, frequency adverbs, generic nouns and verbs. A
 # corpus where one is rare would otherwise rank it high by IDF alone.
@@ -85,6 +91,8 @@ class ExtractiveGenerator:
         self.idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in self.df.items()}
         self.types = [t for t, w in cfg.mix.items() if w > 0]
         self.weights = [cfg.mix[t] for t in self.types]
+        self.chunks = chunks
+        self._expansions: dict[str, list[str]] | None = None  # encoded on the first expansion query
 
     def salient_terms(self, text: str, limit: int = SALIENT_POOL) -> list[str]:
         """The terms of `text` by BM25 term weight, best first.
@@ -94,22 +102,34 @@ class ExtractiveGenerator:
         words, numbers and two-letter words are out.
         """
         tf = Counter(w for w in words(text)
-                     if len(w) > 2 and not w.isdigit() and w not in LOW_INFORMATION and self.df[w] >= 2)
+                     if len(w) > 2 and not w.isdigit() and w not in LOW_INFORMATION and self.df[w] >= MIN_CHUNKS)
         weight = {t: c * (BM25_K1 + 1) / (c + BM25_K1) * self.idf[t] for t, c in tf.items()}
         return sorted(weight, key=lambda t: (-weight[t], t))[:limit]
 
-    def keywords(self, chunk: dict[str, Any], rng: random.Random) -> str | None:
-        terms = self.salient_terms(chunk["text"])
+    def sample_by_rank(self, terms: list[str], rng: random.Random) -> str | None:
+        """`min_keywords`..`max_keywords` of `terms` (best first), drawn without replacement with
+        weight 1 / rank and kept in rank order; None when there are too few."""
         if len(terms) < self.cfg.min_keywords:
             return None
         k = rng.randint(self.cfg.min_keywords, min(self.cfg.max_keywords, len(terms)))
         pool = list(range(len(terms)))
         picked = []
-        for _ in range(k):  # without replacement, weight 1 / rank
+        for _ in range(k):
             i = rng.choices(pool, [1 / (r + 1) for r in pool])[0]
             pool.remove(i)
             picked.append(i)
         return " ".join(terms[i] for i in sorted(picked))
+
+    def keywords(self, chunk: dict[str, Any], rng: random.Random) -> str | None:
+        return self.sample_by_rank(self.salient_terms(chunk["text"]), rng)
+
+    def expansion(self, chunk: dict[str, Any], rng: random.Random) -> str | None:
+        if self._expansions is None:
+            from spladeforge.querygen.expansion import expansion_terms
+
+            self._expansions = expansion_terms(self.chunks, self.cfg.expansion_model, self.df, MIN_CHUNKS,
+                                               STOPWORDS | LOW_INFORMATION, SALIENT_POOL)
+        return self.sample_by_rank(self._expansions.get(chunk["id"], []), rng)
 
     def title(self, chunk: dict[str, Any], rng: random.Random) -> str | None:
         title = " ".join((chunk.get("title") or "").split())

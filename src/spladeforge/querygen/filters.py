@@ -10,7 +10,8 @@ held-out queries are not pre-selected by the retriever the report compares again
 
 The ICT `sentence` type (Lee et al., 2019) is a sentence of the chunk by design, so the
 copy filter does not apply to it; every other type copied verbatim would teach the model
-nothing beyond string matching.
+nothing beyond string matching. The `expansion` type is made of words its chunk lacks, so BM25
+cannot round-trip it: the SPLADE `round_trip_model` does, whatever `round_trip` says for the rest.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from spladeforge.retrieval.bm25 import BM25Index
 from spladeforge.text import passage
 
 COPY_EXEMPT_TYPES = frozenset({"sentence"})
+# Queries made of terms their chunk does not contain (`expansion`): BM25 cannot find their chunk by
+# construction, so `round_trip: bm25` checks them with the SPLADE round trip (`round_trip_model`).
+NON_LEXICAL_TYPES = frozenset({"expansion"})
 _TOKEN = re.compile(r"\w+")
 
 
@@ -98,13 +102,15 @@ class QueryFilter:
         if self.cfg.round_trip == "none" or not queries:
             return queries
         k = self.cfg.round_trip_k
-        texts = [q["text"] for q in queries]
         if self.cfg.round_trip == "bm25":
-            top = _bm25_top(texts, chunks, k)
+            lexical = [q for q in queries if q["type"] not in NON_LEXICAL_TYPES]
+            other = [q for q in queries if q["type"] in NON_LEXICAL_TYPES]
+            checked = [(lexical, _bm25_top([q["text"] for q in lexical], chunks, k)),
+                       (other, _splade_top([q["text"] for q in other], chunks, k, self.cfg.round_trip_model))]
         else:
-            top = _splade_top(texts, chunks, k, self.cfg.round_trip_model)
+            checked = [(queries, _splade_top([q["text"] for q in queries], chunks, k, self.cfg.round_trip_model))]
         ids = [c["id"] for c in chunks]
-        for q, hits in zip(queries, top, strict=True):
+        for q, hits in ((q, h) for subset, top in checked for q, h in zip(subset, top, strict=True)):
             q["round_trip_ok"] = q["chunk_id"] in {ids[i] for i in hits}
             if not q["round_trip_ok"]:
                 self.round_trip_failed[q["type"]] += 1
@@ -122,10 +128,13 @@ class QueryFilter:
             **flagged,
             "filters": self.cfg.model_dump(),
             "copy_filter_exempt_types": sorted(COPY_EXEMPT_TYPES),
+            **({"round_trip_splade_types": sorted(NON_LEXICAL_TYPES)} if self.cfg.round_trip == "bm25" else {}),
         }
 
 
 def _bm25_top(texts: list[str], chunks: list[dict[str, Any]], k: int) -> list[list[int]]:
+    if not texts:
+        return []
     index = BM25Index([passage(c) for c in chunks])
     out: list[list[int]] = []
     for lo in range(0, len(texts), 1024):
@@ -139,6 +148,8 @@ def _bm25_top(texts: list[str], chunks: list[dict[str, Any]], k: int) -> list[li
 def _splade_top(texts: list[str], chunks: list[dict[str, Any]], k: int, model_ref: str) -> list[list[int]]:
     import torch
 
+    if not texts:
+        return []
     model = load_sparse_encoder(model_ref, device="cpu", key="generate_queries.filters.round_trip_model")
     docs = model.encode_document([passage(c) for c in chunks], batch_size=32, convert_to_sparse_tensor=True)
     out: list[list[int]] = []

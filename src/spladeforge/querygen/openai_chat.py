@@ -11,8 +11,8 @@ every error body is redacted (`OpenAIChatClient.redact`) before anything caches,
 quotes it.
 
 `openai_queries` plans the requests: per chunk, the query types drawn from `generate_queries.mix`
-(seeded by the run seed and the chunk id) become one prompt per type; `sentence` and `title`
-queries in the mix stay extractive, as they are the chunk's own text by design.
+(seeded by the run seed and the chunk id) become one prompt per type; `sentence`, `title` and
+`expansion` queries in the mix stay extractive, as they come from the chunk or the base model.
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ from spladeforge.text import stable_hash
 
 logger = logging.getLogger(__name__)
 LLM_TYPES = ("question", "keywords", "natural")
-# Taken from the chunk even with an LLM: a sentence (inverse cloze) and the title are the chunk's own text.
-EXTRACTIVE_TYPES = ("sentence", "title")
+# Taken from the chunk even with an LLM: a sentence (inverse cloze) and the title are the chunk's own text,
+# expansion terms the base model's reading of it.
+EXTRACTIVE_TYPES = ("sentence", "title", "expansion")
 
 
 class EndpointError(SpladeforgeError):
