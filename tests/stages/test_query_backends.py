@@ -156,6 +156,26 @@ def test_openai_retries_429_then_caches(endpoint, chunks_file, tmp_path, monkeyp
     assert not any("sk-test-secret" in p.read_text() for p in (tmp_path / "llm-cache").rglob("*.json"))
 
 
+@pytest.mark.slow
+def test_openai_mix_keeps_expansion_queries_extractive(endpoint, tmp_path, monkeypatch):
+    # Why: expansion terms come from the base model's reading of the chunk, not from the LLM; the
+    # stage must still make them (and round-trip them with SPLADE) beside the LLM's queries.
+    from tests.querygen.test_extractive import LIBRARY
+
+    monkeypatch.setenv("SF_TEST_LLM_KEY", "sk-test-secret")
+    chunks = [{"id": f"d{i}#0", "doc_id": f"d{i}", "title": title, "text": text}
+              for i, (title, text) in enumerate(LIBRARY)]
+    write_jsonl(tmp_path / "chunks.jsonl", chunks)
+    cfg = _openai_cfg(endpoint, tmp_path, max_retries=1).model_copy(
+        update={"mix": {"question": 1.0, "expansion": 1.0}, "min_keywords": 1})
+    generate_queries.run(cfg, tmp_path / "chunks.jsonl", tmp_path / "queries.jsonl", seed=0)
+    queries = read_jsonl(tmp_path / "queries.jsonl")
+    by_type = {t: [q for q in queries if q["type"] == t] for t in ("question", "expansion")}
+    assert by_type["question"] and {q["backend"] for q in by_type["question"]} == {"openai"}
+    assert by_type["expansion"] and {q["backend"] for q in by_type["expansion"]} == {"extractive"}
+    assert read_json(tmp_path / "queries.report.json")["round_trip_splade_types"] == ["expansion"]
+
+
 @pytest.mark.parametrize("endpoint", ["garbage"], indirect=True)
 def test_openai_garbage_skipped_and_counted_or_fails(endpoint, chunks_file, tmp_path, monkeypatch):
     monkeypatch.setenv("SF_TEST_LLM_KEY", "sk-test-secret")
