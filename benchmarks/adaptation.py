@@ -187,17 +187,37 @@ def plots(result: dict[str, Any], stem: Path) -> list[str]:
     runs = result["runs"]
     first = runs[0]
     written = []
-    fig, ax = plt.subplots(figsize=(6, 4))
-    steps = [(0, first["judged_ndcg_at_10"]["base"])] + sorted(
-        (r["steps"], r["judged_ndcg_at_10"]["model"]) for r in runs
-        if r["run"] == "preset" or r["run"].startswith("steps-"))
-    ax.plot([s for s, _ in steps], [v for _, v in steps], "o-", label="adapted model (judged)")
+    fig, ax = plt.subplots(figsize=(6.4, 5))
+    schedule = [r for r in runs if r["run"] == "preset" or r["run"].startswith("steps-")]
+    # A run whose dev fell past train.max_dev_drop shipped the base: its trained model was not scored.
+    trained = [(0, first["judged_ndcg_at_10"]["base"])] + sorted(
+        (r["steps"], r["judged_ndcg_at_10"]["model"]) for r in schedule if r.get("kept") != "initial")
+    ax.plot([s for s, _ in trained], [v for _, v in trained], "o-", label="adapted model (judged)")
+    guarded = sorted(r["steps"] for r in schedule if r.get("kept") == "initial")
+    if guarded:
+        ax.plot(guarded, [first["judged_ndcg_at_10"]["base"]] * len(guarded), "x", color="red", markersize=9,
+                label="base shipped: dev fell past max_dev_drop")
     for system, style in (("bm25", "--"), ("dense", ":")):
         ax.axhline(first["judged_ndcg_at_10"][system], linestyle=style, color="grey", label=system)
     ax.set_xlabel("training steps (0: the base model)")
     ax.set_ylabel("NDCG@10 on judged queries")
     ax.set_title(f"{result['folder']}, {result['preset']}")
-    ax.legend()
+    longest = max(schedule, key=lambda r: len(r.get("dev_curve") or []), default=None)
+    if longest and longest.get("dev_curve"):
+        # The generated dev split of the longest run, on its own axis: it falls while judged rises.
+        dev = ax.twinx()
+        curve = [(int(s), float(v)) for s, v in longest["dev_curve"]]
+        dev.plot([s for s, _ in curve], [v for _, v in curve], "s--", color="tab:orange", alpha=0.7,
+                 label=f"generated dev ({longest['steps']}-step run)")
+        dev.set_ylabel("NDCG@10 on generated dev queries")
+        ax.set_zorder(dev.get_zorder() + 1)  # the judged points in front of the dev curve
+        ax.patch.set_visible(False)
+        handles, labels = ax.get_legend_handles_labels()
+        more, more_labels = dev.get_legend_handles_labels()
+        ax.legend(handles + more, labels + more_labels, fontsize=7, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    else:
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(stem.with_name(stem.name + "_steps.png"), dpi=120)
     written.append(stem.name + "_steps.png")
