@@ -188,11 +188,18 @@ def plots(result: dict[str, Any], stem: Path) -> list[str]:
     first = runs[0]
     written = []
     fig, ax = plt.subplots(figsize=(6.4, 5))
-    schedule = [r for r in runs if r["run"] == "preset" or r["run"].startswith("steps-")]
-    # A run whose dev fell past train.max_dev_drop shipped the base: its trained model was not scored.
-    trained = [(0, first["judged_ndcg_at_10"]["base"])] + sorted(
-        (r["steps"], r["judged_ndcg_at_10"]["model"]) for r in schedule if r.get("kept") != "initial")
-    ax.plot([s for s, _ in trained], [v for _, v in trained], "o-", label="adapted model (judged)")
+    # The preset's run and its --steps reruns; a record that outlived a preset change keeps the old
+    # schedule as its own line (runs marked `steps_series`).
+    schedule = [r for r in runs if r["run"] == "preset" or r["run"].startswith("steps-") or "steps_series" in r]
+    series: dict[str, list[tuple[int, float]]] = {}
+    for r in schedule:
+        # A run whose dev fell past train.max_dev_drop shipped the base: its trained model was not scored.
+        if r.get("kept") != "initial":
+            series.setdefault(r.get("steps_series", "the preset"), []).append(
+                (r["steps"], r["judged_ndcg_at_10"]["model"]))
+    for name, points in series.items():
+        points = [(0, first["judged_ndcg_at_10"]["base"]), *sorted(points)]
+        ax.plot([s for s, _ in points], [v for _, v in points], "o-", label=f"adapted model (judged), {name}")
     guarded = sorted(r["steps"] for r in schedule if r.get("kept") == "initial")
     if guarded:
         ax.plot(guarded, [first["judged_ndcg_at_10"]["base"]] * len(guarded), "x", color="red", markersize=9,
@@ -207,8 +214,9 @@ def plots(result: dict[str, Any], stem: Path) -> list[str]:
         # The generated dev split of the longest run, on its own axis: it falls while judged rises.
         dev = ax.twinx()
         curve = [(int(s), float(v)) for s, v in longest["dev_curve"]]
-        dev.plot([s for s, _ in curve], [v for _, v in curve], "s--", color="tab:orange", alpha=0.7,
-                 label=f"generated dev ({longest['steps']}-step run)")
+        of = ", ".join([f"{longest['steps']}-step run", *filter(None, [longest.get("steps_series")])])
+        dev.plot([s for s, _ in curve], [v for _, v in curve], "s--", color="tab:green", alpha=0.7,
+                 label=f"generated dev ({of})")
         dev.set_ylabel("NDCG@10 on generated dev queries")
         ax.set_zorder(dev.get_zorder() + 1)  # the judged points in front of the dev curve
         ax.patch.set_visible(False)
