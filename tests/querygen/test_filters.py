@@ -84,3 +84,27 @@ def test_bm25_round_trip_checks_expansion_queries_with_splade():
     report = f.report(flagged)
     assert report["round_trip_bm25_failed"] == {"keywords": 1}
     assert report["round_trip_splade_types"] == ["expansion"]
+
+
+@pytest.mark.slow
+def test_splade_round_trip_reuses_vectors_the_expansion_queries_encoded():
+    # Why: encoding the corpus twice with the same model doubled generate-queries' time on 5k passages.
+    import torch
+
+    from spladeforge.models.build import load_sparse_encoder
+    from spladeforge.text import passage
+
+    chunks = [_chunk(t) for t in TOPICS]
+    queries = [{"chunk_id": "gzip#0", "text": "gzip compression", "type": "expansion"},
+               {"chunk_id": "socket#0", "text": "sqlite database cursors rows", "type": "expansion"}]
+    model = load_sparse_encoder("builtin:splade-tiny", device="cpu")
+    vectors = model.encode_document([passage(c) for c in chunks], batch_size=32, convert_to_sparse_tensor=True)
+
+    def flags(encoded):
+        f = QueryFilter(QueryFilterConfig(round_trip="bm25", round_trip_k=1))
+        return [q["round_trip_ok"] for q in f.round_trip([dict(q) for q in queries], chunks, encoded=encoded)]
+
+    assert flags(None) == flags(("builtin:splade-tiny", vectors)) == [True, False]
+    blank = torch.zeros(vectors.shape).to_sparse()
+    assert flags(("builtin:splade-tiny", blank)) == [False, False]  # the given vectors are the ones searched
+    assert flags(("another-model", blank)) == [True, False]  # another model's vectors are not

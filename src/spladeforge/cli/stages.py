@@ -93,7 +93,7 @@ def generate_queries(
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
 ) -> None:
-    """Generate training queries (keywords, questions, sentences) for every chunk."""
+    """Generate training queries (keywords, titles, questions, sentences, expansion terms) for every chunk."""
     from spladeforge.stages import generate_queries as stage
 
     p = _params(params, set_)

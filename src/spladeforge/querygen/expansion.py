@@ -16,10 +16,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spladeforge.errors import InputError
 from spladeforge.text import passage, words
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +33,9 @@ _WHOLE_WORD = re.compile(r"[a-z]{3,}")
 
 def expansion_terms(chunks: list[dict[str, Any]], model_ref: str, chunk_frequency: Mapping[str, int],
                     min_chunks: int, excluded: frozenset[str], pool: int,
-                    batch_size: int = 32) -> dict[str, list[str]]:
-    """Chunk id -> up to `pool` terms its document vector holds and its passage lacks, best first.
+                    batch_size: int = 32) -> tuple[dict[str, list[str]], torch.Tensor]:
+    """Chunk id -> up to `pool` terms its document vector holds and its passage lacks, best first;
+    and the chunks' document vectors (a sparse tensor, one row per chunk, for the round trip).
 
     A term must occur in at least `min_chunks` chunks (`chunk_frequency`: chunks per term);
     `excluded` words never become candidates (stopwords, low-information words).
@@ -55,4 +59,4 @@ def expansion_terms(chunks: list[dict[str, Any]], model_ref: str, chunk_frequenc
         weight = {t: w for t, w in decoded if _WHOLE_WORD.fullmatch(t) and t not in present
                   and t not in excluded and chunk_frequency.get(t, 0) >= min_chunks}
         out[chunk["id"]] = sorted(weight, key=lambda t: (-weight[t], t))[:pool]
-    return out
+    return out, embeddings

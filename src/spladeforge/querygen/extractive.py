@@ -93,6 +93,8 @@ class ExtractiveGenerator:
         self.weights = [cfg.mix[t] for t in self.types]
         self.chunks = chunks
         self._expansions: dict[str, list[str]] | None = None  # encoded on the first expansion query
+        # (model reference, document vectors of `chunks`) once expansion queries encoded them
+        self.encoded: tuple[str, Any] | None = None
 
     def salient_terms(self, text: str, limit: int = SALIENT_POOL) -> list[str]:
         """The terms of `text` by BM25 term weight, best first.
@@ -127,8 +129,9 @@ class ExtractiveGenerator:
         if self._expansions is None:
             from spladeforge.querygen.expansion import expansion_terms
 
-            self._expansions = expansion_terms(self.chunks, self.cfg.expansion_model, self.df, MIN_CHUNKS,
-                                               STOPWORDS | LOW_INFORMATION, SALIENT_POOL)
+            self._expansions, vectors = expansion_terms(self.chunks, self.cfg.expansion_model, self.df, MIN_CHUNKS,
+                                                        STOPWORDS | LOW_INFORMATION, SALIENT_POOL)
+            self.encoded = (self.cfg.expansion_model, vectors)
         return self.sample_by_rank(self._expansions.get(chunk["id"], []), rng)
 
     def title(self, chunk: dict[str, Any], rng: random.Random) -> str | None:

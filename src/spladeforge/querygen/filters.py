@@ -91,8 +91,12 @@ class QueryFilter:
             kept.append(q)
         return kept
 
-    def round_trip(self, queries: list[dict[str, Any]], chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def round_trip(self, queries: list[dict[str, Any]], chunks: list[dict[str, Any]],
+                   encoded: tuple[str, Any] | None = None) -> list[dict[str, Any]]:
         """Mark each query `round_trip_ok`: is its own chunk in the retriever's top `round_trip_k`?
+
+        `encoded`: (model reference, the chunks' document vectors) already computed, used by the
+        SPLADE round trip when the reference is `round_trip_model`.
 
         Queries are flagged, not dropped: `split` drops the failures from the training side only.
         Filtering before the split would leave a held-out set made, by construction, of queries the
@@ -101,14 +105,15 @@ class QueryFilter:
         """
         if self.cfg.round_trip == "none" or not queries:
             return queries
-        k = self.cfg.round_trip_k
+        k, model_ref = self.cfg.round_trip_k, self.cfg.round_trip_model
+        docs = encoded[1] if encoded is not None and encoded[0] == model_ref else None
         if self.cfg.round_trip == "bm25":
             lexical = [q for q in queries if q["type"] not in NON_LEXICAL_TYPES]
             other = [q for q in queries if q["type"] in NON_LEXICAL_TYPES]
             checked = [(lexical, _bm25_top([q["text"] for q in lexical], chunks, k)),
-                       (other, _splade_top([q["text"] for q in other], chunks, k, self.cfg.round_trip_model))]
+                       (other, _splade_top([q["text"] for q in other], chunks, k, model_ref, docs))]
         else:
-            checked = [(queries, _splade_top([q["text"] for q in queries], chunks, k, self.cfg.round_trip_model))]
+            checked = [(queries, _splade_top([q["text"] for q in queries], chunks, k, model_ref, docs))]
         ids = [c["id"] for c in chunks]
         for q, hits in ((q, h) for subset, top in checked for q, h in zip(subset, top, strict=True)):
             q["round_trip_ok"] = q["chunk_id"] in {ids[i] for i in hits}
@@ -145,13 +150,16 @@ def _bm25_top(texts: list[str], chunks: list[dict[str, Any]], k: int) -> list[li
     return out
 
 
-def _splade_top(texts: list[str], chunks: list[dict[str, Any]], k: int, model_ref: str) -> list[list[int]]:
+def _splade_top(texts: list[str], chunks: list[dict[str, Any]], k: int, model_ref: str,
+                docs: Any = None) -> list[list[int]]:
+    """The top-k chunk indices per text by `model_ref`; `docs`, when given, are the chunks' vectors."""
     import torch
 
     if not texts:
         return []
     model = load_sparse_encoder(model_ref, device="cpu", key="generate_queries.filters.round_trip_model")
-    docs = model.encode_document([passage(c) for c in chunks], batch_size=32, convert_to_sparse_tensor=True)
+    if docs is None:
+        docs = model.encode_document([passage(c) for c in chunks], batch_size=32, convert_to_sparse_tensor=True)
     out: list[list[int]] = []
     for lo in range(0, len(texts), 256):
         q = model.encode_query(texts[lo: lo + 256], batch_size=32, convert_to_sparse_tensor=True)

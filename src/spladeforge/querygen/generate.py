@@ -54,7 +54,8 @@ def generate_queries(cfg: GenerateQueriesConfig, chunks: list[dict[str, Any]], s
         queries = seq2seq_queries(cfg, chunks, seed, qfilter)
     else:
         queries, extra["openai"] = openai_queries(cfg, chunks, seed, qfilter, generator)
-    queries = qfilter.round_trip(qfilter.dedupe_global(queries), chunks)
+    # The SPLADE round trip reuses the chunks' vectors when expansion queries encoded them already.
+    queries = qfilter.round_trip(qfilter.dedupe_global(queries), chunks, encoded=generator.encoded)
     if not queries:
         raise InputError(f"{source}: no query could be generated or none passed the filters "
                          f"(generated {dict(qfilter.generated)}, rejected "
