@@ -1,10 +1,11 @@
 """The cpu-adapt preset's data and training chain under `dvc repro train`, on a tiny corpus.
 
 What the preset adds to cpu-tiny, checked where each lands: salient-keyword, sentence (inverse
-cloze) and title pseudo-queries; tuples labelled by the ensemble teacher (BM25 + dense, z-scored)
-with false negatives dropped; MarginMSE with the teacher's scale matched to the student; and the
-last step shipped (`train.keep: last`), not the best step on the generated dev queries. Quality is
-benchmarks/adaptation.py's to measure, on judged queries.
+cloze), title and expansion (the base SPLADE's terms) pseudo-queries; tuples labelled by the
+ensemble teacher (BM25 + dense, z-scored) with false negatives dropped; MarginMSE with the
+teacher's scale matched to the student; and the last step shipped (`train.keep: last`), not the
+best step on the generated dev queries. Quality is benchmarks/adaptation.py's to measure, on
+judged queries.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ def test_cpu_adapt_chain_trains_on_teacher_labelled_pseudo_queries_and_ships_its
 
     queries = list(iter_jsonl(project / "data/queries.jsonl"))
     types = Counter(q["type"] for q in queries)
-    assert types["keywords"] and types["sentence"], types
-    assert set(types) <= {"keywords", "sentence", "title"}, types
+    assert types["keywords"] and types["sentence"] and types["expansion"], types
+    assert set(types) <= {"keywords", "sentence", "title", "expansion"}, types
     chunks = {c["id"]: c["text"] for c in iter_jsonl(project / "data/chunks.jsonl")}
     ict = [q for q in queries if q["type"] == "sentence"]
     # Inverse cloze: most sentence queries train against their chunk without the sentence.

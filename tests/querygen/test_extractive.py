@@ -1,4 +1,4 @@
-"""Extractive pseudo-queries are worth learning from: salient keywords, title -> body, inverse cloze."""
+"""Extractive pseudo-queries are worth learning from: salient keywords, title -> body, inverse cloze, expansion."""
 
 from __future__ import annotations
 
