@@ -2,7 +2,7 @@
 
 What the preset adds to cpu-tiny, checked where each lands: salient-keyword, sentence (inverse
 cloze), title and expansion (the base SPLADE's terms) pseudo-queries; tuples labelled by the
-ensemble teacher (BM25 + dense, z-scored) with false negatives dropped; MarginMSE with the
+ensemble teacher (BM25 + dense, z-scored); MarginMSE with the
 teacher's scale matched to the student; and the last step shipped (`train.keep: last`), not the
 best step on the generated dev queries. Quality is benchmarks/adaptation.py's to measure, on
 judged queries.
@@ -42,8 +42,11 @@ def test_cpu_adapt_chain_trains_on_teacher_labelled_pseudo_queries_and_ships_its
 
     tuples = list(iter_jsonl(project / "data/train_tuples.jsonl"))
     assert tuples and all(len(t["scores"]) == 2 for t in tuples)  # the positive's and one negative's
-    # Ensemble teacher with false negatives dropped: every negative scores below its positive.
-    assert all(t["scores"][1] < t["scores"][0] for t in tuples)
+    # Ensemble teacher scores (z-scored per query), not ranks: the margins MarginMSE learns from vary.
+    assert len({round(t["scores"][0] - t["scores"][1], 6) for t in tuples}) > 1
+    # Negatives the teacher rates as good as their positive stay: their margin says so to MarginMSE.
+    mined = json.loads((project / "reports/manifests/mine.json").read_text())["summary"]
+    assert mined["drop_false_negatives"] is False and mined["false_negatives_dropped"] == 0, mined
 
     sidecar = json.loads((project / "models/splade/spladeforge.json").read_text())
     assert sidecar["kept"] == "last"
