@@ -215,7 +215,7 @@ def plots(result: dict[str, Any], stem: Path) -> list[str]:
         dev = ax.twinx()
         curve = [(int(s), float(v)) for s, v in longest["dev_curve"]]
         of = ", ".join([f"{longest['steps']}-step run", *filter(None, [longest.get("steps_series")])])
-        dev.plot([s for s, _ in curve], [v for _, v in curve], "s--", color="tab:green", alpha=0.7,
+        dev.plot([s for s, _ in curve], [v for _, v in curve], "s--", color="tab:purple", alpha=0.6,
                  label=f"generated dev ({of})")
         dev.set_ylabel("NDCG@10 on generated dev queries")
         ax.set_zorder(dev.get_zorder() + 1)  # the judged points in front of the dev curve
