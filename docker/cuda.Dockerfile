@@ -1,26 +1,32 @@
 # syntax=docker/dockerfile:1.7
-# spladeforge CUDA image: the train task on the H100 pool. The torch wheel bundles the CUDA 12.8 runtime;
-# the node provides only the driver (GKE's device plugin mounts it).
+# spladeforge CUDA image: train and the GPU tasks on the H100 pool. torch 2.13.0's Linux wheel on PyPI
+# is the CUDA 13.0 build; its CUDA libraries come as nvidia-*/cuda-toolkit wheels pinned in
+# docker/constraints-cuda.txt, and the node provides only the driver (>= 580 for CUDA 13; GKE's
+# `gpu_driver_version = "LATEST"` installs one, and its device plugin mounts it).
 # Built by `make images` from the repository root, tagged with the git commit that
 # `spladeforge pipeline compile` pins:  docker build -f docker/cuda.Dockerfile -t spladeforge-cuda:$(git rev-parse HEAD) .
-# Same constraints.txt as `make install`; the package is installed as a wheel, not in editable mode.
-# torch comes from the PyTorch index (the +cpu/+cu128 local version of the pinned 2.13.0 ranks first).
+# Same constraints.txt as `make install` plus constraints-cuda.txt; the package is installed as a
+# wheel, not in editable mode. Only PyPI is asked (no extra index whose local versions could outrank
+# the pin), and the build fails unless the installed torch is the CUDA build it expects.
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
+ARG TORCH_CUDA=13.0
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 # Dependencies first, in their own layer: it is rebuilt only when the pins change.
 COPY constraints.txt pyproject.toml README.md ./
+COPY docker/constraints-cuda.txt ./
 RUN pip install pip==26.3 \
- && pip install -c constraints.txt --extra-index-url ${TORCH_INDEX_URL} torch \
+ && pip install --index-url https://pypi.org/simple -c constraints.txt -c constraints-cuda.txt torch \
+ && python -c "import torch, sys; sys.exit(0 if torch.version.cuda == '${TORCH_CUDA}' else \
+f'torch {torch.__version__} was built for CUDA {torch.version.cuda}, not ${TORCH_CUDA}')" \
  && python -c "import tomllib; d = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
 print('\n'.join(d['dependencies'] + d['optional-dependencies']['kfp']))" > requirements.txt \
- && pip install -c constraints.txt -r requirements.txt
+ && pip install --index-url https://pypi.org/simple -c constraints.txt -c constraints-cuda.txt -r requirements.txt
 COPY src ./src
 COPY components ./components
 COPY pipelines ./pipelines

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from kfp import dsl, kubernetes
 
 from spladeforge.config import KubeflowConfig, Params
-from spladeforge.config.kubeflow import duration_seconds
+from spladeforge.config.kubeflow import duration_seconds, quantity_bytes
 from spladeforge.errors import ConfigError
 
 SHM_VOLUME = "dshm"
@@ -103,8 +103,22 @@ def ingest_is_cacheable(params: Params) -> bool:
 
 
 def gpu_tasks(params: Params) -> set[str]:
-    """train, plus `kubeflow.gpu_tasks` when the preset trains on a GPU."""
-    return {"train", *params.kubeflow.gpu_tasks} if params.train.device == "cuda" else {"train"}
+    """The tasks on the H100 pool: train plus `kubeflow.gpu_tasks` when the preset trains on cuda;
+    none when it trains on cpu (train then runs on the CPU pool in the CPU image, as locally).
+    A device no Linux node has (mps) is refused: the pod would fail after the whole upstream ran."""
+    device = params.train.device
+    if device == "cuda":
+        return {"train", *params.kubeflow.gpu_tasks}
+    if device == "cpu":
+        return set()
+    raise ConfigError(f"train.device {device!r} (preset {params.preset!r}) cannot run on Kubernetes nodes: "
+                      "the pipeline places train on the H100 pool for cuda or on the CPU pool for cpu; "
+                      "choose an h100-* or cpu-* preset, or --set train.device=cpu")
+
+
+def retried(params: Params) -> set[str]:
+    """train (it resumes from its mirrored checkpoints) and every task on the spot GPU pool."""
+    return {"train", *gpu_tasks(params)}
 
 
 def check_offline(params: Params) -> None:
@@ -119,15 +133,17 @@ def check_offline(params: Params) -> None:
 def place_all(tasks: Mapping[str, dsl.PipelineTask], params: Params, enable_caching: bool) -> None:
     """Apply every task's placement by its name in the DAG; a task without a row in TASKS is an error."""
     check_offline(params)
-    k, on_gpu = params.kubeflow, gpu_tasks(params)
+    k, on_gpu, with_retries = params.kubeflow, gpu_tasks(params), retried(params)
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown:
         raise ValueError(f"tasks without placement (add them to placement.TASKS): {unknown}")
     for name, task in tasks.items():
         needs = TASKS[name]
-        resources(task, k, name)
+        resources(task, k, name, name in on_gpu)
         if name in on_gpu:
             gpu_pool(task, k)
+        if name in with_retries:
+            retries(task, k)
         environment(task, k, name)
         use_secrets(task, k, needs, params.generate_queries.openai.api_key_env)
         if k.image_pull_secrets:
@@ -136,8 +152,10 @@ def place_all(tasks: Mapping[str, dsl.PipelineTask], params: Params, enable_cach
         task.set_caching_options(enable_caching and cacheable)
 
 
-def resources(task: dsl.PipelineTask, k: KubeflowConfig, name: str) -> None:
-    r = k.resources.for_task(name)
+def resources(task: dsl.PipelineTask, k: KubeflowConfig, name: str, on_gpu: bool = False) -> None:
+    r = k.resources.for_task(name, on_gpu)
+    if on_gpu:
+        check_gpu_memory(k, name, r)
     if r.cpu:
         task.set_cpu_request(r.cpu)
     if r.memory:
@@ -150,16 +168,26 @@ def resources(task: dsl.PipelineTask, k: KubeflowConfig, name: str) -> None:
         kubernetes.set_timeout(task, duration_seconds(r.timeout))
 
 
+def check_gpu_memory(k: KubeflowConfig, name: str, r) -> None:
+    """A memory-backed /dev/shm is charged to the pod's memory limit: the limit must hold it plus
+    the working set (the request), or the task is OOM-killed, which no retry policy retries."""
+    key = f"kubeflow.resources.{name.replace('-', '_')}"
+    if not r.memory_limit:
+        raise ConfigError(f"{key}.memory_limit is unset for a GPU task: set it above kubeflow.shm_size "
+                          f"({k.shm_size}) plus the memory request")
+    need = quantity_bytes(k.shm_size) + quantity_bytes(r.memory or "0")
+    if quantity_bytes(r.memory_limit) < need:
+        raise ConfigError(f"{key}.memory_limit {r.memory_limit} is below kubeflow.shm_size {k.shm_size} plus "
+                          f"the memory request {r.memory}: /dev/shm counts against the limit; raise the limit "
+                          "or lower shm_size")
+
+
 def gpu_pool(task: dsl.PipelineTask, k: KubeflowConfig) -> None:
-    """Put `task` on the H100 pool and make it survive preemption.
+    """Put `task` on the H100 pool.
 
     - accelerator type/count (the GPU resource limit) plus a node selector on the pool's label,
       and a toleration for the pool's taint, which keeps every other pod off the expensive nodes;
-    - `/dev/shm` as a memory-backed emptyDir: DataLoader workers exchange batches through it;
-    - retries with exponential backoff, for spot nodes reclaimed mid-run. Argo's maxDuration is
-      the window from the first attempt's start (and every retried pod's deadline), so it is days,
-      not the wait between attempts. train resumes from the checkpoints it mirrors to object
-      storage (`training.checkpoint_sync`); the other GPU tasks start over.
+    - `/dev/shm` as a memory-backed emptyDir: DataLoader workers exchange batches through it.
     """
     task.set_accelerator_type(k.accelerator_type).set_accelerator_limit(k.accelerator_count)
     kubernetes.add_node_selector(task, label_key=k.node_selector_key, label_value=k.node_selector_value)
@@ -167,8 +195,21 @@ def gpu_pool(task: dsl.PipelineTask, k: KubeflowConfig) -> None:
                               effect=k.toleration_effect)
     kubernetes.empty_dir_mount(task, volume_name=SHM_VOLUME, mount_path=SHM_PATH, medium="Memory",
                                size_limit=k.shm_size)
+
+
+def retries(task: dsl.PipelineTask, k: KubeflowConfig) -> None:
+    """Retries with exponential backoff, for spot nodes reclaimed mid-run.
+
+    The IR carries the limit and the backoff; which failures are retried is Argo's retryPolicy,
+    which KFP 2.17's IR cannot carry: the cluster's templateDefaults give it (infra/kfp sets
+    OnTransientError, so a preempted or vanished pod is retried and an exception or OOM in the
+    task is not). Argo's maxDuration is the window from the first attempt's start (and every
+    retried pod's deadline), so it is days, not the wait between attempts. train resumes from
+    the checkpoints it mirrors to object storage (`training.checkpoint_sync`); the other GPU tasks
+    start over. The factor is an integer: Argo parses it as one.
+    """
     task.set_retry(num_retries=k.train_retries, backoff_duration=k.retry_backoff,
-                   backoff_factor=k.retry_backoff_factor, backoff_max_duration=k.retry_backoff_max)
+                   backoff_factor=int(k.retry_backoff_factor), backoff_max_duration=k.retry_backoff_max)
 
 
 def environment(task: dsl.PipelineTask, k: KubeflowConfig, name: str) -> None:

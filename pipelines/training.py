@@ -19,6 +19,7 @@ from kfp.dsl.pipeline_context import Pipeline
 
 from spladeforge.components import Components, build
 from spladeforge.config import Params, run_config
+from spladeforge.config.kubeflow import duration_seconds
 from spladeforge.errors import ConfigError
 from spladeforge.pipelines.images import is_pinned, pin
 from spladeforge.pipelines.placement import gpu_tasks, place_all
@@ -43,8 +44,10 @@ def make_pipeline(params: Params, enable_caching: bool = False) -> Callable:
     k = params.kubeflow
     c = build(k.image, k.train_image, gpu=gpu_tasks(params))
 
+    # The run's deadline (Argo's workflow activeDeadlineSeconds): a Pending pod cannot hold it for ever.
     @dsl.pipeline(name=PIPELINE_NAME,
-                  description="Train, evaluate, quantize and gate a SPLADE model; publish it if it wins.")
+                  description="Train, evaluate, quantize and gate a SPLADE model; publish it if it wins.",
+                  pipeline_config=dsl.PipelineConfig(active_deadline_seconds=duration_seconds(k.run_timeout)))
     def spladeforge_training(
         seed: int = p["seed"],
         data: dict = p["data"],

@@ -117,8 +117,8 @@ def test_parameters_mirror_params_yaml(compiled):
     assert "kubeflow" not in params and "preset" not in params
 
 
-def test_train_runs_on_the_h100_pool_with_shm_retries_and_mirrored_checkpoints(compiled):
-    _, ir, k8s = compiled
+def test_train_runs_on_the_h100_pool_with_shm_retries_and_mirrored_checkpoints(tmp_path):
+    _, ir, k8s = compile_ir(tmp_path, ["preset=h100-splade"])
     container = ir["deploymentSpec"]["executors"]["exec-train"]["container"]
     assert container["resources"]["accelerator"] == {
         "count": "1", "resourceCount": "1", "resourceType": "nvidia.com/gpu", "type": "nvidia.com/gpu"}
@@ -148,13 +148,24 @@ def test_train_runs_on_the_h100_pool_with_shm_retries_and_mirrored_checkpoints(c
     assert ir["root"]["inputDefinitions"]["parameters"]["checkpoint_uri"]["defaultValue"] == ""
 
 
-def test_only_train_asks_for_a_gpu_or_tolerates_the_gpu_taint(compiled):
+def test_a_cpu_preset_trains_on_the_cpu_pool_in_the_cpu_image(compiled):
+    """cpu-tiny trains on cpu: nothing asks for a GPU or tolerates the GPU taint, train runs in the
+    CPU image with CPU-node resources, and still retries (it resumes from its checkpoints)."""
     _, ir, k8s = compiled
     for name, executor in ir["deploymentSpec"]["executors"].items():
-        if name != "exec-train":
-            assert "accelerator" not in executor["container"].get("resources", {}), name
-            assert "tolerations" not in k8s.get(name, {}), name
-            assert "nodeSelector" not in k8s.get(name, {}), name
+        assert "accelerator" not in executor["container"].get("resources", {}), name
+        assert "tolerations" not in k8s.get(name, {}), name
+        assert "nodeSelector" not in k8s.get(name, {}), name
+    train = ir["deploymentSpec"]["executors"]["exec-train"]["container"]
+    assert train["image"] == f"ghcr.io/spladeforge/spladeforge:{IMAGE_TAG}"
+    assert (train["resources"]["resourceCpuRequest"], train["resources"]["resourceMemoryRequest"]) == ("2", "8Gi")
+    assert k8s["exec-train"]["activeDeadlineSeconds"] == str(48 * 3600)
+    assert ir["root"]["dag"]["tasks"]["train"]["retryPolicy"]["maxRetryCount"] == 3
+
+
+def test_a_device_no_node_has_is_refused_at_compile_time(tmp_path):
+    with pytest.raises(ConfigError, match=r"train\.device 'mps' \(preset 'mps'\) cannot run on Kubernetes"):
+        compile_ir(tmp_path, ["preset=mps"])
 
 
 def test_promotion_and_publish_are_guarded_by_the_ndcg_gate(compiled):
@@ -309,7 +320,7 @@ def test_images_are_the_projects_and_nothing_is_installed_at_run_time(compiled):
 def test_placement_is_configurable(tmp_path):
     """Another cloud's labels and taints, and 8 GPUs, from `--set kubeflow.*`."""
     _, ir, k8s = compile_ir(tmp_path, [
-        "kubeflow.node_selector_key=node.kubernetes.io/instance-type",
+        "preset=h100-splade", "kubeflow.node_selector_key=node.kubernetes.io/instance-type",
         "kubeflow.node_selector_value=p5.48xlarge", "kubeflow.accelerator_count=8",
         "kubeflow.toleration_key=gpu", "kubeflow.toleration_value=h100", "kubeflow.train_retries=1",
         "kubeflow.image=registry.local/sf:1"])

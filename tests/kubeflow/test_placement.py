@@ -91,7 +91,7 @@ def test_images_are_pinned_to_the_commit_or_a_digest(tiny, tmp_path):
     _, ir, _ = tiny
     images = {name: ex["container"]["image"] for name, ex in _executors(ir).items()}
     assert all(image.endswith(f":{IMAGE_TAG}") for image in images.values()), images
-    assert images["exec-train"] == f"ghcr.io/spladeforge/spladeforge-cuda:{IMAGE_TAG}"
+    assert images["exec-train"] == f"ghcr.io/spladeforge/spladeforge:{IMAGE_TAG}"  # cpu-tiny trains on cpu
     assert images["exec-ingest"] == f"ghcr.io/spladeforge/spladeforge:{IMAGE_TAG}"
     # A digest is immutable and taken as given.
     _, ir, _ = compile_ir(tmp_path, [f"kubeflow.image=registry.local/sf@{DIGEST}"])
@@ -163,9 +163,9 @@ def test_gpu_presets_put_encode_and_evaluate_on_the_gpu_pool_in_the_cuda_image(h
     assert _executors(ir)["exec-quantize"]["container"]["image"].startswith("ghcr.io/spladeforge/spladeforge:")
     _, ir, k8s = compile_ir(tmp_path, [*H100, "kubeflow.gpu_tasks=[encode-shard, evaluate, quantize]"])
     assert on_gpu(ir, k8s) == {"train", "encode-shard", "evaluate", "quantize"}
-    # A preset that trains on CPU keeps everything but train on the CPU pool.
+    # A preset that trains on CPU keeps everything, train included, on the CPU pool.
     _, ir, k8s = tiny
-    assert on_gpu(ir, k8s) == {"train"}
+    assert on_gpu(ir, k8s) == set()
 
 
 def test_an_s3_compatible_endpoint_reaches_every_task(tmp_path):

@@ -28,6 +28,19 @@ def duration_seconds(value: str) -> int:
     return int(match.group(1)) * _SECONDS[match.group(2)]
 
 
+_BYTES = {None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "m": 10**-3,
+          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def quantity_bytes(value: str) -> float:
+    """Bytes in a Kubernetes memory quantity (`32Gi`, `512Mi`, `1G`)."""
+    match = _QUANTITY.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a Kubernetes quantity like 8Gi or 512Mi")
+    number = float(str(value)[: len(str(value)) - len(match.group(2) or "")])
+    return number * _BYTES[match.group(2)]
+
+
 def _quantity(value: str | None) -> str | None:
     if value is not None and not _QUANTITY.match(str(value)):
         raise ValueError(f"{value!r} is not a Kubernetes quantity like 2, 500m, 8Gi or 512Mi")
@@ -68,6 +81,16 @@ class DefaultResources(TaskResources):
     timeout: str | None = "12h"
 
 
+class GpuResources(TaskResources):
+    # encode-shard and evaluate when they run on the GPU pool (kubeflow.gpu_tasks with a cuda
+    # preset): a node of their own, so a share of it like train's. The memory-backed /dev/shm
+    # (`shm_size`, 32Gi) counts against the limit, so the limit holds shm plus the working set
+    # (the request: the model, the corpus' vectors, the index); an OOM there fails for good.
+    cpu: str | None = "8"
+    memory: str | None = "48Gi"
+    memory_limit: str | None = "96Gi"
+
+
 class TrainResources(TaskResources):
     # a3-highgpu-1g: 26 vCPU, 234 GB; leave room for the kubelet and daemonsets.
     cpu: str | None = "20"
@@ -85,6 +108,8 @@ with warnings.catch_warnings():
         """`kubeflow.resources.<task>` (task names with `_` for `-`); `default` applies to every task."""
 
         default: DefaultResources = Field(default_factory=DefaultResources)
+        # Under a task's own settings and over `default`, for the GPU tasks other than train.
+        gpu_default: GpuResources = Field(default_factory=GpuResources)
         check_params: TaskResources = Field(default_factory=TaskResources)
         ingest: TaskResources = Field(default_factory=TaskResources)
         chunk: TaskResources = Field(default_factory=TaskResources)
@@ -101,10 +126,20 @@ with warnings.catch_warnings():
         promote: TaskResources = Field(default_factory=TaskResources)
         publish: TaskResources = Field(default_factory=TaskResources)
 
-        def for_task(self, name: str) -> TaskResources:
-            """The task's own settings over `default` (`name` as in the DAG, e.g. `mine-shard`)."""
+        def for_task(self, name: str, on_gpu: bool = False) -> TaskResources:
+            """The task's own settings over `gpu_default` (a GPU task but train) over `default`
+            (`name` as in the DAG, e.g. `mine-shard`)."""
             own = getattr(self, name.replace("-", "_"))
-            return TaskResources(**{**self.default.model_dump(exclude_none=True), **own.model_dump(exclude_none=True)})
+            merged = self.default.model_dump(exclude_none=True)
+            if on_gpu and name != "train":
+                merged.update(self.gpu_default.model_dump(exclude_none=True))
+            if name == "train" and not on_gpu:
+                # train on the CPU pool (a preset that trains on cpu): the H100 node's share would
+                # never be scheduled there; only what params set for train, and its attempt timeout.
+                merged.update(own.model_dump(exclude_none=True, exclude_unset=True), timeout=own.timeout)
+            else:
+                merged.update(own.model_dump(exclude_none=True))
+            return TaskResources(**merged)
 
 
 class KubeflowConfig(Section):
@@ -136,13 +171,23 @@ class KubeflowConfig(Section):
     # PyTorch DataLoader workers share batches through /dev/shm; Docker's default is 64 MB.
     shm_size: str = "32Gi"
     # Spot/preemptible H100 nodes vanish; a retry lands on a fresh node after the backoff.
+    # Which failures are retried is the cluster's choice (KFP 2.17's IR cannot carry Argo's
+    # retryPolicy): infra/kfp sets OnTransientError with a pattern that matches preemption and a
+    # vanished pod, not an exception or OOM in the task (infra/README.md, "Retries").
     train_retries: int = Field(3, ge=0, le=10)
     retry_backoff: str = "120s"
-    retry_backoff_factor: float = Field(2.0, ge=1.0)
+    # Argo parses the factor as an integer: 1.5 would compile and fail at the first retry.
+    retry_backoff_factor: int = Field(2, ge=1, le=10)
     # Argo's backoff.maxDuration counts from the start of the *first* attempt, and Argo also makes
     # it the deadline of every retried pod: it must cover the whole training with its preemptions,
     # not the wait between attempts. Three days: a 48 h attempt plus retries.
     retry_backoff_max: str = "72h"
+    # The whole run's deadline (Argo's workflow activeDeadlineSeconds, from the run's start): a
+    # pod's own timeout counts only once it runs, so without this a train pod Pending for want of
+    # spot capacity would hold the run, and with max_concurrency 1 every later scheduled run, for
+    # ever. Longer than the retry window plus the stages around train; shorter than the schedule's
+    # interval, so a stuck run ends before the next one is due.
+    run_timeout: str = "4d"
     # Where train mirrors its checkpoints (s3://bucket/prefix; the run id and `train` are appended),
     # read back by a retried attempt on another node. null: beside the train task's model artifact
     # in the pipeline root, the same for every retry of the task and different for every run.
@@ -177,7 +222,14 @@ class KubeflowConfig(Section):
                              "or registry/name@sha256:<64 hex digits>")
         return value
 
-    @field_validator("retry_backoff", "retry_backoff_max")
+    @field_validator("retry_backoff_factor", mode="before")
+    @classmethod
+    def _integer_factor(cls, value):
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"{value} is not an integer: Argo parses the backoff factor as one (1, 2, 3, ...)")
+        return value
+
+    @field_validator("retry_backoff", "retry_backoff_max", "run_timeout")
     @classmethod
     def _duration(cls, value: str) -> str:
         duration_seconds(value)
@@ -197,4 +249,7 @@ class KubeflowConfig(Section):
             raise ValueError(f"retry_backoff_max {self.retry_backoff_max} is shorter than one train attempt "
                              f"(resources.train.timeout {timeout}): Argo counts the window from the first "
                              "attempt's start and ends a retried attempt there")
+        if duration_seconds(self.run_timeout) <= duration_seconds(self.retry_backoff_max):
+            raise ValueError(f"run_timeout {self.run_timeout} is not longer than retry_backoff_max "
+                             f"{self.retry_backoff_max}: the run would end inside train's retry window")
         return self
