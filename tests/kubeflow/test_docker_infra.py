@@ -152,6 +152,7 @@ def test_the_launcher_patch_merges_into_kfps_configmap(tmp_path):
     shutil.copy(INFRA / "kfp/kfp-launcher.yaml", overlay)
     kust = yaml.safe_load((INFRA / "kfp/kustomization.yaml").read_text())
     kust["resources"] = ["../base"]
+    kust["patches"] = [{"path": "kfp-launcher.yaml"}]  # the controller's patches: test_retry_policy.py
     (overlay / "kustomization.yaml").write_text(yaml.safe_dump(kust))
     proc = subprocess.run(["kubectl", "kustomize", str(overlay)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from spladeforge.config import load_params
 from spladeforge.errors import ConfigError
@@ -140,6 +141,9 @@ def test_every_task_has_requests_a_memory_limit_and_a_timeout(tiny, tmp_path):
     ("kubeflow.resources.trian.cpu=4", r"kubeflow\.resources\.trian: unknown key"),
     ("kubeflow.retry_backoff_max=3600s", r"retry_backoff_max 3600s is shorter than one train attempt"),
     ("kubeflow.image=Not An Image", r"kubeflow\.image"),
+    # Argo parses the factor as an integer: 1.5 would compile and fail at the first retry.
+    ("kubeflow.retry_backoff_factor=1.5", r"kubeflow\.retry_backoff_factor.*not an integer"),
+    ("kubeflow.run_timeout=3d", r"run_timeout 3d is not longer than retry_backoff_max 72h"),
 ])
 def test_bad_placement_values_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key):
@@ -175,3 +179,46 @@ def test_an_s3_compatible_endpoint_reaches_every_task(tmp_path):
         env = _env(ir, executor)
         assert env["AWS_ENDPOINT_URL_S3"] == "https://storage.googleapis.com", executor
         assert env["AWS_REQUEST_CHECKSUM_CALCULATION"] == "when_required", executor
+
+
+def test_gpu_tasks_get_a_gpu_nodes_share_with_the_memory_limit_above_shm(h100, tmp_path):
+    """/dev/shm (memory-backed, 32Gi) is charged to the limit: the limit holds it plus the request."""
+    _, ir, _ = h100
+    for name in ("exec-encode-shard", "exec-evaluate"):
+        r = _executors(ir)[name]["container"]["resources"]
+        assert (r["resourceCpuRequest"], r["resourceMemoryRequest"], r["resourceMemoryLimit"]) == ("8", "48Gi", "96Gi")
+    assert _executors(ir)["exec-quantize"]["container"]["resources"]["resourceMemoryLimit"] == "16Gi"  # CPU pool
+    with pytest.raises(ConfigError, match=r"kubeflow\.resources\.evaluate\.memory_limit 40Gi is below "
+                                          r"kubeflow\.shm_size 32Gi plus the memory request 48Gi"):
+        compile_ir(tmp_path, [*H100, "kubeflow.resources.evaluate.memory_limit=40Gi"])
+    _, ir, _ = compile_ir(tmp_path, [*H100, "kubeflow.shm_size=8Gi", "kubeflow.resources.evaluate.memory=16Gi",
+                                     "kubeflow.resources.evaluate.memory_limit=32Gi"])
+    assert _executors(ir)["exec-evaluate"]["container"]["resources"]["resourceMemoryLimit"] == "32Gi"
+
+
+def test_the_whole_run_has_a_deadline_longer_than_the_retry_window(h100):
+    """A pod's activeDeadlineSeconds counts from its start: a train pod Pending for want of spot
+    capacity is ended only by the workflow's deadline, which then lets the next scheduled run start."""
+    text, ir, _ = h100
+    platform = list(yaml.safe_load_all(text))[1]["platforms"]["kubernetes"]
+    assert platform["pipelineConfig"]["activeDeadlineSeconds"] == 4 * 86400
+    window = int(_control_flow_tasks(ir)["train"]["retryPolicy"]["backoffMaxDuration"].rstrip("s"))
+    assert platform["pipelineConfig"]["activeDeadlineSeconds"] > window
+
+
+def test_every_gpu_task_retries_with_an_integer_factor(h100):
+    _, ir, _ = h100
+    tasks = _control_flow_tasks(ir)
+    for name in ("train", "encode-shard", "evaluate"):
+        retry = tasks[name]["retryPolicy"]
+        assert retry["maxRetryCount"] == 3 and retry["backoffDuration"] == "120s", name
+        assert float(retry["backoffFactor"]).is_integer(), name
+    assert "retryPolicy" not in tasks["quantize"] and "retryPolicy" not in tasks["ingest"]
+
+
+def _control_flow_tasks(ir: dict) -> dict[str, dict]:
+    """Every task of the DAG by name, those inside loops and conditions included."""
+    tasks = dict(ir["root"]["dag"]["tasks"])
+    for inner in _control_flow(ir).values():
+        tasks.update(inner)
+    return tasks
