@@ -9,11 +9,12 @@ def train(train: dict, seed: int, tuples: Input[Dataset], dev: Input[Dataset],
           model: Output[Model], curves: Output[Artifact], metrics: Output[Metrics], manifest: Output[Artifact]):
     """Fine-tune the base model, its checkpoints mirrored to object storage.
 
-    `checkpoint_uri` s3://... holds them under `<uri>/<run_id>/train`; empty: beside this task's
-    model artifact in the pipeline root. `run_id` is the KFP run's id and the model artifact's URI
-    is fixed by the driver before the first attempt: both are the same for every retry of this
-    task, so an attempt on a fresh node reads back the checkpoints a preempted one left
-    (`training.checkpoint_sync`). A local path (kfp.local) is used as the folder directly.
+    `checkpoint_uri` s3://... holds them under `<uri>/<run_id>/train`; empty: under
+    `checkpoints/<run_id>/train` in the bucket of this task's model artifact (the pipeline root's).
+    `run_id` is the KFP run's id and the model artifact's URI is fixed by the driver before the
+    first attempt: both are the same for every retry of this task, so an attempt on a fresh node
+    reads back the checkpoints a preempted one left (`training.checkpoint_sync`). A local path
+    (kfp.local) is used as the folder directly.
     `dev` picks the checkpoint; the test split never reaches this task.
     """
     from pathlib import Path

@@ -267,3 +267,32 @@ def test_terraform_creates_the_buckets_and_the_hmac_key_the_pipeline_uses():
     assert re.search(r'output "hmac_secret" \{[^}]*sensitive\s*=\s*true', outputs)
     _, providers = _launcher()
     assert providers["s3"]["default"]["endpoint"] == "storage.googleapis.com"
+
+
+def test_a_failed_runs_checkpoint_mirror_is_under_the_prefix_the_lifecycle_rules_expire():
+    """A finished train deletes its mirror; a run that failed for good leaves it, and the bucket's
+    rule on `checkpoints/` removes it: the terraform rule on GCS, checkpoint-lifecycle.json on S3."""
+    from moto import mock_aws
+
+    from spladeforge.training.checkpoint_sync import checkpoint_location
+
+    tf = (INFRA / "terraform/gke-h100/main.tf").read_text()
+    kfp_bucket = tf[tf.index('resource "google_storage_bucket" "kfp"'):tf.index('resource "google_storage_bucket" "mlflow"')]
+    (prefix,) = re.findall(r'matches_prefix\s*=\s*\["([^"]+)"\]', kfp_bucket)
+    outputs = (INFRA / "terraform/gke-h100/outputs.tf").read_text()
+    assert re.search(r'output "checkpoint_uri".*?"s3://\$\{google_storage_bucket\.kfp\.name\}/checkpoints"', outputs, re.S)
+    assert re.search(r'output "pipeline_root".*?"s3://\$\{google_storage_bucket\.kfp\.name\}/pipeline-root"', outputs, re.S)
+    model_uri = "s3://team-kfp/pipeline-root/spladeforge-training/run-7/train/42/model"
+    for checkpoint_uri in ("", "s3://team-kfp/checkpoints"):  # kubeflow.checkpoint_uri null, or terraform's
+        _, mirror = checkpoint_location(checkpoint_uri, "run-7", model_uri)
+        assert mirror == "s3://team-kfp/checkpoints/run-7/train"
+        assert mirror.removeprefix("s3://team-kfp/").startswith(prefix)
+    rules = json.loads((INFRA / "kfp/checkpoint-lifecycle.json").read_text())
+    with mock_aws():
+        import boto3
+
+        s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+        s3.create_bucket(Bucket="team-kfp")
+        s3.put_bucket_lifecycle_configuration(Bucket="team-kfp", LifecycleConfiguration=rules)
+        (rule,) = s3.get_bucket_lifecycle_configuration(Bucket="team-kfp")["Rules"]
+    assert rule["Status"] == "Enabled" and rule["Filter"]["Prefix"] == prefix and rule["Expiration"]["Days"] >= 1

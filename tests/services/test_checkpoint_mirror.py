@@ -127,9 +127,10 @@ def test_where_a_kubeflow_train_task_keeps_its_checkpoints(tmp_path, caplog):
     model_uri = "s3://kfp-root/pipeline/spladeforge-training/run-9/train/abc/model"
     assert checkpoint_location("s3://ckpt/prefix/", "run-9", model_uri) == (
         local_folder("s3://ckpt/prefix/run-9/train"), "s3://ckpt/prefix/run-9/train")
-    # Unset: beside the model artifact in the pipeline root (per run, the same for every retry).
+    # Unset: under checkpoints/ in the pipeline root's bucket (per run, the same for every retry),
+    # the prefix the bucket's lifecycle rule expires when a run failed for good.
     local, uri = checkpoint_location("", "run-9", model_uri)
-    assert uri == "s3://kfp-root/pipeline/spladeforge-training/run-9/train/abc/checkpoints"
+    assert uri == "s3://kfp-root/checkpoints/run-9/train"
     assert local == local_folder(uri) == checkpoint_location("", "run-9", model_uri)[0]  # every attempt
     # kfp.local: a plain folder, used directly.
     assert checkpoint_location(str(tmp_path), "7", "/x/model") == (tmp_path / "7" / "train", None)

@@ -43,3 +43,8 @@ output "hmac_secret" {
   value       = google_storage_hmac_key.pipelines.secret
   sensitive   = true
 }
+
+output "region" {
+  description = "providers.s3.default.region of infra/kfp/kfp-launcher.yaml: the buckets' location."
+  value       = var.region
+}

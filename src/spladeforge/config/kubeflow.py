@@ -189,8 +189,9 @@ class KubeflowConfig(Section):
     # interval, so a stuck run ends before the next one is due.
     run_timeout: str = "4d"
     # Where train mirrors its checkpoints (s3://bucket/prefix; the run id and `train` are appended),
-    # read back by a retried attempt on another node. null: beside the train task's model artifact
-    # in the pipeline root, the same for every retry of the task and different for every run.
+    # read back by a retried attempt on another node. null: s3://<pipeline root's bucket>/checkpoints,
+    # the same for every retry of the task and different for every run. A finished run deletes its
+    # mirror; a bucket lifecycle rule on `checkpoints/` expires those of failed runs (infra/).
     checkpoint_uri: str | None = None
     # An S3-compatible endpoint for every task's boto3/DVC and the checkpoints, e.g.
     # https://storage.googleapis.com for GCS with HMAC keys; null: AWS S3.

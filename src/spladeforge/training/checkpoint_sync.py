@@ -49,12 +49,16 @@ def local_folder(uri: str) -> Path:
 def checkpoint_location(checkpoint_uri: str, run_id: str, model_uri: str) -> tuple[Path, str | None]:
     """(local folder, S3 URI to mirror it to or None) for a Kubeflow train task.
 
-    `checkpoint_uri` s3://... -> `<uri>/<run id>/train`; empty -> beside the task's model artifact
-    in the pipeline root (unique per run, the same for every retry); a local path (kfp.local) ->
-    `<path>/<run id>/train`, used directly.
+    `checkpoint_uri` s3://... -> `<uri>/<run id>/train`; empty -> `checkpoints/<run id>/train` in
+    the bucket of the task's model artifact (the pipeline root's), a prefix a bucket lifecycle rule
+    expires for runs that failed for good (infra/terraform); for another scheme, beside the model
+    artifact. A local path (kfp.local) -> `<path>/<run id>/train`, used directly.
     """
+    parsed = urlparse(model_uri)
     if checkpoint_uri:
         target = f"{checkpoint_uri.rstrip('/')}/{run_id}/train"
+    elif parsed.scheme == "s3" and parsed.netloc:
+        target = f"s3://{parsed.netloc}/checkpoints/{run_id}/train"
     else:
         target = f"{model_uri.rstrip('/').rsplit('/', 1)[0]}/checkpoints"
     scheme = urlparse(target).scheme
