@@ -3,7 +3,9 @@
 It answers only what `kfp.Client` asks for when submitting and scheduling, with just enough of
 each resource for the client to go on; every request is kept for the test to assert on. Like a
 Kubeflow behind Istio/oauth2-proxy, it can demand a bearer token and/or a session cookie on every
-request (401 otherwise), and say it is multi-user.
+request (401 otherwise), and say it is multi-user. With `require_namespace` it plays
+REQUIRE_NAMESPACE_FOR_PIPELINES=true: pipelines are listed and uploaded per namespace, and a
+request without one is refused (400).
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ def _display_name_filter(query: dict[str, list[str]]) -> str | None:
 
 
 class FakeKfp:
-    def __init__(self, token: str | None = None, cookie: str | None = None, multi_user: bool = False) -> None:
+    def __init__(self, token: str | None = None, cookie: str | None = None, multi_user: bool = False,
+                 require_namespace: bool = False) -> None:
         self.token, self.cookie, self.multi_user = token, cookie, multi_user
+        self.require_namespace = require_namespace
         self.requests: list[Recorded] = []
         self.refused: list[Recorded] = []
         self.experiments: dict[str, dict] = {}
@@ -119,8 +123,12 @@ class FakeKfp:
                 if path.startswith("/experiments/"):
                     return self._send(fake.experiments[path.rsplit("/", 1)[1]])
                 if path == "/pipelines":
+                    namespace = rec.query.get("namespace", [""])[0]
+                    if fake.require_namespace and not namespace:
+                        return self._send({"error": "namespace is required for pipelines", "code": 3}, 400)
                     wanted = _display_name_filter(rec.query)
-                    found = [p for p in fake.pipelines.values() if wanted in (None, p["display_name"])]
+                    found = [p for p in fake.pipelines.values() if wanted in (None, p["display_name"])
+                             and p.get("namespace", "") == namespace]
                     return self._send({"pipelines": found, "total_size": len(found)})
                 if path == "/recurringruns":
                     wanted = _display_name_filter(rec.query)
@@ -151,8 +159,11 @@ class FakeKfp:
                 if path == "/runs":
                     return self._send(dict(rec.json, run_id="run-1", state="PENDING"))
                 if path == "/pipelines/upload":
+                    namespace = rec.query.get("namespace", [""])[0]
+                    if fake.require_namespace and not namespace:
+                        return self._send({"error": "namespace is required for pipelines", "code": 3}, 400)
                     pipe = {"pipeline_id": f"pipe-{len(fake.pipelines) + 1}",
-                            "display_name": rec.query.get("name", ["?"])[0]}
+                            "display_name": rec.query.get("name", ["?"])[0], "namespace": namespace}
                     fake.pipelines[pipe["pipeline_id"]] = pipe
                     return self._send(pipe)
                 if path == "/pipelines/upload_version":

@@ -63,7 +63,7 @@ def test_submit_creates_one_run_in_the_experiment_with_the_pipeline_root(kfp_ser
     assert body["runtime_config"]["pipeline_root"] == "s3://bucket/root"
     spec = body["pipeline_spec"]["pipeline_spec"]  # IR and its Kubernetes platform spec, inline
     assert spec["pipelineInfo"]["name"] == "spladeforge-training"
-    assert "nvidia-h100-80gb" in json.dumps(body["pipeline_spec"]["platform_spec"])
+    assert "pipelineConfig" in json.dumps(body["pipeline_spec"]["platform_spec"])  # the run's deadline
     train_default = spec["root"]["inputDefinitions"]["parameters"]["train"]["defaultValue"]
     assert train_default["max_steps"] == 7  # --set reached the compiled defaults
 
@@ -77,7 +77,7 @@ def test_schedule_uploads_a_version_and_creates_an_uncached_recurring_run(kfp_se
     assert upload.query["name"] == ["weekly-retrain"]
     uploaded, platform = yaml.safe_load_all(upload.files["uploadfile"])  # IR, then its platform spec
     assert uploaded["pipelineInfo"]["name"] == "spladeforge-training"
-    assert "nvidia-h100-80gb" in json.dumps(platform)
+    assert platform["platforms"]["kubernetes"]["pipelineConfig"]["activeDeadlineSeconds"] == 4 * 86400
     (version,) = kfp_server.find("POST", "/pipelines/upload_version")
     assert version.query["pipelineid"] == ["pipe-1"]
     (job,) = kfp_server.find("POST", "/recurringruns")
@@ -236,3 +236,50 @@ def test_schedule_package_sends_the_overridden_sections(kfp_server, package):
            params=False, pinned=False)
     (job,) = kfp_server.find("POST", "/recurringruns")
     assert job.json["runtime_config"]["parameters"]["register"]["min_delta"] == 0.02
+
+
+def test_schedule_uploads_and_finds_the_pipeline_in_the_profile_namespace(no_proxy):
+    """REQUIRE_NAMESPACE_FOR_PIPELINES=true: a shared pipeline of the same name is not the team's."""
+    with FakeKfp(multi_user=True, require_namespace=True) as server:
+        server.pipelines["shared-1"] = {"pipeline_id": "shared-1", "display_name": "weekly", "namespace": ""}
+        args = ("schedule", "--host", server.url, "--namespace", "team-a", "--cron", "0 0 3 * * 1", "--name", "weekly")
+        invoke(*args)
+        (upload,) = server.find("POST", "/pipelines/upload")
+        assert upload.query["namespace"] == ["team-a"]
+        (listing,) = server.find("GET", "/pipelines")
+        assert listing.query["namespace"] == ["team-a"]
+        (version,) = server.find("POST", "/pipelines/upload_version")
+        assert version.query["pipelineid"] != ["shared-1"]
+        team_pipeline = version.query["pipelineid"][0]
+        # The next schedule finds the team's own pipeline and adds a version to it.
+        invoke(*args, "--replace")
+        assert len(server.find("POST", "/pipelines/upload")) == 1
+        assert server.find("POST", "/pipelines/upload_version")[-1].query["pipelineid"] == [team_pipeline]
+
+
+def test_schedule_shifts_a_local_cron_to_utc(kfp_server):
+    """KFP runs crons in UTC: 03:00 Monday in Tokyo (UTC+9, no DST) is 18:00 Sunday UTC."""
+    out = invoke("schedule", "--cron", "0 0 3 * * 1", "--timezone", "Asia/Tokyo", "--name", "tokyo").output
+    (job,) = kfp_server.find("POST", "/recurringruns")
+    assert job.json["trigger"]["cron_schedule"]["cron"] == "0 0 18 * * 0"
+    assert "Asia/Tokyo at UTC+09:00" in out
+    result = run_cli("schedule", "--cron", "0 0 3 * * 1", "--timezone", "Mars/Olympus", "--name", "x")
+    assert result.exit_code != 0 and "not an IANA time zone" in str(result.exception)
+
+
+def test_local_crons_with_daylight_saving_and_what_cannot_be_shifted():
+    from datetime import datetime, timezone
+
+    from spladeforge.cli.cron import to_utc
+    from spladeforge.errors import ConfigError
+
+    winter, summer = (datetime(2026, m, 15, tzinfo=timezone.utc) for m in (1, 7))
+    assert to_utc("0 30 1 * * 1-5", "Europe/Berlin", winter).expression == "0 30 0 * * 1-5"
+    shifted = to_utc("0 30 1 * * 1-5", "Europe/Berlin", summer)
+    assert shifted.expression == "0 30 23 * * 0,1,2,3,4" and shifted.changes_offset
+    assert to_utc("0 0 22 * * 6", "America/New_York", winter).expression == "0 0 3 * * 0"
+    assert to_utc("0 */5 * * * *", "UTC").expression == "0 */5 * * * *"
+    with pytest.raises(ConfigError, match="minute and hour must be single numbers"):
+        to_utc("0 */5 * * * *", "Europe/Berlin", winter)
+    with pytest.raises(ConfigError, match="day-of-month and month must be"):
+        to_utc("0 0 3 1 * *", "Europe/Berlin", winter)

@@ -167,6 +167,21 @@ def submit(
     typer.echo(f"run {result.run_id} in experiment {experiment!r}")
 
 
+def _pipeline_id(client, name: str, namespace: str | None) -> str | None:
+    """The id of the pipeline called `name` in `namespace` (shared pipelines when None).
+
+    kfp.Client.get_pipeline_id asks without a namespace: on a multi-user Kubeflow that lists the
+    shared pipelines (refused with REQUIRE_NAMESPACE_FOR_PIPELINES=true), not the profile's own.
+    """
+    predicate = {"operation": "EQUALS", "key": "display_name", "stringValue": name}
+    page = client.list_pipelines(filter=json.dumps({"predicates": [predicate]}), namespace=namespace, page_size=2)
+    found = [p.pipeline_id for p in page.pipelines or [] if p.display_name == name]
+    if len(found) > 1:
+        raise ConfigError(f"more than one pipeline named {name!r} in namespace {namespace or '(shared)'}: "
+                          f"{', '.join(found)}; delete one or choose another --name")
+    return found[0] if found else None
+
+
 def _recurring_runs_named(client, name: str, namespace: str | None) -> list[str]:
     """Ids of the recurring runs called `name` (in `namespace`, when given)."""
     predicate = {"operation": "EQUALS", "key": "display_name", "stringValue": name}
@@ -183,8 +198,11 @@ def _recurring_runs_named(client, name: str, namespace: str | None) -> list[str]
 @pipeline_app.command()
 def schedule(
     host: HostOpt,
-    cron: Annotated[str, typer.Option(help="6-field cron (with seconds), e.g. '0 0 3 * * 1'.")],
+    cron: Annotated[str, typer.Option(help="6-field cron (with seconds), e.g. '0 0 3 * * 1', in --timezone.")],
     namespace: NamespaceOpt = None,
+    timezone: Annotated[str, typer.Option(envvar="KFP_SCHEDULE_TIMEZONE", help=(
+        "IANA zone the cron is written in; KFP runs crons in UTC, so it is shifted by the zone's "
+        "current offset (again with --replace after a daylight-saving change)."))] = "UTC",
     experiment: ExperimentOpt = "spladeforge",
     pipeline_root: RootOpt = None,
     name: Annotated[str, typer.Option(help="Recurring run and pipeline name.")] = "spladeforge-retrain",
@@ -206,11 +224,14 @@ def schedule(
     Caching is off unless `--cache` because a scheduled retrain exists to see new documents;
     `max_concurrency=1` keeps a slow run from overlapping the next one on the same GPU pool and
     registry. Two recurring runs of one name would both fire, the old one with the old version:
-    an existing one is refused, or replaced with `--replace`.
+    an existing one is refused, or replaced with `--replace`. The pipeline is uploaded to and
+    looked up in `--namespace` (a profile's own pipelines on a multi-user Kubeflow).
     """
+    from spladeforge.cli.cron import to_utc
     from spladeforge.pipelines import run_arguments
 
-    cron = check_cron(cron)
+    local = to_utc(check_cron(cron), timezone)
+    cron = local.expression
     with tempfile.TemporaryDirectory() as workdir:
         path, arguments, run_params = _run_inputs(package, params, set_, workdir, image=image,
                                                   train_image=train_image, allow_dirty=allow_dirty, cache=cache)
@@ -221,9 +242,9 @@ def schedule(
                 raise ConfigError(f"a recurring run named {name!r} exists ({', '.join(existing)}); pass --replace "
                                   "to replace it with this version, or choose another --name")
             version_name = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-            pipeline_id = client.get_pipeline_id(name)
+            pipeline_id = _pipeline_id(client, name, namespace)
             if pipeline_id is None:
-                pipeline_id = client.upload_pipeline(str(path), pipeline_name=name).pipeline_id
+                pipeline_id = client.upload_pipeline(str(path), pipeline_name=name, namespace=namespace).pipeline_id
             version = client.upload_pipeline_version(str(path), pipeline_version_name=version_name,
                                                      pipeline_id=pipeline_id)
             exp = client.create_experiment(experiment, namespace=namespace)
@@ -237,4 +258,14 @@ def schedule(
             for old in existing:
                 client.delete_recurring_run(old)
     replaced = f", replacing {', '.join(existing)}" if existing else ""
-    typer.echo(f"recurring run {job.recurring_run_id}: {cron!r}, pipeline version {version_name}{replaced}")
+    zone = "" if timezone == "UTC" else f" (UTC; {timezone} at UTC{_hours(local.offset)})"
+    typer.echo(f"recurring run {job.recurring_run_id}: {cron!r}{zone}, pipeline version {version_name}{replaced}")
+    if local.changes_offset:
+        typer.echo(f"{timezone} changes its UTC offset with daylight saving time: run schedule --replace after "
+                   "the change to keep the local time", err=True)
+
+
+def _hours(offset) -> str:
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
