@@ -51,7 +51,7 @@ def compile_in(root, *args):
 
 def test_compile_pins_the_head_commit(checkout):
     commit = git("rev-parse", "HEAD", cwd=checkout)
-    result, images = compile_in(checkout)
+    result, images = compile_in(checkout, "--set", "preset=h100-splade")  # train in the CUDA image
     assert result.exit_code == 0, result.output
     assert images == {f"ghcr.io/spladeforge/spladeforge:{commit}", f"ghcr.io/spladeforge/spladeforge-cuda:{commit}"}
 
@@ -73,7 +73,7 @@ def test_a_digest_needs_no_git(tmp_path):
     shutil.copy(REPO / "params.yaml", tmp_path)
     shutil.copytree(REPO / "configs", tmp_path / "configs")  # not a git checkout
     cpu, cuda = f"registry.local/sf@{DIGEST}", f"registry.local/sf-cuda@{DIGEST}"
-    result, images = compile_in(tmp_path, "--image", cpu, "--train-image", cuda)
+    result, images = compile_in(tmp_path, "--image", cpu, "--train-image", cuda, "--set", "preset=h100-splade")
     assert result.exit_code == 0, result.output
     assert images == {cpu, cuda}
     result, _ = compile_in(tmp_path)
