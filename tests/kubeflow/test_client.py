@@ -4,6 +4,7 @@ caching flags, namespaces, schedule replacement and run parameters, as the serve
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 import pytest
 import yaml
@@ -268,12 +269,12 @@ def test_schedule_shifts_a_local_cron_to_utc(kfp_server):
 
 
 def test_local_crons_with_daylight_saving_and_what_cannot_be_shifted():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from spladeforge.cli.cron import to_utc
     from spladeforge.errors import ConfigError
 
-    winter, summer = (datetime(2026, m, 15, tzinfo=timezone.utc) for m in (1, 7))
+    winter, summer = (datetime(2026, m, 15, tzinfo=UTC) for m in (1, 7))
     assert to_utc("0 30 1 * * 1-5", "Europe/Berlin", winter).expression == "0 30 0 * * 1-5"
     shifted = to_utc("0 30 1 * * 1-5", "Europe/Berlin", summer)
     assert shifted.expression == "0 30 23 * * 0,1,2,3,4" and shifted.changes_offset

@@ -31,7 +31,8 @@ def test_images_are_multi_stage_pinned_non_root(name):
     stages = [args for op, args in steps if op == "FROM"]
     assert len(stages) == 2 and stages[0].endswith("AS build") and stages[1].endswith("AS runtime")
     runs = " ".join(args for op, args in steps if op == "RUN")
-    assert re.search(r"pip install (--index-url \S+ )?-c constraints.txt( -c constraints-cuda.txt)? -r requirements.txt",
+    assert re.search(r"pip install (--index-url \S+ )?-c constraints.txt( -c constraints-cuda.txt)? "
+                     r"-r requirements.txt",
                      runs), runs
     assert "pip wheel --no-deps" in runs and "pip install -e" not in runs
     runtime = steps[[i for i, (op, _) in enumerate(steps) if op == "FROM"][1]:]
@@ -277,11 +278,13 @@ def test_a_failed_runs_checkpoint_mirror_is_under_the_prefix_the_lifecycle_rules
     from spladeforge.training.checkpoint_sync import checkpoint_location
 
     tf = (INFRA / "terraform/gke-h100/main.tf").read_text()
-    kfp_bucket = tf[tf.index('resource "google_storage_bucket" "kfp"'):tf.index('resource "google_storage_bucket" "mlflow"')]
+    kfp_bucket = tf[tf.index('resource "google_storage_bucket" "kfp"'):
+                    tf.index('resource "google_storage_bucket" "mlflow"')]
     (prefix,) = re.findall(r'matches_prefix\s*=\s*\["([^"]+)"\]', kfp_bucket)
     outputs = (INFRA / "terraform/gke-h100/outputs.tf").read_text()
-    assert re.search(r'output "checkpoint_uri".*?"s3://\$\{google_storage_bucket\.kfp\.name\}/checkpoints"', outputs, re.S)
-    assert re.search(r'output "pipeline_root".*?"s3://\$\{google_storage_bucket\.kfp\.name\}/pipeline-root"', outputs, re.S)
+    bucket = r'"s3://\$\{google_storage_bucket\.kfp\.name\}'
+    assert re.search(r'output "checkpoint_uri".*?' + bucket + '/checkpoints"', outputs, re.S)
+    assert re.search(r'output "pipeline_root".*?' + bucket + '/pipeline-root"', outputs, re.S)
     model_uri = "s3://team-kfp/pipeline-root/spladeforge-training/run-7/train/42/model"
     for checkpoint_uri in ("", "s3://team-kfp/checkpoints"):  # kubeflow.checkpoint_uri null, or terraform's
         _, mirror = checkpoint_location(checkpoint_uri, "run-7", model_uri)

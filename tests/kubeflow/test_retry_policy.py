@@ -32,7 +32,8 @@ EXCEPTION = ("Failed", "Error (exit code 1)")
 OOM = ("Failed", "OOMKilled (exit code 137)")
 
 # What KFP's manifests configure, as the stand-in base the overlay is rendered over.
-KFP_WORKFLOW_DEFAULTS = "spec:\n  templateDefaults:\n    retryStrategy:\n      limit: \"2\"\n      retryPolicy: OnError\n"
+KFP_WORKFLOW_DEFAULTS = ("spec:\n  templateDefaults:\n    retryStrategy:\n"
+                         "      limit: \"2\"\n      retryPolicy: OnError\n")
 KFP_PATTERN = "(?i)(imminent node shutdown|preempt|pod deleted)"
 
 
@@ -63,7 +64,8 @@ def kfp_retry_strategy(retry_policy: dict) -> dict:
     limit and backoff as strings, durations in seconds, the factor as Go prints a float64."""
     seconds = {key: str(int(retry_policy[key].rstrip("s"))) for key in ("backoffDuration", "backoffMaxDuration")}
     return {"limit": str(retry_policy["maxRetryCount"]),
-            "backoff": {"duration": seconds["backoffDuration"], "factor": format(float(retry_policy["backoffFactor"]), "g"),
+            "backoff": {"duration": seconds["backoffDuration"],
+                        "factor": format(float(retry_policy["backoffFactor"]), "g"),
                         "maxDuration": seconds["backoffMaxDuration"]}}
 
 

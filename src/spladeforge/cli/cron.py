@@ -11,7 +11,7 @@ day it was made (`schedule --replace` after the change moves it).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from spladeforge.errors import ConfigError
@@ -51,7 +51,7 @@ def to_utc(expression: str, timezone_name: str, now: datetime | None = None) -> 
     """`expression` (6 fields) in `timezone_name`, shifted to UTC by the zone's offset at `now`."""
     tz = zone(timezone_name)
     second, minute, hour, dom, month, dow = expression.split()
-    now = (now or datetime.now(timezone.utc)).astimezone(tz)
+    now = (now or datetime.now(UTC)).astimezone(tz)
     offsets = {now.replace(month=m, day=1).utcoffset() for m in range(1, 13)}
     if len(offsets) == 1 and next(iter(offsets)) == timedelta(0):
         return UtcCron(expression, timedelta(0), False)
@@ -62,7 +62,7 @@ def to_utc(expression: str, timezone_name: str, now: datetime | None = None) -> 
         raise ConfigError(f"--cron {expression!r} with --timezone {timezone_name}: day-of-month and month must be * "
                           "(a shift across midnight would move them); write the cron in UTC instead")
     local = now.replace(hour=int(hour), minute=int(minute), second=0, microsecond=0)
-    utc = local.astimezone(timezone.utc)
+    utc = local.astimezone(UTC)
     shift = (utc.date() - local.date()).days
     shifted = " ".join([second, str(utc.minute), str(utc.hour), dom, month, _weekdays(dow, shift, expression)])
     return UtcCron(shifted, local.utcoffset() or timedelta(0), len(offsets) > 1)
