@@ -13,6 +13,12 @@ averages, which register's paired bootstrap resamples), `report.md`, `report.jso
 `errors.md`/`errors.json` and `plots/*.png`; and `metrics_path`, a flat JSON dict for DVC (with
 each local task's `set_sha256`, the content hash of what it was measured on).
 
+The team's judgments (`evaluate.judgments`, or `judgments`) are scored as the task `judged` over
+the test split's corpus, which is the whole chunk corpus, once they hold a query graded above 0;
+`judged_enough` in metrics.json says whether they reach `evaluate.judgments_min_queries`.
+Every local task gets each system's judged fraction of its top 10 (`<task>_<system>_judged_at_10`),
+and machine judges in `judgments/machine/` their agreement with the human grades.
+
 Where it lives: the tasks in `evaluation.tasks`, the systems (model, INT8, base, BM25, dense,
 hybrid) in `evaluation.systems`, the comparison in `evaluation.compare`, metrics.json in
 `evaluation.metrics`, the report in `evaluation.report`, the shard files in `evaluation.embeddings`.
@@ -25,9 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from spladeforge.config import EvaluateConfig
+from spladeforge.config.release import JUDGED_LABEL, metric_label
 from spladeforge.evaluation import tasks as eval_tasks
 from spladeforge.evaluation.beir import load_beir
 from spladeforge.evaluation.embeddings import encode_shard, read_document_embeddings
+from spladeforge.evaluation.judged import load_judgments
 from spladeforge.evaluation.metrics import HELD_OUT_LABEL, PER_QUERY_FILE, add_baseline_deltas, flat_metrics
 from spladeforge.evaluation.report import read_baseline, write_report
 from spladeforge.io import atomic_outputs, sha256_tree, write_json
@@ -47,6 +55,7 @@ def run(
     int8_dir: Path | None = None,
     baseline: Path | None = None,
     document_embeddings: Sequence[Path] | None = None,
+    judgments: Path | None = None,
 ) -> dict:
     """Evaluate and write the outputs; return a short summary for the CLI to print.
 
@@ -55,6 +64,7 @@ def run(
     """
     # Everything a user can get wrong is checked before the first model is loaded.
     heldout = load_beir(task_dir).subsample(cfg.max_queries)
+    judged = load_judgments(cfg, judgments if judgments is not None else cfg.judgments, heldout.corpus)
     beir = eval_tasks.load_beir_tasks(cfg.beir_datasets, cfg.beir_split, cfg.max_queries)
     named = eval_tasks.resolve_mteb_names(cfg.mteb_tasks) if cfg.mteb_tasks else []
     previous = read_baseline(baseline) if baseline is not None else None
@@ -67,10 +77,13 @@ def run(
     if document_embeddings is not None:
         documents = read_document_embeddings(document_embeddings, list(heldout.corpus), sha256_tree(model_dir))
     # MTEB and torch take seconds to import: only once the inputs have passed the checks above.
+    from spladeforge.evaluation.agreement import add_judged_fractions, agreement_metrics, machine_agreement
     from spladeforge.evaluation.compare import evaluate_all
     from spladeforge.evaluation.systems import build_systems
 
     tasks = [eval_tasks.local_task(heldout, HELD_OUT_LABEL)]
+    if judged is not None and judged.data is not None:
+        tasks.append(eval_tasks.local_task(judged.data, JUDGED_LABEL, prefix=f"{JUDGED_LABEL}_"))
     tasks += [eval_tasks.local_task(data, label, prefix=f"{label}_") for label, data in beir]
     loaded, skipped = eval_tasks.load_mteb_tasks(named)
     tasks += loaded
@@ -80,13 +93,22 @@ def run(
 
     with atomic_outputs(out_dir, metrics_path, folders=(out_dir,)) as (tmp, metrics_tmp):
         comparison = evaluate_all(cfg, systems, tasks, tmp)
+        add_judged_fractions(comparison.per_task, tasks, tmp / "predictions")
         metrics = flat_metrics(comparison.per_task, tasks, heldout)
+        agreement = {}
+        if judged is not None:
+            metrics.update(judged.metrics())
+            if judged.data is not None:
+                agreement = machine_agreement(judged, tasks[1], list(systems), tmp / "predictions")
+            for judge, found in agreement.items():
+                metrics.update(agreement_metrics(metric_label(judge), found, JUDGED_LABEL))
         deltas = add_baseline_deltas(metrics, previous)
-        write_report(cfg, tmp, tasks, comparison, metrics, skipped, deltas, baseline)
+        write_report(cfg, tmp, tasks, comparison, metrics, skipped, deltas, baseline,
+                     judged=judged.describe() if judged is not None else None, agreement=agreement)
         write_json(tmp / PER_QUERY_FILE, comparison.per_query)
         write_json(metrics_tmp, metrics)
     summary = {key: value for key, value in metrics.items()
-               if key.endswith(("ndcg_at_10", "set_sha256")) or key.startswith("num_")}
+               if key.endswith(("ndcg_at_10", "set_sha256", "judged_enough")) or key.startswith("num_")}
     summary["skipped_tasks"] = len(skipped)
     summary["report"] = str(Path(out_dir) / "report.md")
     return summary
