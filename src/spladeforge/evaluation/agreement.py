@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from spladeforge.config.release import JUDGED_LABEL, metric_label
 from spladeforge.evaluation.judged import GRADES, Judgments, Qrels
 from spladeforge.evaluation.tasks import EvalTask
 
@@ -154,3 +155,16 @@ def machine_agreement(judgments: Judgments, task: EvalTask, systems: list[str], 
     scored = task.data.queries if task.data is not None else {}
     human = {qid: rels for qid, rels in judgments.human.items() if qid in scored}
     return {judge: agreement(human, grades, runs) for judge, grades in judgments.machine.items()}
+
+
+def judged_outcome(judged: Judgments | None, tasks: list[EvalTask], systems: list[str], predictions: Path
+                   ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The judgments' metrics.json keys (counts, `judged_enough`, each judge's agreement) and the agreement."""
+    if judged is None:
+        return {}, {}
+    task = next((t for t in tasks if t.label == JUDGED_LABEL), None)
+    found = machine_agreement(judged, task, systems, predictions) if task is not None else {}
+    metrics: dict[str, Any] = dict(judged.metrics())
+    for judge, result in found.items():
+        metrics.update(agreement_metrics(metric_label(judge), result, JUDGED_LABEL))
+    return metrics, found

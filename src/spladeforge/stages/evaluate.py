@@ -13,15 +13,10 @@ averages, which register's paired bootstrap resamples), `report.md`, `report.jso
 `errors.md`/`errors.json` and `plots/*.png`; and `metrics_path`, a flat JSON dict for DVC (with
 each local task's `set_sha256`, the content hash of what it was measured on).
 
-The team's judgments (`evaluate.judgments`, or `judgments`) are scored as the task `judged` over
-the test split's corpus, which is the whole chunk corpus, once they hold a query graded above 0;
-`judged_enough` in metrics.json says whether they reach `evaluate.judgments_min_queries`.
-Every local task gets each system's judged fraction of its top 10 (`<task>_<system>_judged_at_10`),
-and machine judges in `judgments/machine/` their agreement with the human grades.
-
 Where it lives: the tasks in `evaluation.tasks`, the systems (model, INT8, base, BM25, dense,
 hybrid) in `evaluation.systems`, the comparison in `evaluation.compare`, metrics.json in
-`evaluation.metrics`, the report in `evaluation.report`, the shard files in `evaluation.embeddings`.
+`evaluation.metrics`, the report in `evaluation.report`, the shard files in `evaluation.embeddings`,
+the judgments folder (the task `judged`) in `evaluation.judged`, judged fractions in `.agreement`.
 """
 
 from __future__ import annotations
@@ -31,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from spladeforge.config import EvaluateConfig
-from spladeforge.config.release import JUDGED_LABEL, metric_label
+from spladeforge.config.release import JUDGED_LABEL
 from spladeforge.evaluation import tasks as eval_tasks
 from spladeforge.evaluation.beir import load_beir
 from spladeforge.evaluation.embeddings import encode_shard, read_document_embeddings
@@ -64,8 +59,9 @@ def run(
     """
     # Everything a user can get wrong is checked before the first model is loaded.
     heldout = load_beir(task_dir).subsample(cfg.max_queries)
-    judged = load_judgments(cfg, judgments if judgments is not None else cfg.judgments, heldout.corpus)
-    beir = eval_tasks.load_beir_tasks(cfg.beir_datasets, cfg.beir_split, cfg.max_queries)
+    judged = load_judgments(cfg, judgments or cfg.judgments, heldout.corpus)
+    beir = [(JUDGED_LABEL, judged.data)] if judged and judged.data else []  # the team's judged queries
+    beir += eval_tasks.load_beir_tasks(cfg.beir_datasets, cfg.beir_split, cfg.max_queries)
     named = eval_tasks.resolve_mteb_names(cfg.mteb_tasks) if cfg.mteb_tasks else []
     previous = read_baseline(baseline) if baseline is not None else None
     meta = read_sidecar(model_dir)
@@ -77,13 +73,11 @@ def run(
     if document_embeddings is not None:
         documents = read_document_embeddings(document_embeddings, list(heldout.corpus), sha256_tree(model_dir))
     # MTEB and torch take seconds to import: only once the inputs have passed the checks above.
-    from spladeforge.evaluation.agreement import add_judged_fractions, agreement_metrics, machine_agreement
+    from spladeforge.evaluation.agreement import add_judged_fractions, judged_outcome
     from spladeforge.evaluation.compare import evaluate_all
     from spladeforge.evaluation.systems import build_systems
 
     tasks = [eval_tasks.local_task(heldout, HELD_OUT_LABEL)]
-    if judged is not None and judged.data is not None:
-        tasks.append(eval_tasks.local_task(judged.data, JUDGED_LABEL, prefix=f"{JUDGED_LABEL}_"))
     tasks += [eval_tasks.local_task(data, label, prefix=f"{label}_") for label, data in beir]
     loaded, skipped = eval_tasks.load_mteb_tasks(named)
     tasks += loaded
@@ -95,16 +89,11 @@ def run(
         comparison = evaluate_all(cfg, systems, tasks, tmp)
         add_judged_fractions(comparison.per_task, tasks, tmp / "predictions")
         metrics = flat_metrics(comparison.per_task, tasks, heldout)
-        agreement = {}
-        if judged is not None:
-            metrics.update(judged.metrics())
-            if judged.data is not None:
-                agreement = machine_agreement(judged, tasks[1], list(systems), tmp / "predictions")
-            for judge, found in agreement.items():
-                metrics.update(agreement_metrics(metric_label(judge), found, JUDGED_LABEL))
+        judged_metrics, agreement = judged_outcome(judged, tasks, list(systems), tmp / "predictions")
+        metrics |= judged_metrics
         deltas = add_baseline_deltas(metrics, previous)
-        write_report(cfg, tmp, tasks, comparison, metrics, skipped, deltas, baseline,
-                     judged=judged.describe() if judged is not None else None, agreement=agreement)
+        write_report(cfg, tmp, tasks, comparison, metrics, skipped, deltas, baseline, judged and judged.describe(),
+                     agreement)
         write_json(tmp / PER_QUERY_FILE, comparison.per_query)
         write_json(metrics_tmp, metrics)
     summary = {key: value for key, value in metrics.items()
