@@ -19,10 +19,13 @@ def encode_shard(evaluate: dict, shard: int, num_shards: int, model: Input[Model
     embeddings.metadata.update(run.metadata(result))
 
 
-def evaluate(evaluate: dict, model: Input[Model], test: Input[Dataset],
+def evaluate(evaluate: dict, judgments_uri: str, model: Input[Model], test: Input[Dataset],
              document_embeddings: Input[list[Dataset]], report: Output[Artifact], metrics: Output[Metrics],
              manifest: Output[Artifact]):
-    """MTEB on the test split for the model, its base and BM25.
+    """MTEB on the test split for the model, its base and BM25; on the judgments folder too.
+
+    `judgments_uri`: the team's judgments folder (s3://..., dvc://<repo>@<rev>:<path>, or "" for
+    none), scored as the task `judged` (`data.judgments_source`).
 
     The model's side of the test corpus is `document_embeddings`, the collected `encode_shard`
     outputs, instead of an encoding of its own. `report` is evaluate's report folder (report,
@@ -30,17 +33,20 @@ def evaluate(evaluate: dict, model: Input[Model], test: Input[Dataset],
     `metrics` is the flat metrics.json file (what register and publish read) and, logged as
     metadata, the figures the Kubeflow UI shows.
     """
+    import tempfile
     from pathlib import Path
 
     from spladeforge import orchestration as run
+    from spladeforge.data.judgments_source import fetch_judgments
     from spladeforge.io import read_json
     from spladeforge.stages import evaluate as stage
 
     params = run.validated({"evaluate": evaluate})
+    judged = fetch_judgments(judgments_uri, Path(tempfile.mkdtemp(prefix="judgments-")))
     run.run_stage("evaluate", stage.run, params.evaluate, Path(model.path), Path(test.path),
                   Path(report.path), Path(metrics.path),
-                  document_embeddings=[Path(shard.path) for shard in document_embeddings], params=params,
-                  inputs=[Path(model.path), Path(test.path)], manifest=Path(manifest.path))
+                  document_embeddings=[Path(shard.path) for shard in document_embeddings], judgments=judged,
+                  params=params, inputs=[Path(model.path), Path(test.path), judged], manifest=Path(manifest.path))
     run.log_metrics(metrics, read_json(Path(metrics.path)))
 
 

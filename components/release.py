@@ -4,7 +4,7 @@
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 
-def register(register: dict, run_config: dict, model: Input[Model], metrics: Input[Metrics],
+def register(register: dict, run_config: dict, judgments_uri: str, model: Input[Model], metrics: Input[Metrics],
              eval_report: Input[Artifact], test: Input[Dataset], quantize_report: Input[Metrics],
              onnx_model: Input[Model], decision: Output[Artifact], manifest: Output[Artifact]):
     """Register a version as `challenger` and decide the gate, without moving `champion`.
@@ -15,22 +15,26 @@ def register(register: dict, run_config: dict, model: Input[Model], metrics: Inp
     `eval_report` is evaluate's report folder (its per_query.json feeds the gate; it is logged with
     the run as `dvc repro` logs it); `test` is the split evaluate scored, on which the champion is
     scored again. `run_config` carries the evaluate, quantize and seed settings register reads.
+    `judgments_uri` is the judgments folder evaluate scored (the champion is scored on it too).
     """
+    import tempfile
     from pathlib import Path
 
     from spladeforge import orchestration as run
     from spladeforge.config import run_config as logged
+    from spladeforge.data.judgments_source import fetch_judgments
     from spladeforge.stages import register as stage
 
     # Validated again: KFP hands numbers over as floats; MLflow should log `seed: 42`.
     params = run.validated({**run_config, "register": register})
+    judged = fetch_judgments(judgments_uri, Path(tempfile.mkdtemp(prefix="judgments-")))
     result = run.run_stage("register", stage.run, params.register, Path(model.path), Path(metrics.path),
                            Path(decision.path), Path(eval_report.path), Path(test.path), evaluate=params.evaluate,
                            seed=params.seed, max_ndcg_drop=params.quantize.max_ndcg_drop,
                            quantize_report=Path(quantize_report.path), onnx_dir=Path(onnx_model.path),
-                           run_params=logged(params), promote=False, params=params,
-                           inputs=[Path(model.path), Path(metrics.path), Path(eval_report.path), Path(test.path)],
-                           manifest=Path(manifest.path))
+                           run_params=logged(params), promote=False, judgments=judged, params=params,
+                           inputs=[Path(model.path), Path(metrics.path), Path(eval_report.path), Path(test.path),
+                                   judged], manifest=Path(manifest.path))
     decision.metadata.update(run.metadata(result))
 
 

@@ -3,7 +3,8 @@
 check-params → ingest → chunk → generate-queries → split → mine-shard × n (dsl.ParallelFor) → mine
 (collect) → train (H100 pool; reads the dev split) → encode-shard × m (dsl.ParallelFor) → evaluate
 (collect) → quantize → register (challenger + the gate's decision) → promoted → dsl.If → promote
-(champion) → publish. encode-shard, evaluate, quantize and register read the test split.
+(champion) → publish. encode-shard, evaluate, quantize and register read the test split; evaluate
+and register also the team's judgments folder (`judgments_uri`: an object-store path or a DVC revision).
 
 The pipeline's parameters are the sections of params.yaml (plus `seed`), each a dict validated
 by its stage's config model inside the component; their defaults are params.yaml merged with its
@@ -63,6 +64,9 @@ def make_pipeline(params: Params, enable_caching: bool = False) -> Callable:
         # Where train mirrors its checkpoints: s3://... (the run id is appended), or "" for beside
         # its model artifact in the pipeline root; a local folder under kfp.local.
         checkpoint_uri: str = k.checkpoint_uri or "",
+        # The team's judgments folder, read by evaluate and register: s3://<bucket>/<prefix>,
+        # dvc://<repo>@<rev>:<path> (a DVC revision), or "" for none.
+        judgments_uri: str = "",
     ):
         checked = c.check_params(
             seed=seed, data=data, chunk=chunk, generate_queries=generate_queries, split=split, mine=mine,
@@ -92,12 +96,13 @@ def make_pipeline(params: Params, enable_caching: bool = False) -> Callable:
         with dsl.ParallelFor(items=list(range(k.encode_shards)), parallelism=k.shard_parallelism) as shard:
             encoded = c.encode_shard(evaluate=evaluate, shard=shard, num_shards=k.encode_shards, model=model,
                                      test=test)
-        scored = c.evaluate(evaluate=evaluate, model=model, test=test,
+        scored = c.evaluate(evaluate=evaluate, judgments_uri=judgments_uri, model=model, test=test,
                             document_embeddings=dsl.Collected(encoded.outputs["embeddings"]))
         int8 = c.quantize(quantize=quantize, model=model, test=test)
         release(c, register=register, publish=publish, quantize=quantize, run_config=checked_config, model=model,
                 metrics=scored.outputs["metrics"], eval_report=scored.outputs["report"], test=test,
-                quantize_report=int8.outputs["report"], onnx_model=int8.outputs["onnx_model"])
+                quantize_report=int8.outputs["report"], onnx_model=int8.outputs["onnx_model"],
+                judgments_uri=judgments_uri)
 
         # Pool, resources, secrets, environment, retries and caching, by task name (placement.TASKS).
         place_all(Pipeline.get_default_pipeline().tasks, params, enable_caching)
@@ -106,7 +111,7 @@ def make_pipeline(params: Params, enable_caching: bool = False) -> Callable:
 
 
 def release(c: Components, *, register, publish, quantize, run_config, model, metrics,
-            eval_report, test, quantize_report, onnx_model) -> dict[str, dsl.PipelineTask]:
+            eval_report, test, quantize_report, onnx_model, judgments_uri="") -> dict[str, dsl.PipelineTask]:
     """The gated tail of the DAG: register → promoted → dsl.If(passed) → promote → publish.
 
     `register` records the version as challenger and the gate's decision but never moves
@@ -114,7 +119,8 @@ def release(c: Components, *, register, publish, quantize, run_config, model, me
     `promote` wrote. Every task here has side effects in MLflow, S3 or on the Hub, so none is
     ever answered from the cache.
     """
-    gate = c.register(register=register, run_config=run_config, model=model, metrics=metrics,
+    gate = c.register(register=register, run_config=run_config, judgments_uri=judgments_uri, model=model,
+                      metrics=metrics,
                       eval_report=eval_report, test=test, quantize_report=quantize_report, onnx_model=onnx_model)
     gate.set_caching_options(False)
 

@@ -27,6 +27,13 @@ test chunk whose word-shingle Jaccard with a training chunk reaches
 `split.near_duplicate_threshold` would measure memorisation, not retrieval: its document moves to
 train (`move_document`) or its queries are dropped (`drop_query`); either is counted.
 
+Identity. Which documents each side holds follows from the seed, the two fractions and the
+document ids; `split_identity` records them (and the sha256 of each side's sorted document ids,
+and the documents whose side is not the rule's: borrowed or moved for a near duplicate) in the
+test folder's `split.json`, with each test query's document. `register` tags every version with
+it, so that a challenger tested on documents a champion trained on is caught (`side_by_rule`
+answers for the champion's documents).
+
 Round trip. Queries that failed generate-queries' round-trip filter (`round_trip_ok: false`,
 Alberti et al., 2019) are dropped from training, where a query too vague to find its passage is
 noise. Dev and test keep them (`split.held_out_round_trip: keep`): a held-out set pre-selected by
@@ -40,6 +47,7 @@ the chunk, as a search over the deployed index would.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +61,7 @@ SIDES = ("train", "dev", "test")
 HELD_OUT = ("dev", "test")
 SOURCE_GRADE = 2  # the chunk the query was generated from
 NEIGHBOUR_GRADE = 1  # a chunk of the same document whose span overlaps the source's
+SPLIT_IDENTITY = "split.json"  # in the test folder: `split_identity`
 
 
 @dataclass
@@ -71,6 +80,7 @@ class DocumentSplit:
     dev: HeldOutSet
     test: HeldOutSet
     corpus: list[dict[str, Any]]  # every chunk, in chunk-file order: the corpus of dev and test
+    identity: dict[str, Any]  # `split_identity`, with the test queries' documents
     train_documents: int
     leaking_chunks: int  # held-out chunks that nearly duplicate a training chunk
     documents_moved: int  # their documents, moved to train (`move_document`)
@@ -96,6 +106,29 @@ def _neighbours(held: HeldOutSet) -> int:
     return sum(1 for rels in held.qrels.values() for grade in rels.values() if grade == NEIGHBOUR_GRADE)
 
 
+def _bounds(dev_fraction: float, test_fraction: float) -> dict[str, tuple[float, float]]:
+    return {"test": (0.0, test_fraction), "dev": (test_fraction, test_fraction + dev_fraction),
+            "train": (test_fraction + dev_fraction, 1.0)}
+
+
+def side_by_rule(doc_id: str, dev_fraction: float, test_fraction: float, seed: int) -> str:
+    """The side the threshold rule gives `doc_id` (before any borrowing or near-duplicate move)."""
+    f = stable_fraction(seed, "split", doc_id)
+    return next(side for side, (low, high) in _bounds(dev_fraction, test_fraction).items() if low <= f < high)
+
+
+def split_identity(sides: dict[str, str], seed: int, dev_fraction: float, test_fraction: float,
+                   query_documents: dict[str, str]) -> dict[str, Any]:
+    """What identifies a split: seed, fractions, the sha256 of each side's sorted document ids, the
+    documents whose side is not the rule's, and (for one side) each query's document."""
+    digests = {side: hashlib.sha256("\n".join(sorted(d for d, s in sides.items() if s == side)).encode()).hexdigest()
+               for side in SIDES}
+    return {"seed": seed, "dev_fraction": dev_fraction, "test_fraction": test_fraction, "documents_sha256": digests,
+            "not_by_rule": {d: s for d, s in sorted(sides.items()) if s != side_by_rule(d, dev_fraction,
+                                                                                       test_fraction, seed)},
+            "query_documents": dict(sorted(query_documents.items()))}
+
+
 def document_sides(doc_ids: list[str], dev_fraction: float, test_fraction: float, seed: int) -> dict[str, str]:
     """doc id -> "train" | "dev" | "test", by a threshold on the document's seeded hash.
 
@@ -103,9 +136,8 @@ def document_sides(doc_ids: list[str], dev_fraction: float, test_fraction: float
     whose hash is closest to its interval, from the side holding the most.
     """
     position = {d: stable_fraction(seed, "split", d) for d in doc_ids}
-    bounds = {"test": (0.0, test_fraction), "dev": (test_fraction, test_fraction + dev_fraction),
-              "train": (test_fraction + dev_fraction, 1.0)}
-    sides = {d: next(side for side, (low, high) in bounds.items() if low <= f < high) for d, f in position.items()}
+    bounds = _bounds(dev_fraction, test_fraction)
+    sides = {d: side_by_rule(d, dev_fraction, test_fraction, seed) for d in doc_ids}
     for empty in ("train", "test", "dev"):
         members = {side: [d for d in sorted(sides) if sides[d] == side] for side in SIDES}
         if members[empty]:
@@ -220,5 +252,7 @@ def split_by_document(cfg: SplitConfig, queries: list[dict[str, Any]], chunks: d
             round_trip_failed=sum(1 for r in kept if r["query_id"] in failed))
     return DocumentSplit(
         train=rows["train"], dev=held["dev"], test=held["test"], corpus=list(chunks.values()),
+        identity=split_identity(sides, seed, cfg.dev_fraction, cfg.test_fraction,
+                                {r["query_id"]: r["doc_id"] for r in held["test"].rows}),
         train_documents=sum(1 for s in sides.values() if s == "train"), leaking_chunks=len(leaks),
         documents_moved=moved, queries_dropped=dropped, round_trip_dropped=round_trip_dropped)

@@ -353,3 +353,16 @@ def test_cli_compile_writes_the_yaml(tmp_path):
     assert result.exit_code == 0, result.output
     ir = next(yaml.safe_load_all(out.read_text()))
     assert ir["root"]["inputDefinitions"]["parameters"]["seed"]["defaultValue"] == 7
+
+
+def test_the_judgments_folder_is_a_pipeline_input_of_evaluate_and_register(compiled):
+    """`judgments_uri` (an object-store path or a DVC revision; empty: none) reaches evaluate and register only."""
+    _, ir, _ = compiled
+    assert ir["root"]["inputDefinitions"]["parameters"]["judgments_uri"]["defaultValue"] == ""
+    readers = set()
+    for dag in (ir["root"]["dag"]["tasks"], *(c["dag"]["tasks"] for c in ir["components"].values() if "dag" in c)):
+        for name, task in dag.items():
+            given = task.get("inputs", {}).get("parameters", {}).get("judgments_uri", {})
+            if given.get("componentInputParameter", "").endswith("judgments_uri"):
+                readers.add(name)
+    assert readers == {"evaluate", "register"}

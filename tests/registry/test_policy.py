@@ -66,12 +66,13 @@ def test_other_metric_uses_its_base_twin_and_the_ndcg_floor_needs_ndcg():
 
 
 def test_gate_settings_are_validated_at_the_edge():
-    """register.metric must name a model_ figure; the floor and ceiling must be in range."""
+    """register.metric must name a model_ figure or be auto (the default); the floor and ceiling must be in range."""
     from pydantic import ValidationError
 
     from spladeforge.config import RegisterConfig
 
-    assert RegisterConfig().metric == "model_ndcg_at_10" and RegisterConfig().min_ndcg is None
+    assert RegisterConfig().metric == "auto" and RegisterConfig().min_ndcg is None
+    assert RegisterConfig(metric="judged_model_ndcg_at_10").metric == "judged_model_ndcg_at_10"
     for bad in ({"metric": "ndcg_at_10"}, {"min_ndcg": 1.5}, {"max_doc_active_dims": 0}):
         with pytest.raises(ValidationError):
             RegisterConfig(**bad)
@@ -137,7 +138,7 @@ def test_a_judged_guard_refuses_what_the_generated_set_would_promote():
     guarded = _gate(_per_query(np.clip(generated + 0.05, 0, 1)), _per_query(generated), champion=False,
                     guards=[judged])
     assert not guarded.promoted and guarded.failed == ["guard:cisi_model_ndcg_at_10"]
-    assert "guard cisi_model_ndcg_at_10 0.3910 against base model 0.4130 (change -0.0220) exceeds max_drop 0" \
+    assert "guard cisi_model_ndcg_at_10 0.3910 against base model 0.4130 (change -0.0220, no interval) exceeds max_drop 0" \
         in guarded.reason
     tolerant = _gate(_per_query(np.clip(generated + 0.05, 0, 1)), _per_query(generated), champion=False,
                      guards=[GuardFigures("cisi_model_ndcg_at_10", 0.391, 0.413, max_drop=0.03)])
@@ -184,3 +185,65 @@ def test_gate_metric_and_guards_must_name_evaluated_folders():
                 register={"metric": "cisi_model_ndcg_at_10", "guards": [{"metric": "model_ndcg_at_10",
                                                                        "max_drop": 0.01}]})
     assert ok.register.gate_metrics() == ["cisi_model_ndcg_at_10", "model_ndcg_at_10"]
+
+
+def _guard(candidate: dict[str, float], reference: dict[str, float], max_drop: float, seed: int) -> GuardFigures:
+    interval = paired_bootstrap(candidate, reference, samples=500, confidence=0.9, seed=seed)
+    return GuardFigures("judged_model_ndcg_at_10", float(np.mean(list(candidate.values()))),
+                        float(np.mean(list(reference.values()))), max_drop, interval=interval)
+
+
+def test_a_guard_refuses_only_on_evidence_of_a_drop_beyond_max_drop():
+    """An equal model on 40 queries with max_drop 0: the point rule refuses about half the draws, the
+    interval rule (upper bound below -max_drop) about (1 - confidence) / 2 of them; a clearly worse one
+    is refused every time. Simulated over 200 seeded draws of per-query NDCG@10 (deterministic)."""
+    point = interval = worse_refused = 0
+    draws = 200
+    for seed in range(draws):
+        rng = np.random.default_rng(seed)
+        reference = rng.uniform(0.2, 0.9, 40)
+        equal = np.clip(reference + rng.normal(0, 0.15, 40), 0, 1)  # same expected NDCG, per-query noise
+        ref = _per_query(reference)
+        guard = _guard(_per_query(equal), ref, 0.0, seed)
+        decision = decide(0.6, min_delta=0.0, base_value=0.5, guards=[guard])
+        interval += "guard:judged_model_ndcg_at_10" in decision.failed
+        point += guard.candidate < guard.reference
+        worse = _guard(_per_query(np.clip(reference - 0.15 + rng.normal(0, 0.05, 40), 0, 1)), ref, 0.0, seed)
+        worse_refused += not decide(0.6, min_delta=0.0, base_value=0.5, guards=[worse]).promoted
+    assert 0.35 < point / draws < 0.65, "the setup: a point estimate refuses an equal model about half the time"
+    assert interval / draws < 0.12
+    assert worse_refused == draws
+    reason = decide(0.6, min_delta=0.0, base_value=0.5, guards=[worse]).reason
+    assert "refused only when the upper bound is below -max_drop 0: evidence of a drop beyond it" in reason
+
+
+def test_the_same_model_bytes_are_a_tie_never_a_gain():
+    """The stale-reference case: a byte-identical challenger's 0.78255 against the champion's tag 0.7825."""
+    decision = decide(0.78255, min_delta=0.0, champion_value=0.7825, champion_version="4", same_model="ab" * 32)
+    assert not decision.promoted and decision.failed == ["min_delta"]
+    assert "the same model bytes (sha256 abababababab), a tie, never a gain" in decision.reason
+
+
+def test_auto_metric_picks_the_judged_set_once_it_is_enough(tmp_path):
+    """register.metric auto: judged once evaluate says enough (with the collapse guard), else the test split;
+    a metric named in params wins."""
+    import json
+
+    from spladeforge.config import EvaluateConfig, RegisterConfig
+    from spladeforge.registry.choice import choose_metric
+
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"model_ndcg_at_10": 0.8}))
+    cfg, why = choose_metric(RegisterConfig(), path, EvaluateConfig())
+    assert cfg.metric == "model_ndcg_at_10" and cfg.guards == [] and "no judged queries" in why
+    path.write_text(json.dumps({"judged_enough": False, "judged_num_queries": 5, "judged_min_queries": 20}))
+    cfg, why = choose_metric(RegisterConfig(), path, EvaluateConfig())
+    assert cfg.metric == "model_ndcg_at_10" and "judged holds 5 queries < 20" in why
+    path.write_text(json.dumps({"judged_enough": True, "judged_num_queries": 34, "judged_min_queries": 20}))
+    cfg, why = choose_metric(RegisterConfig(), path, EvaluateConfig())
+    assert cfg.metric == "judged_model_ndcg_at_10" and why.startswith("judged: 34 queries >= 20")
+    assert [(g.metric, g.max_drop) for g in cfg.guards] == [("model_ndcg_at_10", 0.05)]
+    cfg, why = choose_metric(RegisterConfig(metric="model_ndcg_at_10"), path, EvaluateConfig())
+    assert cfg.metric == "model_ndcg_at_10" and why == "register.metric in params"
+    cfg, _ = choose_metric(RegisterConfig(collapse_guard=None), path, EvaluateConfig())
+    assert cfg.metric == "judged_model_ndcg_at_10" and cfg.guards == []

@@ -325,7 +325,8 @@ def test_a_judged_folder_guards_or_decides_the_gate(cfg, model_dir, tmp_path, ga
     cfg.guards = [{"metric": "tiny_model_ndcg_at_10", "max_drop": 0.0}]
     guarded = register.run(cfg, model_dir, metrics, tmp_path / "d1.json", eval_dir, gate_task_dir, evaluate=evaluate)
     assert not guarded["promoted"] and guarded["failed"] == ["guard:tiny_model_ndcg_at_10"]
-    assert "its lower bound clears min_delta 0" in guarded["checks"][0], "the generated set alone would promote"
+    assert "its lower bound clears min_delta 0" in guarded["checks"][1], "the generated set alone would promote"
+    assert guarded["metric_reason"].startswith("the test split: no judged queries")
     (guard,) = guarded["guards"]
     assert (guard["candidate"], guard["reference"]) == (pytest.approx(0.2), pytest.approx(0.6))
     assert guard["candidate_set_sha256"] == judged.content_sha256()

@@ -13,6 +13,8 @@ from spladeforge.config.data import ChunkConfig, DataConfig, MineConfig, SplitCo
 from spladeforge.config.kubeflow import KubeflowConfig
 from spladeforge.config.querygen import GenerateQueriesConfig
 from spladeforge.config.release import (
+    AUTO_METRIC,
+    JUDGED_LABEL,
     EvaluateConfig,
     PublishConfig,
     QuantizeConfig,
@@ -57,16 +59,25 @@ with warnings.catch_warnings():
 
         @model_validator(mode="after")
         def _gate_sets_are_evaluated(self) -> Params:
-            """register compares figures evaluate wrote: a folder it names must be one evaluate scores."""
+            """register compares figures evaluate wrote: a folder it names must be one evaluate scores
+            (`judged` is evaluate.judgments, which no folder of evaluate.beir_datasets may shadow)."""
             labels = {folder_label(folder) for folder in self.evaluate.beir_datasets}
+            if JUDGED_LABEL in labels:
+                raise ValueError(f"evaluate.beir_datasets: a folder named {JUDGED_LABEL!r} would share the metric "
+                                 "prefix of evaluate.judgments; rename the folder")
+            collapse = self.register.collapse_guard
             for where, metric in [("register.metric", self.register.metric),
                                   *((f"register.guards[{i}].metric", g.metric)
-                                    for i, g in enumerate(self.register.guards))]:
+                                    for i, g in enumerate(self.register.guards)),
+                                  *((("register.collapse_guard.metric", collapse.metric),) if collapse else ())]:
+                if metric == AUTO_METRIC:
+                    continue
                 prefix = metric_prefix(metric).removesuffix("_")
-                if prefix and prefix not in labels:
+                if prefix and prefix not in labels | {JUDGED_LABEL}:
                     accepted = ", ".join(f"{label}_model_ndcg_at_10" for label in sorted(labels))
                     raise ValueError(f"{where}: {metric} names no folder of evaluate.beir_datasets (accepted: "
-                                     f"model_ndcg_at_10{', ' + accepted if accepted else ''})")
+                                     f"auto, model_ndcg_at_10, judged_model_ndcg_at_10"
+                                     f"{', ' + accepted if accepted else ''})")
             return self
 
         @model_validator(mode="after")

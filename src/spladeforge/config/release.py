@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import PurePath
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from spladeforge.config.base import Section
@@ -43,6 +45,19 @@ class EvaluateConfig(Section):
     # Queries timed one at a time (encode + top-10) on the held-out task. 50 keeps the default
     # run's cost to seconds; p99 of 50 samples is close to their maximum: raise it for serving tests.
     latency_queries: int = Field(50, ge=0)
+    # The team's judged queries over the chunk corpus (queries.jsonl + qrels/test.tsv, written by
+    # `spladeforge judge` and machine judges): scored as the task `judged` when it holds a graded query.
+    judgments: str = Field("judgments", min_length=1)
+    # Below this many judged queries (with a grade above 0) the judged figures are reported but
+    # flagged `judged_enough: false`: with 20 queries the standard error of a mean NDCG@10 is
+    # already about 0.05, and fewer cannot carry a gate decision.
+    judgments_min_queries: int = Field(20, ge=1)
+    # A graded chunk id missing from the chunk corpus (the chunking changed since judging):
+    # `fail` names the file and line; `drop` leaves the grade out and counts it.
+    judgments_unknown_chunks: Literal["fail", "drop"] = "fail"
+    # `fill`: a pair no human graded takes the machine judges' grade (their median, rounded down),
+    # reported as such; `off`: machine grades only measure their agreement with the human ones.
+    judgments_machine: Literal["off", "fill"] = "off"
 
 
 class QuantizeConfig(Section):
@@ -59,14 +74,21 @@ class QuantizeConfig(Section):
 
 
 GATE_METRIC = re.compile(r"^(\w+_)?model_ndcg_at_10$")
-GATE_METRICS_ACCEPTED = ("model_ndcg_at_10 (the test split) or <folder>_model_ndcg_at_10 for a folder of "
-                         "evaluate.beir_datasets")
+GATE_METRICS_ACCEPTED = ("model_ndcg_at_10 (the test split), judged_model_ndcg_at_10 (evaluate.judgments) or "
+                         "<folder>_model_ndcg_at_10 for a folder of evaluate.beir_datasets")
+AUTO_METRIC = "auto"
+JUDGED_LABEL = "judged"  # the task label of evaluate.judgments: metrics keys `judged_...`
+JUDGED_METRIC = f"{JUDGED_LABEL}_model_ndcg_at_10"
 
 
 def gate_metric(value: str) -> str:
     if not GATE_METRIC.match(value):
         raise ValueError(f"{value!r} is not a gate metric; accepted: {GATE_METRICS_ACCEPTED}")
     return value
+
+
+def gate_metric_or_auto(value: str) -> str:
+    return value if value == AUTO_METRIC else gate_metric(value)
 
 
 def metric_prefix(metric: str) -> str:
@@ -85,17 +107,31 @@ class Guard(Section):
     _metric = field_validator("metric")(gate_metric)
 
 
+class CollapseGuard(Guard):
+    """`register.collapse_guard`: the generated test split as a guard once the judged set decides.
+
+    0.05: generated queries rate adaptation gains as losses. Measured on CISI, the generated test
+    split fell 0.820 (base) -> 0.790 (adapted) while judged NDCG@10 rose 0.30 -> 0.39; only a drop
+    larger than that is evidence of a collapsed model rather than of an adapted one.
+    """
+
+    metric: str = "model_ndcg_at_10"
+    max_drop: float = Field(0.05, ge=0.0, le=1.0)
+
+
 class RegisterConfig(Section):
     """Read by `register`."""
 
     tracking_uri: str = "sqlite:///mlflow.db"
     experiment: str = "spladeforge"
     model_name: str = "spladeforge-splade"
-    # The figure the gate compares, NDCG@10 on the test split (`model_ndcg_at_10`) or on a folder
-    # of evaluate.beir_datasets (`<folder>_model_ndcg_at_10`): per-query NDCG@10 is what the
-    # paired bootstrap resamples. The reference is the champion, scored again by this run on the
-    # same sets, or with no champion yet the base model, which the first version must beat.
-    metric: str = "model_ndcg_at_10"
+    # The figure the gate compares, NDCG@10 on the test split (`model_ndcg_at_10`), on the team's
+    # judged queries (`judged_model_ndcg_at_10`) or on a folder of evaluate.beir_datasets
+    # (`<folder>_model_ndcg_at_10`): per-query NDCG@10 is what the paired bootstrap resamples.
+    # `auto`: the judged set when evaluate says it holds enough queries (`judged_enough`), else the
+    # test split. The reference is the champion, scored again by this run on the same sets, or with
+    # no champion yet the base model, which the first version must beat.
+    metric: str = AUTO_METRIC
     # The champion moves only when the lower bound of the challenger's mean per-query gain, at
     # `confidence`, is above min_delta: a tie keeps the champion.
     min_delta: float = Field(0.0, ge=0.0, le=1.0)
@@ -105,9 +141,12 @@ class RegisterConfig(Section):
     # Bootstrap resamples of the queries: 2000 puts the 5th percentile within about 0.002 of its
     # limit for 100 queries, in milliseconds.
     bootstrap_samples: int = Field(2000, ge=100, le=100_000)
-    # Checks on other sets: each refuses a challenger whose NDCG@10 there falls more than
-    # max_drop below the reference's (point estimates, like for like).
+    # Checks on other sets: each refuses a challenger only on evidence of a drop beyond max_drop,
+    # i.e. when the upper bound of the gain's paired bootstrap interval (at `confidence`) is below
+    # -max_drop (a point estimate for a stale reference, which has no per-query scores).
     guards: list[Guard] = Field(default_factory=list)
+    # When the judged set decides, the generated test split guards against collapse (null: no guard).
+    collapse_guard: CollapseGuard | None = Field(default_factory=CollapseGuard)
     # A champion that cannot be downloaded or loaded stops register: comparing with its tagged
     # figure compares sets of different runs. true falls back to that figure, without an interval,
     # and says so in the decision.
@@ -141,7 +180,7 @@ class RegisterConfig(Section):
                              "'-', '_' and '.', e.g. spladeforge-splade")
         return name
 
-    _metric = field_validator("metric")(gate_metric)
+    _metric = field_validator("metric")(gate_metric_or_auto)
 
     def gate_metrics(self) -> list[str]:
         """The gate metric and every guard's, each once, in that order."""

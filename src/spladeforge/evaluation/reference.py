@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from spladeforge.config import EvaluateConfig
-from spladeforge.errors import ConfigError
+from spladeforge.config.release import JUDGED_LABEL
+from spladeforge.errors import ConfigError, InputError
 from spladeforge.evaluation.beir import BeirData, load_beir
+from spladeforge.evaluation.judged import load_judgments
 from spladeforge.evaluation.metrics import HELD_OUT_LABEL
 from spladeforge.evaluation.tasks import load_beir_tasks
 
@@ -29,13 +31,24 @@ class ScoredSet(NamedTuple):
     set_sha256: str
 
 
-def load_gate_sets(cfg: EvaluateConfig, task_dir: Path, labels: Iterable[str]) -> dict[str, BeirData]:
-    """label -> the data evaluate scored for that label: the held-out task or a folder of `cfg.beir_datasets`."""
+def load_gate_sets(cfg: EvaluateConfig, task_dir: Path, labels: Iterable[str],
+                   judgments: Path | None = None) -> dict[str, BeirData]:
+    """label -> the data evaluate scored for that label: the held-out task, the judgments folder
+    (`judgments`, default `cfg.judgments`, over the test split's corpus) or a folder of `cfg.beir_datasets`."""
     wanted = set(labels)
     sets: dict[str, BeirData] = {}
-    if HELD_OUT_LABEL in wanted:
-        sets[HELD_OUT_LABEL] = load_beir(task_dir).subsample(cfg.max_queries)
-    others = wanted - {HELD_OUT_LABEL}
+    if wanted & {HELD_OUT_LABEL, JUDGED_LABEL}:
+        heldout = load_beir(task_dir).subsample(cfg.max_queries)
+        if HELD_OUT_LABEL in wanted:
+            sets[HELD_OUT_LABEL] = heldout
+    if JUDGED_LABEL in wanted:
+        folder = judgments if judgments is not None else Path(cfg.judgments)
+        judged = load_judgments(cfg, folder, heldout.corpus)
+        if judged is None or judged.data is None:
+            raise InputError(f"{folder}: holds no query graded above 0, but the gate's {JUDGED_LABEL}_model_ndcg_at_10 "
+                             "is measured on it; judge some queries or name another register.metric")
+        sets[JUDGED_LABEL] = judged.data
+    others = wanted - {HELD_OUT_LABEL, JUDGED_LABEL}
     if others:
         loaded = dict(load_beir_tasks(cfg.beir_datasets, cfg.beir_split, cfg.max_queries))
         missing = sorted(others - set(loaded))

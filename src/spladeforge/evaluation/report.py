@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from spladeforge.config import EvaluateConfig
+from spladeforge.config.release import JUDGED_LABEL
 from spladeforge.errors import InputError
 from spladeforge.evaluation.error_analysis import render_errors
 from spladeforge.evaluation.tasks import EvalTask
@@ -29,6 +30,7 @@ COLUMNS = {
     "recall_at_100": "Recall@100",
     "recall_at_1000": "Recall@1000",
     "map_at_100": "MAP@100",
+    "judged_at_10": "Judged@10",
 }
 EFFICIENCY = {
     "query_active_dims": "query dims",
@@ -73,15 +75,22 @@ def efficiency_table(results: dict[str, dict[str, float]]) -> list[str]:
 
 
 def write_report(cfg: EvaluateConfig, folder: Path, tasks: list[EvalTask], comparison: Comparison,
-                 metrics: dict[str, Any], skipped: list[str], deltas: dict | None, baseline: Path | None) -> None:
-    """report.md, report.json, errors.md/errors.json and plots/*.png into `folder`."""
+                 metrics: dict[str, Any], skipped: list[str], deltas: dict | None, baseline: Path | None,
+                 judged: str | None = None, agreement: dict[str, dict[str, Any]] | None = None) -> None:
+    """report.md, report.json, errors.md/errors.json and plots/*.png into `folder`.
+
+    `judged`: what the judgments folder held (`Judgments.describe`); `agreement`: each machine
+    judge's agreement with the human grades (`agreement.agreement`)."""
+    from spladeforge.evaluation.agreement import agreement_lines
     import mteb
 
     lines = ["# Retrieval evaluation", "",
              f"Scored by MTEB {mteb.__version__}. Queries without a judged-relevant document are left "
              "out of every mean. Sparse and dense systems retrieve over spladeforge's own index; latency "
              f"is per query, encoding plus top-{comparison.latency_k}, one query at a time (not timed for "
-             "the base model, which has the trained model's architecture).", ""]
+             "the base model, which has the trained model's architecture). Judged@10 is the share of each "
+             "query's top 10 that holds a judgment of any grade: on a generated test split each query has one "
+             "to three graded chunks, so it is partial there by construction.", ""]
     if cfg.dense_model:
         lines += [f"Dense model `{cfg.dense_model}`; hybrid = {cfg.hybrid_weight} x min-max(model) + "
                   f"{1 - cfg.hybrid_weight:g} x min-max(dense) per query.", ""]
@@ -92,6 +101,8 @@ def write_report(cfg: EvaluateConfig, folder: Path, tasks: list[EvalTask], compa
                       f"{len(task.data.queries)} judged queries over {len(task.data.corpus)} documents; "
                       f"{len(task.data.unjudged_query_ids)} queries without a judged-relevant document "
                       "were reported, not averaged in.", ""]
+        if task.label == JUDGED_LABEL and judged:
+            lines += [f"Judgments: {judged}.", ""]
         results = comparison.per_task[task.label]
         lines += quality_table(results) + [""]
         efficiency = efficiency_table(results)
@@ -99,12 +110,16 @@ def write_report(cfg: EvaluateConfig, folder: Path, tasks: list[EvalTask], compa
         if f"{task.prefix}ndcg_at_10_delta_vs_base" in metrics:
             lines += [f"NDCG@10 change against the base model: "
                       f"{metrics[f'{task.prefix}ndcg_at_10_delta_vs_base']:+.4f}", ""]
+    if agreement:
+        lines += agreement_lines(agreement)
     if skipped:
         lines += ["## Skipped tasks", ""] + [f"- {message}" for message in skipped] + [""]
     if deltas is not None:
         lines += baseline_section(deltas, baseline) + [""]
     (folder / "report.md").write_text("\n".join(lines), encoding="utf-8")
-    write_json(folder / "report.json", {"tasks": comparison.per_task, "skipped_tasks": skipped})
+    write_json(folder / "report.json", {"tasks": comparison.per_task, "skipped_tasks": skipped,
+                                        **({"judgments": judged} if judged else {}),
+                                        **({"agreement": agreement} if agreement else {})})
 
     plots = folder / "plots"
     plots.mkdir()

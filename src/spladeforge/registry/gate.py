@@ -4,7 +4,9 @@
 hashes, the INT8 verdict); `registry.store` finds the champion in MLflow and calls `decide_gate`
 before anything is logged. Every figure the gate compares comes from the same sets: the
 reference's set hashes must equal the candidate's, except for a stale reference, which the
-decision names.
+decision names and whose tagged figures are compared with the candidate's as metrics.json
+rounds them. Against a champion of another split, the test split's queries are those whose
+documents both held out (`registry.split_check`).
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spladeforge.config import EvaluateConfig, RegisterConfig
-from spladeforge.config.release import metric_prefix
+from spladeforge.config.release import CollapseGuard, metric_prefix
 from spladeforge.errors import InputError
-from spladeforge.evaluation.metrics import HELD_OUT_LABEL, task_label
+from spladeforge.evaluation.metrics import DIGITS, HELD_OUT_LABEL, task_label
 from spladeforge.io import read_json
-from spladeforge.registry.evidence import paired_bootstrap
+from spladeforge.registry.evidence import Interval, paired_bootstrap
 from spladeforge.registry.policy import DOC_DIMS_KEY, NDCG_KEY, Decision, GuardFigures, decide
 from spladeforge.registry.reference import Reference, base_reference, champion_reference, mean
+from spladeforge.registry.split_check import SplitCheck, check_split
 
 if TYPE_CHECKING:
     from spladeforge.evaluation.beir import BeirData
@@ -50,6 +53,8 @@ class GateSets:
     evaluate: EvaluateConfig
     sets: dict[str, BeirData]  # task label -> data, as evaluate loaded it
     seed: int  # of the bootstrap
+    metric_reason: str | None = None  # why `register.metric` decides (`registry.choice`)
+    split: dict[str, Any] | None = None  # the test split's identity (`registry.split_check.read_identity`)
 
 
 def read_evaluation(metrics_path: Path, per_query_path: Path, labels: set[str]
@@ -93,6 +98,16 @@ def _reference(cfg: RegisterConfig, candidate: Candidate, champion: tuple[str, A
     return champion_reference(cfg, gate.evaluate, version, mv, gate.sets, labels)
 
 
+def _held_out_subset(cfg: RegisterConfig, candidate: Candidate, champion: tuple[str, Any] | None,
+                     reference: Reference, gate: GateSets) -> SplitCheck | None:
+    """The split identity check against a champion scored afresh, when a gate metric is on the test split."""
+    labels = gate_labels(cfg)
+    if champion is None or reference.stale is not None or HELD_OUT_LABEL not in labels.values():
+        return None
+    queries = set(candidate.per_query.get(HELD_OUT_LABEL, {}).get("model", {}))
+    return check_split(gate.split, champion[1].tags, reference.name, queries)
+
+
 def decide_gate(cfg: RegisterConfig, candidate: Candidate, champion: tuple[str, Any] | None,
                 gate: GateSets) -> Decision:
     """The gate against `champion` ((version, MLflow model version), scored on this run's sets), else
@@ -103,8 +118,9 @@ def decide_gate(cfg: RegisterConfig, candidate: Candidate, champion: tuple[str, 
                              f"({candidate.metrics_path}: set hash {str(candidate.set_hashes.get(label))[:12]}); "
                              "give register the folder evaluate scored, or rerun evaluate")
     reference = _reference(cfg, candidate, champion, gate)
-    ours = {}
-    for metric, label in gate_labels(cfg).items():
+    labels = gate_labels(cfg)
+    ours, theirs = {}, {}
+    for metric, label in labels.items():
         model = candidate.per_query.get(label, {}).get("model")
         if not model:
             raise InputError(f"{candidate.per_query_path}: no per-query scores of the model on {label!r}, which "
@@ -114,24 +130,46 @@ def decide_gate(cfg: RegisterConfig, candidate: Candidate, champion: tuple[str, 
             raise InputError(f"{candidate.metrics_path}: {label!r} was measured on a set with hash "
                              f"{str(candidate.set_hashes.get(label))[:12]}, but the folder given to register "
                              f"holds {str(ref.set_sha256)[:12]}; rerun evaluate on the same folders")
-        ours[metric] = model
+        ours[metric], theirs[metric] = model, ref.per_query
+    split = _held_out_subset(cfg, candidate, champion, reference, gate)
+    if split is not None and split.keep is not None:
+        for metric, label in labels.items():
+            if label == HELD_OUT_LABEL:
+                ours[metric] = {q: v for q, v in ours[metric].items() if q in split.keep}
+                theirs[metric] = {q: v for q, v in theirs[metric].items() if q in split.keep}
+
+    def figures(metric: str) -> tuple[float, float]:
+        if theirs[metric] is None:
+            # A stale reference is a tag, rounded as metrics.json rounds: the candidate's figure at the
+            # same precision and from the same source, so that a rounding difference is no gain.
+            own = candidate.figures.get(metric, round(mean(ours[metric]), DIGITS))
+            return own, reference.scores[metric].figure
+        return mean(ours[metric]), mean(theirs[metric])
+
+    def interval(metric: str) -> Interval | None:
+        if theirs[metric] is None:
+            return None
+        return paired_bootstrap(ours[metric], theirs[metric], samples=cfg.bootstrap_samples,
+                                confidence=cfg.confidence, seed=gate.seed)
+
+    guards = [GuardFigures(g.metric, *figures(g.metric), g.max_drop, candidate.set_hashes.get(labels[g.metric]),
+                           reference.scores[g.metric].set_sha256, interval(g.metric),
+                           "collapse guard" if isinstance(g, CollapseGuard) else "guard") for g in cfg.guards]
+    own, ref_figure = figures(cfg.metric)
     gate_scores = reference.scores[cfg.metric]
-    interval = None
-    if gate_scores.per_query is not None:
-        interval = paired_bootstrap(ours[cfg.metric], gate_scores.per_query, samples=cfg.bootstrap_samples,
-                                    confidence=cfg.confidence, seed=gate.seed)
-    guards = [GuardFigures(g.metric, mean(ours[g.metric]), reference.scores[g.metric].figure, g.max_drop,
-                           candidate.set_hashes.get(gate_labels(cfg)[g.metric]),
-                           reference.scores[g.metric].set_sha256) for g in cfg.guards]
-    champion_figure = gate_scores.figure if champion is not None else None
+    # Scored afresh, the same bytes score the same per query: a zero gain, which is a tie already. A
+    # stale reference's tag is another run's rounded figure, so the bytes themselves must say it.
+    stale_same = reference.stale is not None and reference.model_sha256 == candidate.model_sha256
+    same = reference.model_sha256 if stale_same else None
     return decide(
-        mean(ours[cfg.metric]), min_delta=cfg.min_delta, champion_value=champion_figure,
+        own, min_delta=cfg.min_delta, champion_value=ref_figure if champion is not None else None,
         champion_version=reference.version,
-        base_value=gate_scores.figure if champion is None else None, metric=cfg.metric,
+        base_value=ref_figure if champion is None else None, metric=cfg.metric,
         candidate_ndcg=candidate.figures.get(NDCG_KEY), min_ndcg=cfg.min_ndcg,
         doc_active_dims=candidate.figures.get(DOC_DIMS_KEY), max_doc_active_dims=cfg.max_doc_active_dims,
-        champion_doc_active_dims=reference.doc_active_dims if champion else None, interval=interval,
+        champion_doc_active_dims=reference.doc_active_dims if champion else None, interval=interval(cfg.metric),
         guards=guards, int8=candidate.int8, stale_reference=reference.stale,
-        candidate_set_sha256=candidate.set_hashes.get(gate_labels(cfg)[cfg.metric]),
-        reference_set_sha256=gate_scores.set_sha256,
+        candidate_set_sha256=candidate.set_hashes.get(labels[cfg.metric]),
+        reference_set_sha256=gate_scores.set_sha256, metric_reason=gate.metric_reason, same_model=same,
+        split=split.note if split is not None else None, split_refused=split is not None and split.refuse,
     )

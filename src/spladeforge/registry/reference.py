@@ -51,6 +51,7 @@ class Reference:
     scores: dict[str, SetScores]  # gate metric (and guards') -> scores
     doc_active_dims: float | None
     stale: str | None = None  # why tagged figures stand in for a fresh score
+    model_sha256: str | None = None  # the champion's model bytes (its `model_sha256` tag)
 
 
 def mean(per_query: dict[str, float]) -> float:
@@ -116,7 +117,8 @@ def champion_reference(cfg: RegisterConfig, evaluate: EvaluateConfig, version: s
     scores = {metric: SetScores(mean(scored[label].per_query), scored[label].per_query, scored[label].set_sha256)
               for metric, label in labels.items()}
     gate_label = labels[cfg.metric]
-    return Reference(name, version, scores, scored[gate_label].figures.get("doc_active_dims"))
+    return Reference(name, version, scores, scored[gate_label].figures.get("doc_active_dims"),
+                     model_sha256=mv.tags.get("model_sha256"))
 
 
 def stale_reference(cfg: RegisterConfig, version: str, mv: Any, labels: dict[str, str], problem: str) -> Reference:
@@ -130,4 +132,5 @@ def stale_reference(cfg: RegisterConfig, version: str, mv: Any, labels: dict[str
         scores[metric] = SetScores(float(mv.tags[tag]), None, mv.tags.get(set_tag(label)))
     dims = mv.tags.get(metric_tag(DOC_DIMS_KEY))
     return Reference(f"champion v{version}", version, scores, float(dims) if dims is not None else None,
-                     stale=f"champion v{version}'s tagged figures, measured on its own run's sets: {problem}")
+                     stale=f"champion v{version}'s tagged figures, measured on its own run's sets: {problem}",
+                     model_sha256=mv.tags.get("model_sha256"))

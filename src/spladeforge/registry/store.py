@@ -34,6 +34,7 @@ from spladeforge.registry.gate import Candidate, GateSets, decide_gate
 from spladeforge.registry.policy import CHALLENGER, CHAMPION, DOC_DIMS_KEY, NDCG_KEY, NDCG_TAG, Decision, metric_tag
 from spladeforge.registry.provenance import provenance_tags
 from spladeforge.registry.reference import set_tag
+from spladeforge.registry.split_check import identity_tags
 from spladeforge.registry.tracking import flatten_params, sqlite_artifact_location
 
 logger = logging.getLogger(__name__)
@@ -89,8 +90,9 @@ def _pip_requirements() -> list[str]:
     return pins
 
 
-def version_tags(cfg: RegisterConfig, candidate: Candidate) -> dict[str, str]:
-    """The figures the gate reads back from a version later, as tags, with the sets they are from."""
+def version_tags(cfg: RegisterConfig, candidate: Candidate, split: dict | None = None) -> dict[str, str]:
+    """The figures the gate reads back from a version later, as tags, with the sets they are from and
+    the identity of the split it was tested on (`split_check.identity_tags`)."""
     figures = candidate.figures
     tags = {NDCG_TAG: repr(figures[NDCG_KEY])}
     for key in dict.fromkeys([*cfg.gate_metrics(), NDCG_KEY, DOC_DIMS_KEY]):
@@ -99,7 +101,7 @@ def version_tags(cfg: RegisterConfig, candidate: Candidate) -> dict[str, str]:
     for label, digest in candidate.set_hashes.items():
         tags[set_tag(label)] = digest
     tags["int8"] = "included" if candidate.int8["included"] else f"withheld: {candidate.int8['reason']}"
-    return tags
+    return {**tags, **identity_tags(split)}
 
 
 def find_champion(client, name: str) -> ChampionRecord | None:
@@ -163,7 +165,7 @@ def log_and_register(cfg: RegisterConfig, candidate: Candidate, gate: GateSets, 
             input_example=["how do I decode a json string"],
             pip_requirements=_pip_requirements(),
         )
-        tags = {**version_tags(cfg, candidate), "model_sha256": model_sha, **decision.tags(), **lineage}
+        tags = {**version_tags(cfg, candidate, gate.split), "model_sha256": model_sha, **decision.tags(), **lineage}
         if candidate.onnx_dir is not None and candidate.int8["included"]:  # logged in the same run as the pyfunc
             tags["onnx_int8_uri"] = f"runs:/{run.info.run_id}/onnx-int8"
         version = str(mlflow.register_model(info.model_uri, cfg.model_name, tags=tags).version)

@@ -15,7 +15,8 @@ each local task's `set_sha256`, the content hash of what it was measured on).
 
 Where it lives: the tasks in `evaluation.tasks`, the systems (model, INT8, base, BM25, dense,
 hybrid) in `evaluation.systems`, the comparison in `evaluation.compare`, metrics.json in
-`evaluation.metrics`, the report in `evaluation.report`, the shard files in `evaluation.embeddings`.
+`evaluation.metrics`, the report in `evaluation.report`, the shard files in `evaluation.embeddings`,
+the judgments folder (the task `judged`) in `evaluation.judged`, judged fractions in `.agreement`.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from spladeforge.config import EvaluateConfig
+from spladeforge.config.release import JUDGED_LABEL
 from spladeforge.evaluation import tasks as eval_tasks
 from spladeforge.evaluation.beir import load_beir
 from spladeforge.evaluation.embeddings import encode_shard, read_document_embeddings
+from spladeforge.evaluation.judged import load_judgments
 from spladeforge.evaluation.metrics import HELD_OUT_LABEL, PER_QUERY_FILE, add_baseline_deltas, flat_metrics
 from spladeforge.evaluation.report import read_baseline, write_report
 from spladeforge.io import atomic_outputs, sha256_tree, write_json
@@ -47,6 +50,7 @@ def run(
     int8_dir: Path | None = None,
     baseline: Path | None = None,
     document_embeddings: Sequence[Path] | None = None,
+    judgments: Path | None = None,
 ) -> dict:
     """Evaluate and write the outputs; return a short summary for the CLI to print.
 
@@ -55,7 +59,9 @@ def run(
     """
     # Everything a user can get wrong is checked before the first model is loaded.
     heldout = load_beir(task_dir).subsample(cfg.max_queries)
-    beir = eval_tasks.load_beir_tasks(cfg.beir_datasets, cfg.beir_split, cfg.max_queries)
+    judged = load_judgments(cfg, judgments or cfg.judgments, heldout.corpus)
+    beir = [(JUDGED_LABEL, judged.data)] if judged and judged.data else []  # the team's judged queries
+    beir += eval_tasks.load_beir_tasks(cfg.beir_datasets, cfg.beir_split, cfg.max_queries)
     named = eval_tasks.resolve_mteb_names(cfg.mteb_tasks) if cfg.mteb_tasks else []
     previous = read_baseline(baseline) if baseline is not None else None
     meta = read_sidecar(model_dir)
@@ -67,6 +73,7 @@ def run(
     if document_embeddings is not None:
         documents = read_document_embeddings(document_embeddings, list(heldout.corpus), sha256_tree(model_dir))
     # MTEB and torch take seconds to import: only once the inputs have passed the checks above.
+    from spladeforge.evaluation.agreement import add_judged_fractions, judged_outcome
     from spladeforge.evaluation.compare import evaluate_all
     from spladeforge.evaluation.systems import build_systems
 
@@ -80,13 +87,17 @@ def run(
 
     with atomic_outputs(out_dir, metrics_path, folders=(out_dir,)) as (tmp, metrics_tmp):
         comparison = evaluate_all(cfg, systems, tasks, tmp)
+        add_judged_fractions(comparison.per_task, tasks, tmp / "predictions")
         metrics = flat_metrics(comparison.per_task, tasks, heldout)
+        judged_metrics, agreement = judged_outcome(judged, tasks, list(systems), tmp / "predictions")
+        metrics |= judged_metrics
         deltas = add_baseline_deltas(metrics, previous)
-        write_report(cfg, tmp, tasks, comparison, metrics, skipped, deltas, baseline)
+        write_report(cfg, tmp, tasks, comparison, metrics, skipped, deltas, baseline, judged and judged.describe(),
+                     agreement)
         write_json(tmp / PER_QUERY_FILE, comparison.per_query)
         write_json(metrics_tmp, metrics)
     summary = {key: value for key, value in metrics.items()
-               if key.endswith(("ndcg_at_10", "set_sha256")) or key.startswith("num_")}
+               if key.endswith(("ndcg_at_10", "set_sha256", "judged_enough")) or key.startswith("num_")}
     summary["skipped_tasks"] = len(skipped)
     summary["report"] = str(Path(out_dir) / "report.md")
     return summary

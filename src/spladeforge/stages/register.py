@@ -9,11 +9,10 @@ re-gating of a model already registered are `registry.store`; the reference (cha
 model) `registry.reference`; the paired bootstrap `registry.evidence`; the rule
 `registry.policy` (the lower bound of the gain at `register.confidence` above
 `register.min_delta`, `register.guards`, `register.min_ndcg`, `register.max_doc_active_dims`;
-INT8 withheld beyond `quantize.max_ndcg_drop`).
+INT8 withheld beyond `quantize.max_ndcg_drop`); `registry.choice` and `registry.split_check`.
 
 Nothing is written outside MLflow until MLflow holds the final state: a tracking failure leaves
 the inputs as they were and no decision file behind.
-
 `run(..., promote=False)` registers and decides but leaves `champion` where it is: the Kubeflow
 DAG moves it in a separate task, `promote` (`promote_champion`), which runs only inside the
 `dsl.If` on the decision, so the gate guards promotion as well as publishing.
@@ -29,8 +28,10 @@ from spladeforge.evaluation.metrics import PER_QUERY_FILE
 from spladeforge.evaluation.reference import load_gate_sets
 from spladeforge.io import read_figures, read_json, sha256_tree, write_json
 from spladeforge.models.saved import SIDECAR, check_model_files, read_sidecar
+from spladeforge.registry.choice import choose_metric
 from spladeforge.registry.gate import Candidate, GateSets, gate_labels, read_evaluation
 from spladeforge.registry.policy import DOC_DIMS_KEY, NDCG_KEY, int8_verdict
+from spladeforge.registry.split_check import read_identity
 from spladeforge.registry.store import log_and_register, promote_decided
 from spladeforge.registry.tracking import HttpBudget, tracking_session
 
@@ -63,22 +64,23 @@ def _read_candidate(cfg: RegisterConfig, model_dir: Path, metrics_path: Path, ev
 def run(cfg: RegisterConfig, model_dir: Path, metrics_path: Path, decision_path: Path, eval_dir: Path,
         task_dir: Path, *, evaluate: EvaluateConfig | None = None, seed: int = 0, max_ndcg_drop: float = 0.02,
         quantize_report: Path | None = None, onnx_dir: Path | None = None, run_params: dict | None = None,
-        promote: bool = True) -> dict:
+        promote: bool = True, judgments: Path | None = None) -> dict:
     """Log, register and gate the model; write the decision JSON and return it.
 
     `eval_dir` is evaluate's output folder and `task_dir` the test split it scored (with
     `evaluate`, the settings it scored it with; `seed` seeds the bootstrap). `promote=False`
     records the decision (`promoted` is the gate's verdict) without moving `champion`;
     `champion_version` is then the champion the gate compared against, and `promote_champion`
-    makes the move.
-    """
+    makes the move. `judgments`: the folder evaluate scored as `judged` (default `evaluate.judgments`)."""
     evaluate = evaluate or EvaluateConfig()
+    cfg, why = choose_metric(cfg, Path(metrics_path), evaluate)
     candidate = _read_candidate(cfg, Path(model_dir), Path(metrics_path), Path(eval_dir),
                                 Path(quantize_report) if quantize_report is not None else None,
                                 Path(onnx_dir) if onnx_dir is not None else None, max_ndcg_drop)
-    sets = load_gate_sets(evaluate, Path(task_dir), set(gate_labels(cfg).values()))
+    gate = GateSets(evaluate, load_gate_sets(evaluate, Path(task_dir), set(gate_labels(cfg).values()), judgments),
+                    seed, metric_reason=why, split=read_identity(Path(task_dir)))
     with tracking_session(cfg.tracking_uri, HttpBudget.of(cfg)) as shown_uri:
-        registered = log_and_register(cfg, candidate, GateSets(evaluate, sets, seed), run_params, promote)
+        registered = log_and_register(cfg, candidate, gate, run_params, promote)
     result = {
         "model_name": cfg.model_name,
         "version": registered.version,

@@ -4,7 +4,9 @@ Reads `queries.jsonl` and `chunks.jsonl`; writes the training rows (`train.jsonl
 query, type, chunk_id, doc_id, and `positive` when the query carries one) and the dev and test
 sides as BEIR folders, the layout `evaluate` reads for any other task: `corpus.jsonl` (every
 chunk of every document, as the deployed index holds them), `queries.jsonl`, `qrels/test.tsv`
-with graded judgments (`spladeforge.evaluation.beir.write_beir`); the three outputs appear
+with graded judgments (`spladeforge.evaluation.beir.write_beir`), and in the test folder
+`split.json`, the split's identity (`splitting.split_identity`, which register tags versions
+with); the three outputs appear
 together (`io.atomic_outputs`). Dev drives training's checkpoint choice and early stopping, test
 the promotion gate. The algorithm (the seeded sides, the relevance rule, the near-duplicate leak
 check, the round-trip flags) lives in `spladeforge.splitting`.
@@ -17,8 +19,8 @@ from typing import Any
 
 from spladeforge.config import SplitConfig
 from spladeforge.evaluation.beir import write_beir
-from spladeforge.io import atomic_outputs, iter_jsonl, write_jsonl
-from spladeforge.splitting import split_by_document
+from spladeforge.io import atomic_outputs, iter_jsonl, write_json, write_jsonl
+from spladeforge.splitting import SPLIT_IDENTITY, split_by_document
 
 
 def run(cfg: SplitConfig, queries_path: Path, chunks_path: Path, train_output: Path, dev_output: Path,
@@ -31,5 +33,6 @@ def run(cfg: SplitConfig, queries_path: Path, chunks_path: Path, train_output: P
             train_tmp, dev_tmp, test_tmp):
         for held, tmp in ((split.dev, dev_tmp), (split.test, test_tmp)):
             write_beir(tmp, corpus=corpus, queries={r["query_id"]: r["query"] for r in held.rows}, qrels=held.qrels)
+        write_json(test_tmp / SPLIT_IDENTITY, split.identity)
         write_jsonl(train_tmp, split.train)
     return {**split.counts(), "outputs": [str(train_output), str(dev_output), str(test_output)]}
