@@ -4,8 +4,8 @@ Each chunk carries its document title and the Markdown heading path (`A > B`) in
 starts. Chunk ids are `<doc id>#<index>`: stable while the document is. A chunk other than the
 first that is shorter than `min_chars` once stripped is left out (its index is not reused).
 Sizes are Latin-letter equivalents: in a document of Hangul or CJK text, whose characters each
-carry about 2.5 letters' worth (`language.density`), `size`, `overlap` and `min_chars` shrink by
-its density, so a Korean chunk holds as much text as an English one instead of 2.5x more.
+carry about 3 letters' worth (`language.density`), `size`, `overlap` and `min_chars` shrink by
+its density, so a Korean chunk holds as much text as an English one instead of 3x more.
 """
 
 from __future__ import annotations

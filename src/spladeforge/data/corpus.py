@@ -4,7 +4,7 @@ In source order, each document must have a unique id without control characters 
 newline in an id would break the TSV qrels `split` writes, and every file after it) and at most
 `data.max_document_chars` characters (else it fails or, with `data.on_error: skip`, is skipped). Its text and title get
 `spladeforge.data.normalize`; texts shorter than `data.min_chars` (a Hangul or CJK character counting
-2.5 letters: `language.dense_length`) are dropped, and so are exact
+3 letters: `language.dense_length`) are dropped, and so are exact
 duplicates and near-duplicates (word-shingle Jaccard >= `data.near_duplicate_threshold`, see
 `spladeforge.dedup`): the first in source order is kept. Every drop is counted by reason.
 Over `data.max_documents`, a sample by a hash of the id is kept (sorted by id).
@@ -82,7 +82,7 @@ def collect_corpus(cfg: DataConfig) -> Corpus:
             continue
         doc["text"] = normalize(doc["text"], cfg.lowercase)
         doc["title"] = normalize(doc["title"], cfg.lowercase)
-        if dense_length(doc["text"]) < cfg.min_chars:  # Hangul/CJK characters count 2.5 letters
+        if dense_length(doc["text"]) < cfg.min_chars:  # Hangul/CJK characters count 3 letters
             dropped["too_short"] += 1
             continue
         digest = hashlib.sha1(doc["text"].encode()).hexdigest()

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 # A vocabulary entry that is a whole lower-case word of three letters or more: WordPiece
 # continuations ("##ing"), punctuation, numbers and [unused] slots are no query words.
 _WHOLE_WORD = re.compile(r"[a-z]{3,}")
-# In another language: letters only, at least three letters' worth (a Hangul syllable counts 2.5).
+# In another language: letters only, at least three letters' worth (a Hangul syllable counts 3).
 _WHOLE_LETTERS = re.compile(r"[^\W\d_]+")
 
 

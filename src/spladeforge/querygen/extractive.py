@@ -124,7 +124,7 @@ class ExtractiveGenerator:
 
         A term must occur in at least two chunks: one seen once is usually a typo, an identifier
         or a number, and a query made of it is a string-match task. Stopwords, `LOW_INFORMATION`
-        words, numbers and two-letter words (a Hangul syllable counting 2.5 letters) are out.
+        words, numbers and two-letter words (a Hangul syllable counting 3 letters) are out.
         """
         tf = Counter(w for w in self.lang.words(text)
                      if dense_length(w) > 2 and not w.isdigit() and w not in self.low_information
