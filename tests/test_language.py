@@ -28,6 +28,10 @@ def _texts(name: str) -> list[str]:
     return [f"{d['title']} {d['text']}" for d in map(json.loads, (CORPORA / name).read_text().splitlines())]
 
 
+def _chunks(name: str) -> list[dict]:
+    return [{"id": f"c{i}", "doc_id": f"d{i}", "title": "", "text": t} for i, t in enumerate(_texts(name))]
+
+
 def test_english_keeps_the_measured_tokenization():
     sample = "Return the value of the Größe parameter. it is the default. Changed in 3.2."
     en = language("en")
@@ -38,14 +42,16 @@ def test_words_keep_accented_letters_and_whole_hangul_words():
     assert language("de").words("Die Größe des Bildes und die Änderung") == ["größe", "bildes", "änderung"]
     assert "étonné" in language("fr").words("L'élève a été très étonné")
     # Korean words stay as written (particles attached), one-syllable nouns kept, bm25s stopwords out.
-    assert language("ko").words("김치는 물과 소금으로 만든다 그리고 발효된다") == ["김치는", "물과", "소금으로", "만든다", "발효된다"]
+    words = language("ko").words("김치는 물과 소금으로 만든다 그리고 발효된다")
+    assert words == ["김치는", "물과", "소금으로", "만든다", "발효된다"]
 
 
 def test_sentences_split_without_capitals():
     assert language("ko").sentences("김치는 발효 음식이다. 맛이 좋아요. 정말? 네!") == [
         "김치는 발효 음식이다.", "맛이 좋아요.", "정말?", "네!"]
     assert language("zh").sentences("我们吃饭。你好吗？很好！") == ["我们吃饭。", "你好吗？", "很好！"]
-    assert language("de").sentences("das ist klein. aber schön! wirklich") == ["das ist klein.", "aber schön!", "wirklich"]
+    assert language("de").sentences("das ist klein. aber schön! wirklich") == [
+        "das ist klein.", "aber schön!", "wirklich"]
 
 
 def test_stemmer_and_stopwords_follow_the_language():
@@ -132,7 +138,7 @@ def test_question_share_goes_to_keywords_outside_english(caplog):
     from spladeforge.querygen.extractive import ExtractiveGenerator
 
     cfg = GenerateQueriesConfig(mix={"keywords": 0.4, "question": 0.3, "sentence": 0.3})
-    chunks = [{"id": f"c{i}", "doc_id": f"d{i}", "title": "", "text": t} for i, t in enumerate(_texts("ko_corpus.jsonl"))]
+    chunks = _chunks("ko_corpus.jsonl")
     with caplog.at_level(logging.WARNING):
         gen = ExtractiveGenerator(cfg, chunks, seed=1, language_code="ko")
     assert dict(zip(gen.types, gen.weights, strict=True)) == {"keywords": pytest.approx(0.7), "sentence": 0.3}
@@ -145,7 +151,7 @@ def test_extractive_backend_takes_korean_but_still_refuses_unspaced_scripts():
     from spladeforge.querygen.generate import generate_queries
 
     cfg = GenerateQueriesConfig(mix={"keywords": 0.5, "sentence": 0.5})
-    korean = [{"id": f"c{i}", "doc_id": f"d{i}", "title": "", "text": t} for i, t in enumerate(_texts("ko_corpus.jsonl"))]
+    korean = _chunks("ko_corpus.jsonl")
     queries, report = generate_queries(cfg, korean, 1, language_code="ko")
     assert queries and report["language"] == "ko"
     chinese = [{"id": "z", "doc_id": "z", "title": "", "text": "我们今天在北京吃饭。明天去上海看朋友。" * 5}]

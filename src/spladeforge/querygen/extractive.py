@@ -32,9 +32,9 @@ from collections import Counter
 from typing import Any
 
 from spladeforge.config import GenerateQueriesConfig
+from spladeforge.language import Language, dense_length, language
 from spladeforge.querygen.filters import QueryFilter
 from spladeforge.querygen.records import query_record
-from spladeforge.language import Language, dense_length, language
 from spladeforge.text import passage, stable_fraction, stable_hash
 
 logger = logging.getLogger(__name__)
