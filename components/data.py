@@ -38,9 +38,9 @@ def chunk(chunk: dict, documents: Input[Dataset], chunks: Output[Dataset], manif
     chunks.metadata.update(run.metadata(result))
 
 
-def generate_queries(generate_queries: dict, seed: int, chunks: Input[Dataset], queries: Output[Dataset],
-                     manifest: Output[Artifact]):
-    """Generate training queries for every chunk."""
+def generate_queries(generate_queries: dict, seed: int, chunks: Input[Dataset], documents_meta: Input[Artifact],
+                     queries: Output[Dataset], manifest: Output[Artifact]):
+    """Generate training queries for every chunk, in the corpus language ingest recorded."""
     from pathlib import Path
 
     from spladeforge import orchestration as run
@@ -48,8 +48,8 @@ def generate_queries(generate_queries: dict, seed: int, chunks: Input[Dataset], 
 
     params = run.validated({"generate_queries": generate_queries, "seed": seed})
     result = run.run_stage("generate-queries", stage.run, params.generate_queries, Path(chunks.path),
-                           Path(queries.path), params.seed, params=params, inputs=[Path(chunks.path)],
-                           manifest=Path(manifest.path))
+                           Path(queries.path), params.seed, documents_meta=Path(documents_meta.path), params=params,
+                           inputs=[Path(chunks.path), Path(documents_meta.path)], manifest=Path(manifest.path))
     queries.metadata.update(run.metadata(result))
 
 
@@ -69,9 +69,10 @@ def split(split: dict, seed: int, queries: Input[Dataset], chunks: Input[Dataset
 
 
 def mine_shard(mine: dict, seed: int, shard: int, num_shards: int, train_pairs: Input[Dataset],
-               chunks: Input[Dataset], tuples_shard: Output[Dataset]):
+               chunks: Input[Dataset], documents_meta: Input[Artifact], tuples_shard: Output[Dataset]):
     """Mine hard negatives for shard `shard` of `num_shards` of the training queries (one iteration
-    of the pipeline's dsl.ParallelFor); every shard searches the whole chunk corpus."""
+    of the pipeline's dsl.ParallelFor); every shard searches the whole chunk corpus, BM25 tokenized
+    for the corpus language ingest recorded."""
     from pathlib import Path
 
     from spladeforge import orchestration as run
@@ -79,7 +80,7 @@ def mine_shard(mine: dict, seed: int, shard: int, num_shards: int, train_pairs: 
 
     params = run.validated({"mine": mine, "seed": seed})
     result = stage.run_shard(params.mine, Path(train_pairs.path), Path(chunks.path), Path(tuples_shard.path),
-                             params.seed, shard, num_shards)
+                             params.seed, shard, num_shards, documents_meta=Path(documents_meta.path))
     tuples_shard.metadata.update(run.metadata(result))
 
 

@@ -78,12 +78,14 @@ def make_pipeline(params: Params, enable_caching: bool = False) -> Callable:
         # The OpenAI key's variable is fixed at compile time from the params the pipeline is built
         # with (generate_queries.openai.api_key_env, default OPENAI_API_KEY; see placement), although
         # that key is also a run parameter: a run naming another variable needs a recompiled pipeline.
-        queries = c.generate_queries(generate_queries=generate_queries, seed=seed, chunks=chunks.outputs["chunks"])
+        queries = c.generate_queries(generate_queries=generate_queries, seed=seed, chunks=chunks.outputs["chunks"],
+                                     documents_meta=docs.outputs["documents_meta"])
         halves = c.split(split=split, seed=seed, queries=queries.outputs["queries"], chunks=chunks.outputs["chunks"])
         # One code path for any n: with n = 1 the loop has one iteration and the collect one input.
         with dsl.ParallelFor(items=list(range(k.mine_shards)), parallelism=k.shard_parallelism) as shard:
             mined = c.mine_shard(mine=mine, seed=seed, shard=shard, num_shards=k.mine_shards,
-                                 train_pairs=halves.outputs["train_pairs"], chunks=chunks.outputs["chunks"])
+                                 train_pairs=halves.outputs["train_pairs"], chunks=chunks.outputs["chunks"],
+                                 documents_meta=docs.outputs["documents_meta"])
         tuples = c.mine(mine=mine, seed=seed, train_pairs=halves.outputs["train_pairs"],
                         chunks=chunks.outputs["chunks"], shards=dsl.Collected(mined.outputs["tuples_shard"]))
         trained = c.train(train=train, seed=seed, tuples=tuples.outputs["tuples"],

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from spladeforge.config import load_params
-from spladeforge.models.architectures import build_model, initial_weights
+from spladeforge.models.architectures import build_model, corpus_idf, initial_weights
 from spladeforge.training.losses import build_loss
 from tests.architecture_models import CORPUS
 
@@ -77,7 +77,9 @@ def test_preset_builds_its_model_and_loss(preset, stand_ins, monkeypatch):
     monkeypatch.chdir(stand_ins)
     cfg = load_params(REPO / "params.yaml", [f"preset={preset}"]).train
     model = build_model(cfg, "cpu", CORPUS)
-    build_loss(cfg, model, None, None)
+    # idf-flops weighs the FLOPS terms by corpus IDF, which training computes from the passages.
+    idf = corpus_idf(model.tokenizer, CORPUS) if cfg.document_regularizer == "idf-flops" else None
+    build_loss(cfg, model, None, idf)
     assert model.max_seq_length == cfg.max_seq_length
     names = [type(m).__name__ for m in model]
     if cfg.architecture == "splade":

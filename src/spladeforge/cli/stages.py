@@ -90,6 +90,9 @@ def chunk(
 def generate_queries(
     chunks: Annotated[Path, typer.Option(help="chunks.jsonl from chunk.")] = Path("data/chunks.jsonl"),
     output: Annotated[Path, typer.Option(help="queries.jsonl to write.")] = Path("data/queries.jsonl"),
+    documents_meta: Annotated[Path, typer.Option(
+        help="ingest's record of the corpus language (English when the file is missing)."
+    )] = Path("data/documents.meta.json"),
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
 ) -> None:
@@ -97,7 +100,8 @@ def generate_queries(
     from spladeforge.stages import generate_queries as stage
 
     p = _params(params, set_)
-    _run("generate-queries", stage.run, p.generate_queries, chunks, output, p.seed, params=p, inputs=(chunks,))
+    _run("generate-queries", stage.run, p.generate_queries, chunks, output, p.seed, documents_meta=documents_meta,
+         params=p, inputs=(chunks, *filter(None, [_existing(documents_meta)])))
 
 
 @app.command()
@@ -125,6 +129,9 @@ def mine(
     train: Annotated[Path, typer.Option(help="Training pairs from split.")] = Path("data/split/train.jsonl"),
     chunks: Annotated[Path, typer.Option(help="chunks.jsonl.")] = Path("data/chunks.jsonl"),
     output: Annotated[Path, typer.Option(help="Training tuples to write.")] = Path("data/train_tuples.jsonl"),
+    documents_meta: Annotated[Path, typer.Option(
+        help="ingest's record of the corpus language, which BM25 tokenizes for (English when missing)."
+    )] = Path("data/documents.meta.json"),
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
 ) -> None:
@@ -132,7 +139,8 @@ def mine(
     from spladeforge.stages import mine as stage
 
     p = _params(params, set_)
-    _run("mine", stage.run, p.mine, train, chunks, output, p.seed, params=p, inputs=(train, chunks))
+    _run("mine", stage.run, p.mine, train, chunks, output, p.seed, documents_meta=documents_meta, params=p,
+         inputs=(train, chunks, *filter(None, [_existing(documents_meta)])))
 
 
 @app.command()

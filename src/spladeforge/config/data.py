@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from spladeforge.config.base import Section
+from spladeforge.language import ACCEPTED as ACCEPTED_LANGUAGES
 
 
 class DataConfig(Section):
@@ -40,6 +41,18 @@ class DataConfig(Section):
     # connect_timeout/read_timeout): a silent remote fails within this instead of botocore's 60 s
     # per read with retries.
     dvc_timeout_s: int = Field(60, ge=1, le=3600)
+    # The corpus language, an ISO 639-1 code, or `auto`: detected from a sample of the documents
+    # (Unicode script proportions, and stopword hit rates for Latin script) and recorded in
+    # documents.meta.json. Word tokenization, sentences, stopwords, the stemmer and BM25 of every
+    # later stage follow it (`spladeforge.language`).
+    language: str = "auto"
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in ACCEPTED_LANGUAGES:
+            raise ValueError(f"unknown language {value!r}; accepted: {', '.join(ACCEPTED_LANGUAGES)}")
+        return value
 
 
 class ChunkConfig(Section):

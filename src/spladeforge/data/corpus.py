@@ -3,7 +3,8 @@
 In source order, each document must have a unique id without control characters (a TAB or a
 newline in an id would break the TSV qrels `split` writes, and every file after it) and at most
 `data.max_document_chars` characters (else it fails or, with `data.on_error: skip`, is skipped). Its text and title get
-`spladeforge.data.normalize`; texts shorter than `data.min_chars` are dropped, and so are exact
+`spladeforge.data.normalize`; texts shorter than `data.min_chars` (a Hangul or CJK character counting
+3 letters: `language.dense_length`) are dropped, and so are exact
 duplicates and near-duplicates (word-shingle Jaccard >= `data.near_duplicate_threshold`, see
 `spladeforge.dedup`): the first in source order is kept. Every drop is counted by reason.
 Over `data.max_documents`, a sample by a hash of the id is kept (sorted by id).
@@ -24,6 +25,7 @@ from spladeforge.data.normalize import normalize
 from spladeforge.data.sources import ACCEPTED, SourceReader
 from spladeforge.dedup import NearDuplicateIndex
 from spladeforge.errors import InputError
+from spladeforge.language import dense_length
 
 # How many (dropped, kept, jaccard) examples documents.meta.json shows: enough to check the threshold.
 NEAR_DUPLICATE_EXAMPLES = 20
@@ -80,7 +82,7 @@ def collect_corpus(cfg: DataConfig) -> Corpus:
             continue
         doc["text"] = normalize(doc["text"], cfg.lowercase)
         doc["title"] = normalize(doc["title"], cfg.lowercase)
-        if len(doc["text"]) < cfg.min_chars:
+        if dense_length(doc["text"]) < cfg.min_chars:  # Hangul/CJK characters count 3 letters
             dropped["too_short"] += 1
             continue
         digest = hashlib.sha1(doc["text"].encode()).hexdigest()

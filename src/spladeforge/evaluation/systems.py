@@ -25,6 +25,7 @@ from mteb.types import PromptType
 from spladeforge.config import EvaluateConfig
 from spladeforge.evaluation.mteb_task import SPLIT, LocalRetrievalTask
 from spladeforge.evaluation.search import HybridSearch, IndexedSearch, RecordingSearch
+from spladeforge.language import language, recorded_code
 from spladeforge.models.build import load_dense_encoder, resolve_device
 from spladeforge.models.fused_head import enable_fused_head
 from spladeforge.models.onnx_encoder import OnnxSparseEncoder
@@ -100,11 +101,18 @@ class SparseSystem(AbsEncoder):
         }
 
 
-def bm25_system(k1: float = 1.5, b: float = 0.75) -> Any:
-    """MTEB's bm25s baseline with English stopwords and the Snowball English stemmer (PyStemmer)."""
+def bm25_system(k1: float = 1.5, b: float = 0.75, language_code: str = "en") -> Any:
+    """MTEB's bm25s baseline, tokenized as `retrieval.bm25` tokenizes for the corpus language: English
+    stopwords and the Snowball English stemmer (PyStemmer) for English; otherwise the language's
+    Unicode words, stopwords and stemmer (`Language.bm25_terms`), with MTEB's frequency-based
+    stopwords off, as bm25s has none."""
     from mteb.models.model_implementations.bm25 import BM25Search, bm25_s
 
-    search = BM25Search(stopwords="en", stemmer_language="english", k1=k1, b=b, method="lucene")
+    if language_code == "en":
+        search = BM25Search(stopwords="en", stemmer_language="english", k1=k1, b=b, method="lucene")
+    else:
+        search = BM25Search(tokenizer=language(language_code).bm25_terms, freq_threshold=0.0, k1=k1, b=b,
+                            method="lucene")
     search.mteb_model_meta = bm25_s.model_copy(update={"name": "spladeforge/bm25"})
     return search
 
@@ -168,7 +176,8 @@ def build_systems(cfg: EvaluateConfig, model_dir: Path, meta: dict, int8_dir: Pa
             enable_fused_head(base)
         systems["base"] = IndexedSearch(base, "base", "sparse", cfg.batch_size)
     if cfg.compare_bm25:
-        systems["bm25"] = RecordingSearch(bm25_system())
+        documents = (meta.get("provenance") or {}).get("documents")  # ingest's record, carried by the model
+        systems["bm25"] = RecordingSearch(bm25_system(language_code=recorded_code(documents)))
     if cfg.dense_model:
         dense = load_dense_encoder(cfg.dense_model, key="evaluate.dense_model", device=device)
         # The trained model's truncation, so both read the same words (and the dense model,

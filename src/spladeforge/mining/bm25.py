@@ -9,9 +9,10 @@ from spladeforge.retrieval.bm25 import BM25Index
 _BATCH = 256  # queries per bm25s call: bounds the score matrix, progress shown per batch
 
 
-def bm25_ranked(texts: list[str], queries: list[str], depth: int) -> list[list[int]]:
-    """Indices into `texts` of each query's top `depth` BM25 hits with a positive score, best first."""
-    index = BM25Index(texts)
+def bm25_ranked(texts: list[str], queries: list[str], depth: int, language_code: str = "en") -> list[list[int]]:
+    """Indices into `texts` of each query's top `depth` BM25 hits with a positive score, best first,
+    tokenized for the corpus language `language_code`."""
+    index = BM25Index(texts, language_code=language_code)
     ranked: list[list[int]] = []
     for lo in tqdm(range(0, len(queries), _BATCH), desc="mine", unit=" batches"):
         hits, scores = index.search(queries[lo: lo + _BATCH], k=depth)

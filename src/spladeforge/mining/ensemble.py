@@ -67,9 +67,9 @@ def ensemble_scores(members: Sequence[np.ndarray], how: str) -> np.ndarray:
 class _Scorers:
     """Each member's (and the candidate rankers') scores of a batch of queries over the whole corpus."""
 
-    def __init__(self, cfg: MineConfig, texts: list[str]) -> None:
+    def __init__(self, cfg: MineConfig, texts: list[str], language_code: str = "en") -> None:
         self.needed = set(cfg.ensemble) | {"bm25", "dense"}  # bm25 and dense also rank the candidates
-        self.bm25 = BM25Index(texts)
+        self.bm25 = BM25Index(texts, language_code=language_code)
         self.dense = load_dense_encoder(cfg.dense_model, key="mine.dense_model")
         self.doc_emb = self.dense.encode(texts, batch_size=cfg.batch_size, normalize_embeddings=True,
                                          convert_to_numpy=True, show_progress_bar=False)
@@ -98,13 +98,13 @@ class _Scorers:
 
 
 def score_candidates(cfg: MineConfig, rows: list[dict[str, Any]], corpus: list[dict[str, Any]],
-                     texts: list[str], positives: list[int]) -> list[ScoredCandidates]:
+                     texts: list[str], positives: list[int], language_code: str = "en") -> list[ScoredCandidates]:
     """Each row's candidates from other documents and the ensemble's scores (see the module docstring).
 
     `positives[i]` is the corpus index of row i's chunk; false negatives are not dropped here.
     """
     depth = cfg.rank_window[1]
-    scorers = _Scorers(cfg, texts)
+    scorers = _Scorers(cfg, texts, language_code)
     docs = np.array([c["doc_id"] for c in corpus])
     out: list[ScoredCandidates] = []
     for lo in range(0, len(rows), _BATCH):

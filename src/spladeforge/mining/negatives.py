@@ -89,11 +89,12 @@ def _training_corpus(cfg: MineConfig, rows: list[dict[str, Any]], chunks: Iterab
 
 def mine_tuples(cfg: MineConfig, rows: list[dict[str, Any]], chunks: Iterable[dict[str, Any]], seed: int, *,
                 train_path: Path, chunks_path: Path, shard: int = 0,
-                num_shards: int = 1) -> tuple[list[dict[str, Any]], MiningCounts]:
+                num_shards: int = 1, language_code: str = "en") -> tuple[list[dict[str, Any]], MiningCounts]:
     """Tuples for shard `shard` of `num_shards` of the training `rows`, and their counts.
 
     Every check covers all training rows and the corpus is always all of their documents' chunks,
-    so a shard sees exactly what the unsharded run sees. The paths name the inputs in errors.
+    so a shard sees exactly what the unsharded run sees. The paths name the inputs in errors;
+    `language_code` is the corpus language BM25 tokenizes for.
     """
     corpus = _training_corpus(cfg, rows, chunks, train_path, chunks_path)
     by_id = {c["id"]: i for i, c in enumerate(corpus)}
@@ -104,13 +105,13 @@ def mine_tuples(cfg: MineConfig, rows: list[dict[str, Any]], chunks: Iterable[di
     dense = None
     if cfg.teacher == "ensemble":
         counts = MiningCounts(corpus_chunks=len(corpus))
-        tuples = _ensemble_tuples(cfg, rows, corpus, texts, by_id, seed, counts) if rows else []
+        tuples = _ensemble_tuples(cfg, rows, corpus, texts, by_id, seed, counts, language_code) if rows else []
         counts.tuples = len(tuples)
         return tuples, counts
     if not rows:
         ranked = []
     elif cfg.method == "bm25":
-        ranked = bm25_ranked(texts, [r["query"] for r in rows], depth)
+        ranked = bm25_ranked(texts, [r["query"] for r in rows], depth, language_code)
     else:
         dense = load_dense_encoder(cfg.dense_model, key="mine.dense_model")
         positives = [texts[by_id[r["chunk_id"]]] for r in rows]
@@ -144,14 +145,15 @@ def mine_tuples(cfg: MineConfig, rows: list[dict[str, Any]], chunks: Iterable[di
 
 
 def _ensemble_tuples(cfg: MineConfig, rows: list[dict[str, Any]], corpus: list[dict[str, Any]], texts: list[str],
-                     by_id: dict[str, int], seed: int, counts: MiningCounts) -> list[dict[str, Any]]:
+                     by_id: dict[str, int], seed: int, counts: MiningCounts,
+                     language_code: str = "en") -> list[dict[str, Any]]:
     """Tuples whose negatives are drawn from the ensemble teacher's candidates (`mining.ensemble`).
 
     With `mine.drop_false_negatives`, candidates the teacher scores at or above the positive are
     dropped first (counted); a query left with fewer than `num_negatives` candidates gets no tuple
     (counted): a random fill-in would carry no teacher score to distil.
     """
-    scored = score_candidates(cfg, rows, corpus, texts, [by_id[r["chunk_id"]] for r in rows])
+    scored = score_candidates(cfg, rows, corpus, texts, [by_id[r["chunk_id"]] for r in rows], language_code)
     tuples = []
     for row, found in zip(rows, scored, strict=True):
         pool = list(zip(found.candidates, found.scores, strict=True))

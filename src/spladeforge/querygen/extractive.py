@@ -17,10 +17,14 @@ A query whose positive passage differs from its chunk's (title stripped, sentenc
 carries it as `positive`; evaluation still judges the chunk. The type of each query is drawn
 from `generate_queries.mix` by a generator seeded with the run seed and the chunk id, so the
 output does not depend on chunk order.
+
+Words, sentences and stopwords are the corpus language's (`spladeforge.language`); the question
+templates are English, so for another language a `question` share of the mix goes to `keywords`.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import re
@@ -28,12 +32,15 @@ from collections import Counter
 from typing import Any
 
 from spladeforge.config import GenerateQueriesConfig
+from spladeforge.language import Language, dense_length, language
 from spladeforge.querygen.filters import QueryFilter
 from spladeforge.querygen.records import query_record
-from spladeforge.text import STOPWORDS, passage, sentences, stable_fraction, stable_hash, words
+from spladeforge.text import passage, stable_fraction, stable_hash
+
+logger = logging.getLogger(__name__)
 
 # Scripts written without spaces between words: Thai, Lao, Myanmar, Khmer, Japanese kana and
-# CJK ideographs. The extractive queries are made of space-separated words (`text.words`), so a
+# CJK ideographs. The extractive queries are made of space-separated words (`Language.words`), so a
 # chunk in these scripts yields none.
 _UNSPACED = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
@@ -79,18 +86,34 @@ including provide provides provided allow allows allowed first second last next 
 """.split())
 
 
+def language_mix(mix: dict[str, float], lang: Language) -> dict[str, float]:
+    """`mix` for `lang`: the question templates are English, so elsewhere their share goes to keywords."""
+    if lang.english or not mix.get("question"):
+        return dict(mix)
+    logger.warning("generate_queries.mix.question: the question templates are English and the corpus language is "
+                   "%s: its share %g goes to keywords", lang.code, mix["question"])
+    moved = {t: w for t, w in mix.items() if t != "question"}
+    moved["keywords"] = moved.get("keywords", 0.0) + mix["question"]
+    return moved
+
+
 class ExtractiveGenerator:
-    def __init__(self, cfg: GenerateQueriesConfig, chunks: list[dict[str, Any]], seed: int) -> None:
+    def __init__(self, cfg: GenerateQueriesConfig, chunks: list[dict[str, Any]], seed: int,
+                 language_code: str = "en") -> None:
         self.cfg = cfg
         self.seed = seed
+        self.lang = language(language_code)
+        # Words that say nothing about a topic: the language's stopwords, and in English the list below.
+        self.low_information = LOW_INFORMATION if self.lang.english else frozenset()
         self.df: Counter[str] = Counter()
         for chunk in chunks:
-            self.df.update(set(words(chunk["text"])))
+            self.df.update(set(self.lang.words(chunk["text"])))
         n = len(chunks)
         # BM25's (Lucene) IDF, always positive: log(1 + (N - df + 0.5) / (df + 0.5)).
         self.idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in self.df.items()}
-        self.types = [t for t, w in cfg.mix.items() if w > 0]
-        self.weights = [cfg.mix[t] for t in self.types]
+        mix = language_mix(cfg.mix, self.lang)
+        self.types = [t for t, w in mix.items() if w > 0]
+        self.weights = [mix[t] for t in self.types]
         self.chunks = chunks
         self._expansions: dict[str, list[str]] | None = None  # encoded on the first expansion query
         # (model reference, document vectors of `chunks`) once expansion queries encoded them
@@ -101,10 +124,11 @@ class ExtractiveGenerator:
 
         A term must occur in at least two chunks: one seen once is usually a typo, an identifier
         or a number, and a query made of it is a string-match task. Stopwords, `LOW_INFORMATION`
-        words, numbers and two-letter words are out.
+        words, numbers and two-letter words (a Hangul syllable counting 3 letters) are out.
         """
-        tf = Counter(w for w in words(text)
-                     if len(w) > 2 and not w.isdigit() and w not in LOW_INFORMATION and self.df[w] >= MIN_CHUNKS)
+        tf = Counter(w for w in self.lang.words(text)
+                     if dense_length(w) > 2 and not w.isdigit() and w not in self.low_information
+                     and self.df[w] >= MIN_CHUNKS)
         weight = {t: c * (BM25_K1 + 1) / (c + BM25_K1) * self.idf[t] for t, c in tf.items()}
         return sorted(weight, key=lambda t: (-weight[t], t))[:limit]
 
@@ -130,7 +154,8 @@ class ExtractiveGenerator:
             from spladeforge.querygen.expansion import expansion_terms
 
             self._expansions, vectors = expansion_terms(self.chunks, self.cfg.expansion_model, self.df, MIN_CHUNKS,
-                                                        STOPWORDS | LOW_INFORMATION, SALIENT_POOL)
+                                                        self.lang.stopwords | self.low_information, SALIENT_POOL,
+                                                        lang=self.lang)
             self.encoded = (self.cfg.expansion_model, vectors)
         return self.sample_by_rank(self._expansions.get(chunk["id"], []), rng)
 
@@ -139,7 +164,7 @@ class ExtractiveGenerator:
         return title if len(title.split()) >= TITLE_MIN_WORDS else None
 
     def question(self, chunk: dict[str, Any], rng: random.Random) -> str | None:
-        candidates = [s for s in sentences(chunk["text"]) if 20 <= len(s) <= 160 and _DOC_VERBS.match(s)]
+        candidates = [s for s in self.lang.sentences(chunk["text"]) if 20 <= len(s) <= 160 and _DOC_VERBS.match(s)]
         if candidates:
             sentence = rng.choice(candidates).rstrip(".:; ")
             verb, _, rest = sentence.partition(" ")
@@ -155,7 +180,8 @@ class ExtractiveGenerator:
         return None
 
     def sentence(self, chunk: dict[str, Any], rng: random.Random) -> str | None:
-        candidates = [s for s in sentences(chunk["text"]) if 30 <= len(s) <= 200 and s[0].isupper()]
+        candidates = [s for s in self.lang.sentences(chunk["text"])
+                      if 30 <= dense_length(s) <= 200 and self.lang.starts_sentence(s)]
         return rng.choice(candidates) if candidates else None
 
     def positive(self, chunk: dict[str, Any], text: str, qtype: str) -> str | None:

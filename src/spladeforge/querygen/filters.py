@@ -39,8 +39,9 @@ def _norm(text: str) -> str:
 class QueryFilter:
     """Applies the per-query filters and keeps the counts for `queries.report.json`."""
 
-    def __init__(self, cfg: QueryFilterConfig) -> None:
+    def __init__(self, cfg: QueryFilterConfig, language_code: str = "en") -> None:
         self.cfg = cfg
+        self.language_code = language_code  # the BM25 round trip tokenizes for the corpus language
         self.rejected: dict[str, Counter[str]] = defaultdict(Counter)
         self.generated: Counter[str] = Counter()
         self._seen_in_chunk: dict[str, set[str]] = defaultdict(set)
@@ -110,7 +111,7 @@ class QueryFilter:
         if self.cfg.round_trip == "bm25":
             lexical = [q for q in queries if q["type"] not in NON_LEXICAL_TYPES]
             other = [q for q in queries if q["type"] in NON_LEXICAL_TYPES]
-            checked = [(lexical, _bm25_top([q["text"] for q in lexical], chunks, k)),
+            checked = [(lexical, _bm25_top([q["text"] for q in lexical], chunks, k, self.language_code)),
                        (other, _splade_top([q["text"] for q in other], chunks, k, model_ref, docs))]
         else:
             checked = [(queries, _splade_top([q["text"] for q in queries], chunks, k, model_ref, docs))]
@@ -137,10 +138,10 @@ class QueryFilter:
         }
 
 
-def _bm25_top(texts: list[str], chunks: list[dict[str, Any]], k: int) -> list[list[int]]:
+def _bm25_top(texts: list[str], chunks: list[dict[str, Any]], k: int, language_code: str = "en") -> list[list[int]]:
     if not texts:
         return []
-    index = BM25Index([passage(c) for c in chunks])
+    index = BM25Index([passage(c) for c in chunks], language_code=language_code)
     out: list[list[int]] = []
     for lo in range(0, len(texts), 1024):
         hits, scores = index.search(texts[lo: lo + 1024], k=k)

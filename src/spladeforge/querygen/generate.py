@@ -30,9 +30,11 @@ SUMMARY_KEYS = ("backend", "chunks", "queries", "by_type", "chunks_without_query
 
 
 def generate_queries(cfg: GenerateQueriesConfig, chunks: list[dict[str, Any]], seed: int,
-                     source: str | Path = "chunks") -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                     source: str | Path = "chunks", language_code: str = "en",
+                     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The queries for `chunks` and the report for `queries.report.json` (`source` names the chunks
-    in the error raised when no query passes the filters)."""
+    in the error raised when no query passes the filters); `language_code`: the corpus language
+    (`documents.meta.json`), whose words, sentences and BM25 the extractive queries and filters use."""
     unspaced = [c["id"] for c in chunks if in_unspaced_script(c["text"])] if cfg.backend == "extractive" else []
     if unspaced:
         problem = (f"{len(unspaced)} of {len(chunks)} chunks (e.g. {unspaced[0]!r}) are in scripts written without "
@@ -43,8 +45,8 @@ def generate_queries(cfg: GenerateQueriesConfig, chunks: list[dict[str, Any]], s
         if len(unspaced) == len(chunks):
             raise InputError(f"{source}: {problem}; {alternatives}")
         logger.warning("%s: %s: they get no query; %s", source, problem, alternatives)
-    generator = ExtractiveGenerator(cfg, chunks, seed)
-    qfilter = QueryFilter(cfg.filters)
+    generator = ExtractiveGenerator(cfg, chunks, seed, language_code)
+    qfilter = QueryFilter(cfg.filters, language_code)
     extra: dict[str, Any] = {}
     if cfg.backend == "extractive":
         queries = []
@@ -65,4 +67,4 @@ def generate_queries(cfg: GenerateQueriesConfig, chunks: list[dict[str, Any]], s
                "by_type": dict(Counter(q["type"] for q in queries)),
                "chunks_without_query": len(chunks) - len({q["chunk_id"] for q in queries}),
                "round_trip_failed": sum(not q.get("round_trip_ok", True) for q in queries)}
-    return queries, {**summary, **qfilter.report(queries), **extra}
+    return queries, {**summary, "language": language_code, **qfilter.report(queries), **extra}

@@ -6,7 +6,9 @@ Sources: `python-stdlib-docs` (the embedded default), a folder searched recursiv
 revision of a data repository (`spladeforge.data.dvc_source`). Every text gets the same
 normalization (`spladeforge.data.normalize`) so that training and inference see text the same
 way; it is recorded in `<output stem>.meta.json` (`documents.meta.json`) for the model to carry,
-with what was dropped: exact duplicates, near-duplicates, short texts (`spladeforge.data.corpus`).
+with what was dropped: exact duplicates, near-duplicates, short texts (`spladeforge.data.corpus`),
+and the corpus language (`data.language`, or the one `auto` detected: `spladeforge.language.detect`),
+which the later stages' text steps follow.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from spladeforge.data.dvc_source import fetch
 from spladeforge.data.normalize import NORMALIZATION
 from spladeforge.data.sources import refuse_own_outputs
 from spladeforge.io import atomic_outputs, write_json, write_jsonl
+from spladeforge.language import detect
 
 
 def meta_path(output: Path) -> Path:
@@ -42,11 +45,13 @@ def run(cfg: DataConfig, output: Path) -> dict[str, Any]:
 
 def _ingest(cfg: DataConfig, output: Path, version: dict[str, Any] | None) -> dict[str, Any]:
     corpus = collect_corpus(cfg)
+    detected = detect([f"{d.get('title') or ''} {d['text']}" for d in corpus.documents], cfg.language)
     with atomic_outputs(output, meta_path(Path(output))) as (documents_tmp, meta_tmp):
         written = write_jsonl(documents_tmp, corpus.documents)
-        write_json(meta_tmp, _meta(cfg, corpus, written, version))
+        write_json(meta_tmp, {**_meta(cfg, corpus, written, version), "language": detected.record()})
     return {
         "documents": written,
+        "language": detected.code,
         "characters": sum(len(d["text"]) for d in corpus.documents),
         "dropped": dict(corpus.dropped),
         "dropped_because": drop_rules(cfg, corpus.dropped),

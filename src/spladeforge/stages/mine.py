@@ -4,7 +4,8 @@ Writes the training tuples (JSONL: query_id, anchor, positive, positive_id, nega
 negative_1..n, and `scores` with a teacher) that `train` reads. The algorithm lives in
 `spladeforge.mining`: the rank window, the skipped positive document and the random fill-in in
 `mining.negatives`, the rankers in `mining.bm25` and `mining.dense`, teacher scores in
-`mining.teacher`.
+`mining.teacher`. BM25 tokenizes for the corpus language ingest recorded in `documents.meta.json`
+(English without it).
 
 For large corpora the Kubeflow DAG mines in shards: `run_shard` mines shard i of n of the
 training queries (a contiguous block, searched against the whole chunk corpus) into a folder
@@ -19,6 +20,7 @@ from typing import Any
 
 from spladeforge.config import MineConfig
 from spladeforge.io import atomic_output, iter_jsonl, write_json, write_jsonl
+from spladeforge.language import corpus_language
 from spladeforge.mining.negatives import MiningCounts, mine_tuples
 from spladeforge.mining.shards import (
     SHARD_SUMMARY,
@@ -31,22 +33,23 @@ from spladeforge.mining.shards import (
 from spladeforge.shards import shard_slice
 
 
-def run(cfg: MineConfig, train_path: Path, chunks_path: Path, output: Path, seed: int) -> dict[str, Any]:
+def run(cfg: MineConfig, train_path: Path, chunks_path: Path, output: Path, seed: int,
+        documents_meta: Path | None = None) -> dict[str, Any]:
     """Mine every training query; write the tuples to `output` (JSONL) and return a summary."""
-    tuples, counts = _mine(cfg, Path(train_path), Path(chunks_path), seed)
+    tuples, counts = _mine(cfg, Path(train_path), Path(chunks_path), seed, documents_meta=documents_meta)
     write_jsonl(output, tuples)
     return counts.summary(cfg, output)
 
 
 def run_shard(cfg: MineConfig, train_path: Path, chunks_path: Path, out_dir: Path, seed: int,
-              shard: int, num_shards: int) -> dict[str, Any]:
+              shard: int, num_shards: int, documents_meta: Path | None = None) -> dict[str, Any]:
     """Mine shard `shard` of `num_shards` of the training queries into `out_dir`.
 
     `out_dir` holds `tuples.jsonl` (this shard's lines of `run`'s output) and `summary.json`
     (the shard's position and counts, which `merge_shards` adds up). An empty shard is valid.
     """
     shard_slice(0, shard, num_shards)  # a bad shard number fails before any reading
-    tuples, counts = _mine(cfg, Path(train_path), Path(chunks_path), seed, shard, num_shards)
+    tuples, counts = _mine(cfg, Path(train_path), Path(chunks_path), seed, shard, num_shards, documents_meta)
     out_dir = Path(out_dir)
     with atomic_output(out_dir, directory=True) as tmp:
         write_jsonl(tmp / SHARD_TUPLES, tuples)
@@ -69,8 +72,8 @@ def merge_shards(cfg: MineConfig, shard_dirs: list[Path], output: Path) -> dict[
 
 
 def _mine(cfg: MineConfig, train_path: Path, chunks_path: Path, seed: int, shard: int = 0,
-          num_shards: int = 1) -> tuple[list[dict[str, Any]], MiningCounts]:
+          num_shards: int = 1, documents_meta: Path | None = None) -> tuple[list[dict[str, Any]], MiningCounts]:
     rows = list(iter_jsonl(train_path, required=("query_id", "query", "chunk_id", "doc_id")))
     chunks = iter_jsonl(chunks_path, required=("id", "doc_id", "text"))  # read once rows are checked
     return mine_tuples(cfg, rows, chunks, seed, train_path=train_path, chunks_path=chunks_path,
-                       shard=shard, num_shards=num_shards)
+                       shard=shard, num_shards=num_shards, language_code=corpus_language(documents_meta))
