@@ -125,6 +125,8 @@ def mine(
     train: Annotated[Path, typer.Option(help="Training pairs from split.")] = Path("data/split/train.jsonl"),
     chunks: Annotated[Path, typer.Option(help="chunks.jsonl.")] = Path("data/chunks.jsonl"),
     output: Annotated[Path, typer.Option(help="Training tuples to write.")] = Path("data/train_tuples.jsonl"),
+    dev: Annotated[Path | None, typer.Option(
+        help="The dev split (BEIR folder): the ensemble teacher is scored on it beside the base model.")] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
 ) -> None:
@@ -132,7 +134,8 @@ def mine(
     from spladeforge.stages import mine as stage
 
     p = _params(params, set_)
-    _run("mine", stage.run, p.mine, train, chunks, output, p.seed, params=p, inputs=(train, chunks))
+    inputs = (train, chunks) if dev is None else (train, chunks, dev)
+    _run("mine", stage.run, p.mine, train, chunks, output, p.seed, dev, params=p, inputs=inputs)
 
 
 @app.command()
