@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spladeforge.stages.register import _training_reason
+from spladeforge.models.saved import training_reason as _training_reason
 
 
 def test_the_reason_opens_with_train_s_line_when_train_kept_the_base():

@@ -28,7 +28,7 @@ from spladeforge.errors import InputError
 from spladeforge.evaluation.metrics import PER_QUERY_FILE
 from spladeforge.evaluation.reference import load_gate_sets
 from spladeforge.io import read_figures, read_json, sha256_tree, write_json
-from spladeforge.models.saved import SIDECAR, check_model_files, read_sidecar
+from spladeforge.models.saved import SIDECAR, check_model_files, read_sidecar, training_reason
 from spladeforge.registry.gate import Candidate, GateSets, gate_labels, read_evaluation
 from spladeforge.registry.policy import DOC_DIMS_KEY, NDCG_KEY, int8_verdict
 from spladeforge.registry.store import log_and_register, promote_decided
@@ -60,20 +60,6 @@ def _read_candidate(cfg: RegisterConfig, model_dir: Path, metrics_path: Path, ev
                      per_query, eval_dir / PER_QUERY_FILE, set_hashes, int8)
 
 
-def _training_reason(sidecar: dict, reason: str) -> dict[str, str]:
-    """train's one-line decision; when train shipped the base model's weights, the reason opens with it.
-
-    Such a candidate is the base (or a champion) again, and the gate's figures alone would not
-    say that training never got to propose a model.
-    """
-    line = sidecar.get("decision")
-    if not line:
-        return {}
-    if sidecar.get("kept") == "initial":
-        return {"train_decision": line, "reason": f"train {line}; {reason}"}
-    return {"train_decision": line}
-
-
 def run(cfg: RegisterConfig, model_dir: Path, metrics_path: Path, decision_path: Path, eval_dir: Path,
         task_dir: Path, *, evaluate: EvaluateConfig | None = None, seed: int = 0, max_ndcg_drop: float = 0.02,
         quantize_report: Path | None = None, onnx_dir: Path | None = None, run_params: dict | None = None,
@@ -97,7 +83,7 @@ def run(cfg: RegisterConfig, model_dir: Path, metrics_path: Path, decision_path:
         "model_name": cfg.model_name,
         "version": registered.version,
         **registered.decision.as_dict(),
-        **_training_reason(candidate.sidecar, registered.decision.reason),
+        **training_reason(candidate.sidecar, registered.decision.reason),
         "champion_version": registered.champion_version,
         "tracking_uri": shown_uri,
         "run_id": registered.run_id,
