@@ -75,8 +75,15 @@ def _env() -> dict[str, str]:
 
 
 def _run(cmd: list[str], cwd: Path) -> str:
-    """Run `cmd` in `cwd`, keep its output in last_command.log and return it."""
-    proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
+    """Run `cmd` in `cwd`, keep its output in last_command.log and return it.
+
+    The copy's own `src` comes first on the path, so the stages run the sources the copy was made
+    from even when the checkout is edited during a long run (the editable install points there).
+    """
+    env = _env()
+    if (cwd / "src").is_dir():
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd / "src"), env.get("PYTHONPATH")]))
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     (cwd / "last_command.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed in {cwd}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

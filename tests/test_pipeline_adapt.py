@@ -2,7 +2,7 @@
 
 What the preset adds to cpu-tiny, checked where each lands: salient-keyword, sentence (inverse
 cloze), title and expansion (the base SPLADE's terms) pseudo-queries; tuples labelled by the
-ensemble teacher (BM25 + dense, z-scored); MarginMSE with the
+ensemble teacher (the base SPLADE + dense, z-scored, scored on dev beside the base); MarginMSE with the
 teacher's scale matched to the student; and the last step shipped (`train.keep: last`), not the
 best step on the generated dev queries. Quality is benchmarks/adaptation.py's to measure, on
 judged queries.
@@ -47,9 +47,13 @@ def test_cpu_adapt_chain_trains_on_teacher_labelled_pseudo_queries_and_ships_its
     # Negatives the teacher rates as good as their positive stay: their margin says so to MarginMSE.
     mined = json.loads((project / "reports/manifests/mine.json").read_text())["summary"]
     assert mined["drop_false_negatives"] is False and mined["false_negatives_dropped"] == 0, mined
+    # The teacher as a retriever on the generated dev split, beside the base it teaches.
+    report = mined["teacher_report"]
+    assert set(report["dev_ndcg_at_10"]) == {"base", "dense", "ensemble"}, report
+    assert report["teacher_beats_base"] == (report["dev_ndcg_at_10"]["ensemble"] > report["dev_base_ndcg_at_10"])
 
     sidecar = json.loads((project / "models/splade/spladeforge.json").read_text())
-    assert sidecar["kept"] == "last"
+    assert sidecar["kept"] == "last" and sidecar["decision"].startswith("shipped step 4 (train.keep: last)")
     assert sidecar["teacher_scale"] > 0
     # The summary says how much of the loss the FLOPS regularizers are (their weights are set for
     # MarginMSE's scale, not cross-entropy's).

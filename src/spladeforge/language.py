@@ -133,14 +133,15 @@ class Language:
         """PyStemmer's Snowball stemmer for the language, or None."""
         return _stemmer(self.stemmer_name) if self.stemmer_name else None
 
-    def bm25_tokenize(self, texts: Sequence[str]) -> Any:
-        """bm25s token ids of `texts`, as BM25 indexes and searches them everywhere (mining, filters)."""
+    def bm25_tokenize(self, texts: Sequence[str], *, return_ids: bool = True) -> Any:
+        """bm25s token ids of `texts` (or their token lists), as BM25 indexes and searches them everywhere."""
         import bm25s
 
         if self.english:  # the tokenization the recorded English figures were measured with
-            return bm25s.tokenize(list(texts), stopwords="en", stemmer=self.stemmer(), show_progress=False)
+            return bm25s.tokenize(list(texts), stopwords="en", stemmer=self.stemmer(), return_ids=return_ids,
+                                  show_progress=False)
         return bm25s.tokenize(list(texts), token_pattern=TOKEN_PATTERN, stopwords=sorted(self.stopwords),
-                              stemmer=self.stemmer(), show_progress=False)
+                              stemmer=self.stemmer(), return_ids=return_ids, show_progress=False)
 
     def bm25_terms(self, text: str) -> list[str]:
         """The BM25 terms of one text: what `bm25_tokenize` indexes, for MTEB's BM25 baseline."""

@@ -39,6 +39,19 @@ Alberti et al., 2019) are dropped from training, where a query too vague to find
 noise. Dev and test keep them (`split.held_out_round_trip: keep`): a held-out set pre-selected by
 BM25 would flatter BM25.
 
+Held-out queries that would favour the base. Two kinds of generated query measure something
+else than retrieval on dev and test, and are kept on the training side only (counted):
+- a query made by copying a span of its chunk (`sentence`, `title`) whose whole text the judged
+  chunk holds verbatim (title and body, case and spacing ignored): every inverse-cloze sentence
+  query, whose sentence the corpus chunk still holds even when training removed it from the
+  positive, and a title query whose title the chunk carries. A string copied from its answer is
+  found by any lexical match, so it rewards the base and BM25 for exact overlap and cannot see
+  what adaptation adds (context beyond the copied words);
+- an `expansion` query: the words the base SPLADE itself adds to the chunk, so the base is
+  judged on its own output.
+Only the copying types are checked: a keyword query (salient terms picked by weight) or a
+question that happens to be a phrase of the chunk is what a user may type, and stays held out.
+
 Positives. A query whose positive passage is not its chunk's own text (generate-queries'
 `positive`: a title query's body without the title, an inverse-cloze passage without its
 sentence) keeps it on the training side, where `mine` puts it in the tuple; dev and test judge
@@ -59,6 +72,10 @@ from spladeforge.text import stable_fraction
 
 SIDES = ("train", "dev", "test")
 HELD_OUT = ("dev", "test")
+# Held-out queries of this type are the base model's own expansion terms (see the module docstring).
+BASE_OWN_TYPES = frozenset({"expansion"})
+# Types made by copying a span of the chunk: held out only when the judged chunk no longer holds it.
+COPY_TYPES = frozenset({"sentence", "title"})
 SOURCE_GRADE = 2  # the chunk the query was generated from
 NEIGHBOUR_GRADE = 1  # a chunk of the same document whose span overlaps the source's
 SPLIT_IDENTITY = "split.json"  # in the test folder: `split_identity`
@@ -86,6 +103,8 @@ class DocumentSplit:
     documents_moved: int  # their documents, moved to train (`move_document`)
     queries_dropped: int  # their queries, dropped (`drop_query`)
     round_trip_dropped: dict[str, int] = field(default_factory=dict)  # side -> queries dropped
+    verbatim_dropped: int = 0  # held-out queries copied whole from their judged chunk
+    base_terms_dropped: int = 0  # held-out expansion queries (the base model's own terms)
 
     def counts(self) -> dict[str, int]:
         """The split's summary, in the order the stage reports it."""
@@ -98,6 +117,8 @@ class DocumentSplit:
                 "near_duplicate_documents_moved": self.documents_moved,
                 "near_duplicate_queries_dropped": self.queries_dropped,
                 **{f"round_trip_dropped_{side}": self.round_trip_dropped.get(side, 0) for side in SIDES},
+                "held_out_verbatim_dropped": self.verbatim_dropped,
+                "held_out_base_terms_dropped": self.base_terms_dropped,
                 "dev_round_trip_failed": self.dev.round_trip_failed,
                 "test_round_trip_failed": self.test.round_trip_failed}
 
@@ -147,6 +168,16 @@ def document_sides(doc_ids: list[str], dev_fraction: float, test_fraction: float
         moved = min(members[donor], key=lambda d: (max(low - position[d], position[d] - high), d))
         sides[moved] = empty
     return sides
+
+
+def _normalized(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def copied_from_chunk(query: str, chunk: dict[str, Any]) -> bool:
+    """True when the query's whole text occurs in the chunk's title and body (case and spacing ignored)."""
+    text = _normalized(query)
+    return bool(text) and text in _normalized(f"{chunk.get('title') or ''} {chunk['text']}")
 
 
 def _spans_overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -212,7 +243,7 @@ def split_by_document(cfg: SplitConfig, queries: list[dict[str, Any]], chunks: d
 
     rows: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
     round_trip_dropped = dict.fromkeys(SIDES, 0)
-    dropped = 0
+    dropped = verbatim = base_terms = 0
     for q in queries:
         doc_id = chunks[q["chunk_id"]]["doc_id"]
         side = sides[doc_id]
@@ -221,6 +252,12 @@ def split_by_document(cfg: SplitConfig, queries: list[dict[str, Any]], chunks: d
             continue
         if q.get("round_trip_ok") is False and (side == "train" or cfg.held_out_round_trip == "drop"):
             round_trip_dropped[side] += 1
+            continue
+        if side != "train" and q.get("type") in BASE_OWN_TYPES:
+            base_terms += 1
+            continue
+        if side != "train" and q.get("type") in COPY_TYPES and copied_from_chunk(q["text"], chunks[q["chunk_id"]]):
+            verbatim += 1
             continue
         row = {"query_id": q["id"], "query": q["text"], "type": q.get("type", ""),
                "chunk_id": q["chunk_id"], "doc_id": doc_id}
@@ -233,7 +270,10 @@ def split_by_document(cfg: SplitConfig, queries: list[dict[str, Any]], chunks: d
     for side in HELD_OUT:
         if not rows[side]:
             raise InputError(f"{queries_path}: no {side} query left after the near-duplicate check "
-                             f"({len(leaks)} leaking chunks); raise split.near_duplicate_threshold")
+                             f"({len(leaks)} leaking chunks) and dropping queries copied from their chunk "
+                             f"({verbatim}) or made of the base model's terms ({base_terms}); raise "
+                             "split.near_duplicate_threshold or add keywords/question queries to "
+                             "generate_queries.mix")
 
     by_document: dict[str, list[str]] = {}
     for c in chunks.values():
@@ -255,4 +295,5 @@ def split_by_document(cfg: SplitConfig, queries: list[dict[str, Any]], chunks: d
         identity=split_identity(sides, seed, cfg.dev_fraction, cfg.test_fraction,
                                 {r["query_id"]: r["doc_id"] for r in held["test"].rows}),
         train_documents=sum(1 for s in sides.values() if s == "train"), leaking_chunks=len(leaks),
-        documents_moved=moved, queries_dropped=dropped, round_trip_dropped=round_trip_dropped)
+        documents_moved=moved, queries_dropped=dropped, round_trip_dropped=round_trip_dropped,
+        verbatim_dropped=verbatim, base_terms_dropped=base_terms)

@@ -55,7 +55,7 @@ def test_ensemble_drops_candidates_scored_at_or_above_the_positive_and_counts_th
     # Why: in a small domain corpus the top candidates are often unlabelled positives.
     summary, tuples = _mine(corpus)
     assert summary["false_negatives_dropped"] >= 2  # the mirror, for gz's query and for its own
-    assert summary["ensemble"] == ["bm25", "dense"] and summary["ensemble_norm"] == "zscore"
+    assert summary["ensemble"] == ["base", "dense"] and summary["ensemble_norm"] == "zscore"
     for t in tuples.values():
         assert t["scores"][0] > t["scores"][1], "a negative at or above the positive survived"
         assert t["negative_ids"][0].split("#")[0] != t["positive_id"].split("#")[0]
@@ -78,3 +78,52 @@ def test_ensemble_members_are_validated():
         MineConfig(teacher="ensemble", ensemble=["bm25", "bm25"])
     with pytest.raises(ValueError):
         MineConfig(teacher="ensemble", ensemble=["colbert"])
+
+
+def test_every_member_scores_the_passage_the_student_sees(corpus):
+    # Why: a query whose sentence was removed from its positive trains on that passage; a teacher
+    # scoring the full chunk rates it on words the student never sees and inflates the margin.
+    _, full = _mine(corpus, ensemble=["bm25", "dense", "base"], drop_false_negatives=False)
+    rows = read_jsonl(corpus / "train.jsonl")
+    rows[0]["positive"] = "The module writes archives."  # "compress files with gzip" removed
+    write_jsonl(corpus / "train.jsonl", rows)
+    _, seen = _mine(corpus, ensemble=["bm25", "dense", "base"], drop_false_negatives=False)
+    assert seen["q-gz"]["positive"] == "The module writes archives."
+    assert seen["q-gz"]["scores"][0] < full["q-gz"]["scores"][0] - 0.5
+    assert seen["q-mirror#0".split("#")[0]]["scores"] == full["q-mirror"]["scores"]  # other rows unchanged
+
+
+def test_bm25_scores_a_text_outside_the_index_with_the_corpus_statistics():
+    # Why: the positive passage is not a corpus document; its BM25 must be the score it would
+    # get as one, so that it is comparable with the candidates' scores from the index.
+    from spladeforge.mining.bm25 import bm25_pair_scores, corpus_statistics
+    from spladeforge.retrieval.bm25 import BM25Index
+
+    texts = [GZIP, *OTHERS]
+    hits, scores = BM25Index(texts).search(["compress files with gzip"], k=len(texts))
+    indexed = dict(zip(hits[0].tolist(), scores[0].tolist(), strict=True))
+    paired = bm25_pair_scores(corpus_statistics(texts), ["compress files with gzip"] * len(texts), texts)
+    assert paired == pytest.approx([indexed[i] for i in range(len(texts))], rel=1e-5)
+    assert bm25_pair_scores(corpus_statistics(texts), ["compress files with gzip"], ["Unrelated words."]) == [0.0]
+
+
+def test_the_mine_summary_scores_the_teacher_beside_the_base_on_dev(corpus, caplog):
+    # Why: distillation pulls the student towards its teacher, so the run must say when the
+    # teacher ranks no better than the base it teaches.
+    from spladeforge.evaluation.beir import write_beir
+
+    chunks = read_jsonl(corpus / "chunks.jsonl")
+    write_beir(corpus / "dev", corpus={c["id"]: ("", c["text"]) for c in chunks},
+               queries={"d1": "compress files with gzip", "d2": "database tables and SQL"},
+               qrels={"d1": {"gz#0": 2, "mirror#0": 2}, "d2": {"o0#0": 2}})
+    summary = mine.run(MineConfig(teacher="ensemble", num_negatives=1, rank_window=(0, 10)),
+                       corpus / "train.jsonl", corpus / "chunks.jsonl", corpus / "tuples.jsonl", seed=0,
+                       dev=corpus / "dev")
+    report = summary["teacher_report"]
+    assert set(report["dev_ndcg_at_10"]) == {"base", "dense", "ensemble"}
+    assert all(0.0 <= v <= 1.0 for v in report["dev_ndcg_at_10"].values())
+    assert report["dev_base_ndcg_at_10"] == report["dev_ndcg_at_10"]["base"]
+    assert report["teacher_beats_base"] == (report["dev_ndcg_at_10"]["ensemble"] > report["dev_base_ndcg_at_10"])
+    assert report["dev_queries"] == 2
+    if not report["teacher_beats_base"]:
+        assert "not above the base model's" in caplog.text

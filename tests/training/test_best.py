@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from spladeforge.training.best import best_step, initial_wins, save_initial
 
 METRIC = "eval_validation_dot_ndcg@10"
@@ -50,3 +52,28 @@ def test_keep_last_ships_the_final_step_unless_dev_fell_more_than_max_dev_drop(c
     caplog.clear()
     assert last_or_initial(_log((0, 0.8), (20, 0.9)), METRIC, 20, 0.0) == ("last", 0.9)
     assert "although" not in caplog.text
+
+
+def test_collapse_margin_is_hoeffdings_bound_for_the_dev_size():
+    # Why: the guard must refuse only a fall no dev sample of that size shows by chance, a bound
+    # that needs no judged queries and no per-query spread.
+    from spladeforge.training.best import collapse_margin, last_or_initial
+
+    assert collapse_margin(500) == pytest.approx(0.1095, abs=1e-4)
+    assert collapse_margin(100) > collapse_margin(500)
+    history = _log((0, 0.80), (20, 0.72))
+    assert last_or_initial(history, METRIC, 20, "collapse", 500) == ("last", 0.72)  # 0.08 < 0.11: noise
+    assert last_or_initial(history, METRIC, 20, "collapse", 5000) == ("initial", 0.80)  # 0.08 > 0.035
+
+
+def test_the_decision_is_one_line_naming_the_evidence():
+    # Why: a run that keeps the base must say why in one line (train summary, register's reason).
+    from spladeforge.training.best import decision
+
+    kept_base = decision("initial", _log((0, 0.8), (10, 0.7), (20, 0.75)), METRIC, 20, "best", None, 50)
+    assert kept_base.startswith("kept the base model") and "0.8000" in kept_base and "0.7500" in kept_base
+    assert "\n" not in kept_base
+    shipped = decision("checkpoint", _log((0, 0.7), (10, 0.8)), METRIC, 10, "best", None, 50)
+    assert shipped == "shipped step 10: dev NDCG@10 0.8000 above step 0's 0.7000"
+    fell = decision("initial", _log((0, 0.8), (20, 0.5)), METRIC, 20, "last", "collapse", 500)
+    assert "more than train.max_dev_drop (0.1095)" in fell

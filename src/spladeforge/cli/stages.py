@@ -132,6 +132,8 @@ def mine(
     documents_meta: Annotated[Path, typer.Option(
         help="ingest's record of the corpus language, which BM25 tokenizes for (English when missing)."
     )] = Path("data/documents.meta.json"),
+    dev: Annotated[Path | None, typer.Option(
+        help="The dev split (BEIR folder): the ensemble teacher is scored on it beside the base model.")] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
 ) -> None:
@@ -139,8 +141,8 @@ def mine(
     from spladeforge.stages import mine as stage
 
     p = _params(params, set_)
-    _run("mine", stage.run, p.mine, train, chunks, output, p.seed, documents_meta=documents_meta, params=p,
-         inputs=(train, chunks, *filter(None, [_existing(documents_meta)])))
+    _run("mine", stage.run, p.mine, train, chunks, output, p.seed, dev, documents_meta=documents_meta, params=p,
+         inputs=(train, chunks, *filter(None, [dev, _existing(documents_meta)])))
 
 
 @app.command()

@@ -5,7 +5,8 @@ Negatives come from ranks [start, end) of `mine.rank_window` over the training d
 and every chunk of the positive's document (an overlapping neighbour chunk is a false negative,
 not a hard one). The very top ranks are skipped for the same reason. When the window holds too
 few candidates, seeded random chunks of other documents fill in and are counted. With
-`mine.teacher`, each tuple also carries `scores: [positive, negative_1, ...]` (`mining.teacher`).
+`mine.teacher`, each tuple also carries `scores: [positive, negative_1, ...]` (`mining.teacher`),
+the positive being the passage the tuple trains on (the query's `positive` when it has one).
 
 Every draw comes from a generator seeded by (seed, query id) and each query is ranked on its
 own, so mining shard i of n of the queries gives exactly those queries' lines of the unsharded
@@ -26,12 +27,15 @@ from spladeforge.config import MineConfig
 from spladeforge.errors import InputError
 from spladeforge.mining.bm25 import bm25_ranked
 from spladeforge.mining.dense import dense_ranked
-from spladeforge.mining.ensemble import score_candidates
+from spladeforge.mining.ensemble import Scorers, score_candidates
 from spladeforge.mining.teacher import add_teacher_scores, teacher_logits
 from spladeforge.models.build import load_dense_encoder
 from spladeforge.shards import shard_slice
 from spladeforge.text import passage, stable_hash
 
+# Ensemble scores this close count as equal: the positive is scored on its own (its passage, not
+# the corpus's chunk), the candidates as a batch, so a copy of the positive differs by rounding.
+_TIE = 1e-4
 # Ranks searched beyond the window's end: room for the positive's own document's chunks, which are skipped.
 _DEPTH_MARGIN = 64
 
@@ -89,12 +93,14 @@ def _training_corpus(cfg: MineConfig, rows: list[dict[str, Any]], chunks: Iterab
 
 def mine_tuples(cfg: MineConfig, rows: list[dict[str, Any]], chunks: Iterable[dict[str, Any]], seed: int, *,
                 train_path: Path, chunks_path: Path, shard: int = 0,
-                num_shards: int = 1, language_code: str = "en") -> tuple[list[dict[str, Any]], MiningCounts]:
+                num_shards: int = 1, scorers: Scorers | None = None,
+                language_code: str = "en") -> tuple[list[dict[str, Any]], MiningCounts]:
     """Tuples for shard `shard` of `num_shards` of the training `rows`, and their counts.
 
     Every check covers all training rows and the corpus is always all of their documents' chunks,
-    so a shard sees exactly what the unsharded run sees. The paths name the inputs in errors;
-    `language_code` is the corpus language BM25 tokenizes for.
+    so a shard sees exactly what the unsharded run sees. The paths name the inputs in errors.
+    `scorers` (ensemble only) are the loaded members, shared with the dev report; `language_code`
+    is the corpus language BM25 tokenizes for.
     """
     corpus = _training_corpus(cfg, rows, chunks, train_path, chunks_path)
     by_id = {c["id"]: i for i, c in enumerate(corpus)}
@@ -105,7 +111,8 @@ def mine_tuples(cfg: MineConfig, rows: list[dict[str, Any]], chunks: Iterable[di
     dense = None
     if cfg.teacher == "ensemble":
         counts = MiningCounts(corpus_chunks=len(corpus))
-        tuples = _ensemble_tuples(cfg, rows, corpus, texts, by_id, seed, counts, language_code) if rows else []
+        tuples = _ensemble_tuples(cfg, rows, corpus, texts, by_id, seed, counts, scorers,
+                                  language_code) if rows else []
         counts.tuples = len(tuples)
         return tuples, counts
     if not rows:
@@ -146,19 +153,22 @@ def mine_tuples(cfg: MineConfig, rows: list[dict[str, Any]], chunks: Iterable[di
 
 def _ensemble_tuples(cfg: MineConfig, rows: list[dict[str, Any]], corpus: list[dict[str, Any]], texts: list[str],
                      by_id: dict[str, int], seed: int, counts: MiningCounts,
-                     language_code: str = "en") -> list[dict[str, Any]]:
+                     scorers: Scorers | None, language_code: str = "en") -> list[dict[str, Any]]:
     """Tuples whose negatives are drawn from the ensemble teacher's candidates (`mining.ensemble`).
 
-    With `mine.drop_false_negatives`, candidates the teacher scores at or above the positive are
-    dropped first (counted); a query left with fewer than `num_negatives` candidates gets no tuple
-    (counted): a random fill-in would carry no teacher score to distil.
+    Every member scores the passage the student trains on (the query's `positive`: its sentence
+    removed, its title stripped), not the chunk the corpus holds. With `mine.drop_false_negatives`,
+    candidates the teacher scores at or above the positive are dropped first (counted); a query
+    left with fewer than `num_negatives` candidates gets no tuple (counted): a random fill-in
+    would carry no teacher score to distil.
     """
-    scored = score_candidates(cfg, rows, corpus, texts, [by_id[r["chunk_id"]] for r in rows], language_code)
+    own = [r.get("positive") or texts[by_id[r["chunk_id"]]] for r in rows]
+    scored = score_candidates(cfg, rows, corpus, texts, own, scorers, language_code)
     tuples = []
     for row, found in zip(rows, scored, strict=True):
         pool = list(zip(found.candidates, found.scores, strict=True))
         if cfg.drop_false_negatives:
-            kept = [(j, s) for j, s in pool if s < found.positive_score]
+            kept = [(j, s) for j, s in pool if s < found.positive_score - _TIE]
             counts.false_negatives_dropped += len(pool) - len(kept)
             pool = kept
         if len(pool) < cfg.num_negatives:

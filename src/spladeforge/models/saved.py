@@ -113,3 +113,10 @@ def load_base_model(model_dir: str | Path, meta: dict[str, Any], device: str = "
 
     cfg = TrainConfig.model_validate({**meta["train"], "max_seq_length": meta["max_seq_length"]})
     return build_model(cfg, device, [], initial=load_file(str(weights)))
+
+
+def training_reason(sidecar: dict, reason: str) -> dict[str, str]:
+    """train's one-line decision; a gate reason opens with it when train shipped the base's weights."""
+    line = sidecar.get("decision")
+    opened = {"reason": f"train {line}; {reason}"} if line and sidecar.get("kept") == "initial" else {}
+    return {"train_decision": line, **opened} if line else {}

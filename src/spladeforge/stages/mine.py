@@ -4,8 +4,8 @@ Writes the training tuples (JSONL: query_id, anchor, positive, positive_id, nega
 negative_1..n, and `scores` with a teacher) that `train` reads. The algorithm lives in
 `spladeforge.mining`: the rank window, the skipped positive document and the random fill-in in
 `mining.negatives`, the rankers in `mining.bm25` and `mining.dense`, teacher scores in
-`mining.teacher`. BM25 tokenizes for the corpus language ingest recorded in `documents.meta.json`
-(English without it).
+`mining.teacher`, the ensemble teacher's dev report in `mining.teacher_report`. BM25 tokenizes for
+the corpus language ingest recorded in `documents.meta.json` (English without it).
 
 For large corpora the Kubeflow DAG mines in shards: `run_shard` mines shard i of n of the
 training queries (a contiguous block, searched against the whole chunk corpus) into a folder
@@ -21,6 +21,7 @@ from typing import Any
 from spladeforge.config import MineConfig
 from spladeforge.io import atomic_output, iter_jsonl, write_json, write_jsonl
 from spladeforge.language import corpus_language
+from spladeforge.mining.ensemble import Scorers
 from spladeforge.mining.negatives import MiningCounts, mine_tuples
 from spladeforge.mining.shards import (
     SHARD_SUMMARY,
@@ -30,15 +31,28 @@ from spladeforge.mining.shards import (
     read_shard,
     shard_summary,
 )
+from spladeforge.mining.teacher_report import teacher_report
 from spladeforge.shards import shard_slice
 
 
 def run(cfg: MineConfig, train_path: Path, chunks_path: Path, output: Path, seed: int,
-        documents_meta: Path | None = None) -> dict[str, Any]:
-    """Mine every training query; write the tuples to `output` (JSONL) and return a summary."""
-    tuples, counts = _mine(cfg, Path(train_path), Path(chunks_path), seed, documents_meta=documents_meta)
+        dev: Path | None = None, documents_meta: Path | None = None) -> dict[str, Any]:
+    """Mine every training query; write the tuples to `output` (JSONL) and return a summary.
+
+    With the ensemble teacher and `dev` (the dev split's BEIR folder), the summary's `teacher`
+    section scores each member, the ensemble and the base model as retrievers on dev
+    (`mining.teacher_report`), with the models loaded once for mining and the report.
+    """
+    language_code = corpus_language(documents_meta)
+    scorers = None
+    if dev is not None and cfg.teacher == "ensemble":
+        scorers = Scorers(cfg, {*cfg.ensemble, "base"}, language_code)
+    tuples, counts = _mine(cfg, Path(train_path), Path(chunks_path), seed, scorers=scorers,
+                           documents_meta=documents_meta)
+    report = teacher_report(cfg, scorers, Path(dev)) if scorers is not None else None
     write_jsonl(output, tuples)
-    return counts.summary(cfg, output)
+    summary = counts.summary(cfg, output)
+    return summary | {"teacher_report": report} if report else summary
 
 
 def run_shard(cfg: MineConfig, train_path: Path, chunks_path: Path, out_dir: Path, seed: int,
@@ -72,8 +86,10 @@ def merge_shards(cfg: MineConfig, shard_dirs: list[Path], output: Path) -> dict[
 
 
 def _mine(cfg: MineConfig, train_path: Path, chunks_path: Path, seed: int, shard: int = 0,
-          num_shards: int = 1, documents_meta: Path | None = None) -> tuple[list[dict[str, Any]], MiningCounts]:
+          num_shards: int = 1, scorers: Scorers | None = None,
+          documents_meta: Path | None = None) -> tuple[list[dict[str, Any]], MiningCounts]:
     rows = list(iter_jsonl(train_path, required=("query_id", "query", "chunk_id", "doc_id")))
     chunks = iter_jsonl(chunks_path, required=("id", "doc_id", "text"))  # read once rows are checked
     return mine_tuples(cfg, rows, chunks, seed, train_path=train_path, chunks_path=chunks_path,
-                       shard=shard, num_shards=num_shards, language_code=corpus_language(documents_meta))
+                       shard=shard, num_shards=num_shards, scorers=scorers,
+                       language_code=corpus_language(documents_meta))

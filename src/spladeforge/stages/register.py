@@ -27,7 +27,7 @@ from spladeforge.errors import InputError
 from spladeforge.evaluation.metrics import PER_QUERY_FILE
 from spladeforge.evaluation.reference import load_gate_sets
 from spladeforge.io import read_figures, read_json, sha256_tree, write_json
-from spladeforge.models.saved import SIDECAR, check_model_files, read_sidecar
+from spladeforge.models.saved import SIDECAR, check_model_files, read_sidecar, training_reason
 from spladeforge.registry.choice import choose_metric
 from spladeforge.registry.gate import Candidate, GateSets, gate_labels, read_evaluation
 from spladeforge.registry.policy import DOC_DIMS_KEY, NDCG_KEY, int8_verdict
@@ -85,6 +85,7 @@ def run(cfg: RegisterConfig, model_dir: Path, metrics_path: Path, decision_path:
         "model_name": cfg.model_name,
         "version": registered.version,
         **registered.decision.as_dict(),
+        **training_reason(candidate.sidecar, registered.decision.reason),
         "champion_version": registered.champion_version,
         "tracking_uri": shown_uri,
         "run_id": registered.run_id,

@@ -32,7 +32,14 @@ from spladeforge.models.architectures import build_model, corpus_idf, initial_we
 from spladeforge.models.build import load_sparse_encoder, resolve_device
 from spladeforge.models.fused_head import enable_fused_head
 from spladeforge.training.args import BEST_METRIC, EVAL_NAME, fingerprint, prepare_checkpoints, training_args
-from spladeforge.training.best import best_step, initial_wins, last_or_initial, save_initial, value_at
+from spladeforge.training.best import (
+    best_step,
+    decision,
+    initial_wins,
+    last_or_initial,
+    save_initial,
+    value_at,
+)
 from spladeforge.training.callbacks import build_callbacks
 from spladeforge.training.data import (
     column_names,
@@ -69,6 +76,7 @@ class FitResult:
     is_main_process: bool
     best_step: int | None  # the step whose dev NDCG@10 was best (0: the base model)
     kept: str  # "checkpoint" (the best trained step) or "initial" (the base model's weights)
+    decision: str  # one line: what shipped and the dev evidence for it
     # What training added to the base model before step 0 (`architectures.initial_weights`):
     # saved with the model so that evaluate can rebuild the untrained reference.
     initial_weights: dict[str, Any]
@@ -132,7 +140,7 @@ def fit(cfg: TrainConfig, tuples_path: Path, dev_dir: Path, seed: int, *, checkp
     if cfg.keep == "last":
         if value_at(history, BEST_METRIC, step) is None:  # the last step is not an evaluation step
             trainer.evaluate()
-        kept, kept_value = last_or_initial(history, BEST_METRIC, step, cfg.max_dev_drop)
+        kept, kept_value = last_or_initial(history, BEST_METRIC, step, cfg.max_dev_drop, len(dev.queries))
         best, _ = best_step(history, BEST_METRIC)
     else:
         kept = "initial" if initial_wins(history, BEST_METRIC) else "checkpoint"
@@ -140,6 +148,7 @@ def fit(cfg: TrainConfig, tuples_path: Path, dev_dir: Path, seed: int, *, checkp
         # the whole dev corpus once more for the same figure.
         best, kept_value = best_step(history, BEST_METRIC)
     final_ndcg = kept_value if main else None
+    why = decision(kept, history, BEST_METRIC, step, cfg.keep, cfg.max_dev_drop, len(dev.queries))
     if kept == "initial" and main:
         model = load_sparse_encoder(str(initial), max_seq_length=cfg.max_seq_length, device=device, key=str(initial))
     resumed_from_step = int(resume_from.rsplit("-", 1)[1]) if resume_from else None
@@ -152,7 +161,7 @@ def fit(cfg: TrainConfig, tuples_path: Path, dev_dir: Path, seed: int, *, checkp
         seconds=seconds,
         triplets_per_second=trained_steps * cfg.batch_size * cfg.gradient_accumulation_steps * world
         / max(seconds, 1e-9),
-        validation_ndcg_at_10=final_ndcg, is_main_process=main, best_step=best, kept=kept,
+        validation_ndcg_at_10=final_ndcg, is_main_process=main, best_step=best, kept=kept, decision=why,
         initial_weights=added,
     )
 

@@ -39,6 +39,7 @@ def save_outputs(result: FitResult, cfg: TrainConfig, *, output: Path, reports: 
         "validation_ndcg_at_10": result.validation_ndcg_at_10,  # on the dev split
         "best_step": result.best_step,
         "kept": result.kept,
+        "decision": result.decision,
     }
     with atomic_outputs(output, reports, folders=(output, reports)) as (tmp, curves_tmp):
         result.model.save(str(tmp))
@@ -65,5 +66,6 @@ def save_outputs(result: FitResult, cfg: TrainConfig, *, output: Path, reports: 
         "val_ndcg_at_10": result.validation_ndcg_at_10,
         "best_step": result.best_step,
         "kept": result.kept,
+        "decision": result.decision,
         "output": str(output),
     }
