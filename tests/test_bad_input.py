@@ -602,3 +602,70 @@ def test_an_empty_document_id_is_refused(workdir, capsys, monkeypatch):
 def test_a_key_path_deeper_than_any_section_is_refused(workdir, capsys, monkeypatch):
     code, err = run_cli(capsys, monkeypatch, "check-params", "--set", ".".join(["train"] * 500) + "=1")
     assert code == 2 and "is not a key path" in err and "Traceback" not in err and len(err) < 2000, err
+
+
+def _edit_params(path: Path, section: str, key: str, value) -> None:
+    params = yaml.safe_load(path.read_text())
+    params.setdefault(section, {})[key] = value
+    path.write_text(yaml.safe_dump(params))
+
+
+@pytest.mark.parametrize("when", ["before-publish", "after-publish"])
+def test_params_edited_while_a_stage_runs_fail_it_naming_the_key(workdir, capsys, monkeypatch, when):
+    """The run record is what ran: params.yaml edited (from another thread) mid-stage fails the stage."""
+    import threading
+
+    from spladeforge.stages import ingest as stage
+
+    real_run = stage.run
+
+    def edit() -> None:
+        thread = threading.Thread(target=_edit_params, args=(workdir / "params.yaml", "data", "min_chars", 7))
+        thread.start()
+        thread.join()
+
+    def run_with_edit(cfg, output):
+        if when == "before-publish":
+            edit()
+            return real_run(cfg, output)
+        result = real_run(cfg, output)
+        edit()
+        return result
+
+    monkeypatch.setattr(stage, "run", run_with_edit)
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.txt": GOOD.encode()}))
+    assert code == 2 and "params.yaml changed while ingest ran (data.min_chars)" in err, err
+    assert "Traceback" not in err
+    _nothing_written(workdir)
+
+
+def test_a_preset_edited_while_a_stage_runs_fails_it_too(workdir, capsys, monkeypatch):
+    """dvc.lock records the preset's sections as well: an edit there is the same lie."""
+    from spladeforge.stages import ingest as stage
+
+    real_run = stage.run
+
+    def run_with_edit(cfg, output):
+        _edit_params(workdir / "configs" / "cpu-tiny.yaml", "data", "shingle_words", 3)
+        return real_run(cfg, output)
+
+    monkeypatch.setattr(stage, "run", run_with_edit)
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.txt": GOOD.encode()}))
+    assert code == 2 and "changed while ingest ran (data.shingle_words)" in err, err
+    _nothing_written(workdir)
+
+
+def test_an_edit_to_a_section_the_stage_does_not_read_is_not_its_concern(workdir, capsys, monkeypatch):
+    """Only the stage's own sections are compared: dvc.lock records nothing else for it."""
+    from spladeforge.stages import ingest as stage
+
+    real_run = stage.run
+
+    def run_with_edit(cfg, output):
+        _edit_params(workdir / "params.yaml", "train", "learning_rate", 3e-4)
+        return real_run(cfg, output)
+
+    monkeypatch.setattr(stage, "run", run_with_edit)
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.txt": GOOD.encode()}))
+    assert code == 0, err
+    assert (workdir / "out" / "documents.jsonl").is_file()

@@ -24,7 +24,7 @@ import shutil
 import socket
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +125,37 @@ def _named(exc: BaseException, pairs: list[tuple[Path, Path]]) -> BaseException:
     return OSError(exc.errno, f"{os.strerror(exc.errno)} while writing", str(shown))
 
 
+# Checks run before any output is put in place (`publish_guard`), and what each guard saw published.
+_GUARDS: list[tuple[Callable[[], None], list[Path]]] = []
+
+
+@contextlib.contextmanager
+def publish_guard(check: Callable[[], None]) -> Iterator[list[Path]]:
+    """Call `check` before every output is put in place inside the block; yield the outputs published.
+
+    `check` raises to stop a publish: the temporaries vanish and what the output held before stays.
+    The list lets the caller remove what was published when a later check fails.
+    """
+    published: list[Path] = []
+    _GUARDS.append((check, published))
+    try:
+        yield published
+    finally:
+        _GUARDS.remove((check, published))
+
+
+def _guarded(dests: list[Path]) -> None:
+    for check, published in list(_GUARDS):
+        check()
+        published.extend(dests)
+
+
+def remove_outputs(paths: Iterable[Path]) -> None:
+    """Delete outputs (files or folders) a failed stage had already put in place."""
+    for path in paths:
+        _remove(path)
+
+
 # Temporaries of an `atomic_outputs` block still being written: `atomic_output` (and so
 # write_json/write_jsonl) writes them in place, since the block publishes them with their siblings.
 _PENDING: set[Path] = set()
@@ -145,6 +176,7 @@ def atomic_output(dest: str | Path, *, directory: bool = False) -> Iterator[Path
     tmp = _temporary(dest, directory=directory)
     try:
         yield tmp
+        _guarded([dest])
         _publish(tmp, dest)
     except BaseException as exc:
         _remove(tmp)
@@ -192,6 +224,7 @@ def atomic_outputs(*dests: str | Path, folders: Iterable[str | Path] = ()) -> It
         for stale in journal.parent.glob(f".{journal.name}.tmp-*"):
             _remove(stale)  # a journal a killed run was still writing: its publish never began
         yield tuple(tmp for tmp, _ in pairs)
+        _guarded(paths)
         committing = True
         root = journal.parent
         write_json(journal, {"pid": os.getpid(), "host": socket.gethostname(), "outputs": [
