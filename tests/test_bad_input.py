@@ -669,3 +669,22 @@ def test_an_edit_to_a_section_the_stage_does_not_read_is_not_its_concern(workdir
     code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.txt": GOOD.encode()}))
     assert code == 0, err
     assert (workdir / "out" / "documents.jsonl").is_file()
+
+
+@pytest.mark.parametrize("override", ["train.learning_rate=on", "train.max_steps=yes", "seed=true",
+                                      "data.near_duplicate_threshold=no", "generate_queries.mix.question=true",
+                                      "mine.rank_window=[3, true]"])
+def test_booleans_in_number_fields_are_refused(workdir, capsys, monkeypatch, override):
+    """YAML's on/yes/true would otherwise be taken as 1 (learning_rate: on trains at 1.0)."""
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.txt": GOOD.encode()}), "--set", override)
+    assert code == 2 and f"{override.split('=')[0].rsplit('.question', 1)[0]}: Value error, expected a number, " \
+                          "got a boolean" in err, err
+    _nothing_written(workdir)
+
+
+def test_booleans_in_number_fields_of_the_params_file_are_refused(workdir, capsys, monkeypatch):
+    text = (workdir / "params.yaml").read_text()
+    (workdir / "params.yaml").write_text(text.replace("max_ndcg_drop: 0.02", "max_ndcg_drop: on", 1))
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.txt": GOOD.encode()}))
+    assert code == 2 and "quantize.max_ndcg_drop: Value error, expected a number, got a boolean" in err, err
+    _nothing_written(workdir)
