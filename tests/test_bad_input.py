@@ -688,3 +688,71 @@ def test_booleans_in_number_fields_of_the_params_file_are_refused(workdir, capsy
     code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.txt": GOOD.encode()}))
     assert code == 2 and "quantize.max_ndcg_drop: Value error, expected a number, got a boolean" in err, err
     _nothing_written(workdir)
+
+
+def _jsonl_line(**fields) -> bytes:
+    return (json.dumps(fields) + "\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b'{"_id": "1", "text": "' + GOOD.encode() + b' \\ud800"}\n', "a.jsonl:2: invalid Unicode: the escape \\ud800"),
+        (b'{"_id": "\\udfff", "text": "' + GOOD.encode() + b'"}\n', "a.jsonl:2: invalid Unicode: the escape \\udfff"),
+        (_jsonl_line(_id="1", text=None), "a.jsonl:2: field text is null, expected a string"),
+        (_jsonl_line(_id="1", text=[GOOD, GOOD]), "a.jsonl:2: field text is a list"),
+        (_jsonl_line(_id={"x": 1}, text=GOOD), 'a.jsonl:2: field _id is an object {"x": 1}, expected a string or an'),
+        (_jsonl_line(_id=True, text=GOOD), "a.jsonl:2: field _id is a boolean true"),
+        (_jsonl_line(_id=1.5, text=GOOD), "a.jsonl:2: field _id is a number 1.5"),
+        (_jsonl_line(_id="1", text=GOOD, title=["a"]), 'a.jsonl:2: field title is a list ["a"], expected a string or null'),
+    ],
+    ids=["surrogate-text", "surrogate-id", "null-text", "list-text", "object-id", "bool-id", "float-id", "list-title"],
+)
+@pytest.mark.parametrize("on_error", ["fail", "skip"])
+def test_jsonl_values_that_are_not_text_are_refused_with_file_and_line(workdir, capsys, monkeypatch, line, message,
+                                                                         on_error):
+    """Invalid Unicode and non-string fields: refused with file:line (skip: the file is skipped), never mangled."""
+    files = {"a.jsonl": _jsonl_line(_id="0", text=GOOD) + line}
+    if on_error == "skip":
+        files["b.txt"] = (GOOD + " kept").encode()
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, files), "--set", f"data.on_error={on_error}")
+    assert "Traceback" not in err
+    if on_error == "fail":
+        assert code == 2 and message in err, err
+        _nothing_written(workdir)
+        return
+    assert code == 0, err
+    docs = [json.loads(x) for x in (workdir / "out" / "documents.jsonl").read_text().splitlines()]
+    assert [d["id"] for d in docs] == ["b.txt"]
+
+
+def test_an_integer_id_is_an_id(workdir, capsys, monkeypatch):
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.jsonl": _jsonl_line(_id=7, text=GOOD)}))
+    assert code == 0, err
+    assert json.loads((workdir / "out" / "documents.jsonl").read_text())["id"] == "7"
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_or_skipped(workdir, capsys, monkeypatch):
+    """Python reads such a name's bytes as lone surrogates, which documents.jsonl cannot hold."""
+    folder = _folder(workdir, {"ok.txt": GOOD.encode()})
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.txt"), "wb") as fh:
+        fh.write((GOOD + " other").encode())
+    code, err = _ingest(capsys, monkeypatch, folder)
+    assert code == 2 and "invalid Unicode in the document's id" in err and "Traceback" not in err, err
+    _nothing_written(workdir)
+    code, err = _ingest(capsys, monkeypatch, folder, "--set", "data.on_error=skip")
+    assert code == 0, err
+    assert [json.loads(x)["id"] for x in (workdir / "out" / "documents.jsonl").read_text().splitlines()] == ["ok.txt"]
+
+
+@pytest.mark.parametrize("name", ["a.jsonl", "a.md", "a.txt", "a.html"])
+def test_a_utf8_byte_order_mark_is_decoded_not_kept(workdir, capsys, monkeypatch, name):
+    """A BOM (Windows editors) is no text: a BOM'd JSONL line 1 is read, a BOM'd CRLF .md keeps its title."""
+    body = {"a.jsonl": json.dumps({"_id": "1", "title": "Title here", "text": GOOD}) + "\r\n",
+            "a.md": f"# Title here\r\n\r\n{GOOD}\r\n", "a.txt": f"{GOOD}\r\n",
+            "a.html": f"<html><head><title>Title here</title></head><body><p>{GOOD}</p></body></html>"}[name]
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {name: b"\xef\xbb\xbf" + body.encode()}))
+    assert code == 0, err
+    doc = json.loads((workdir / "out" / "documents.jsonl").read_text())
+    assert "\ufeff" not in doc["text"] + doc["title"] + doc["id"]
+    assert doc["title"] == ("a" if name == "a.txt" else "Title here")

@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import socket
 import sys
@@ -312,15 +313,36 @@ def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict[st
     return list(iter_jsonl(path, required))
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(value: Any) -> str | None:
+    """The first lone UTF-16 surrogate in `value` (a string, or strings inside lists and dicts) as
+    `\\udXXX`, or None. JSON's `\\ud800` escape decodes to one; no UTF-8 file can hold it, so
+    writing it later fails with a UnicodeEncodeError far from the line it came from."""
+    if isinstance(value, str):
+        found = _SURROGATE.search(value)
+        return f"\\u{ord(found.group(0)):04x}" if found else None
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value if isinstance(value, list) else []
+    for item in items:
+        if (found := lone_surrogate(item)) is not None:
+            return found
+    return None
+
+
 def iter_jsonl(
     path: str | Path, required: tuple[str, ...] = (), numbered: bool = False
 ) -> Iterator[Any]:
-    """Yield each line's object (or `(line number, object)` pairs when `numbered`)."""
+    """Yield each line's object (or `(line number, object)` pairs when `numbered`).
+
+    A UTF-8 byte-order mark at the start is read as such (Windows editors write one); a line
+    holding a lone surrogate escape (`"\\ud800"`, invalid Unicode) is an error naming it.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found (expected a JSON-lines file)")
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
@@ -330,6 +352,9 @@ def iter_jsonl(
                     raise InputError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
                 if not isinstance(record, dict):
                     raise InputError(f"{path}:{lineno}: expected a JSON object per line")
+                if "\\u" in line and (bad := lone_surrogate(record)) is not None:
+                    raise InputError(f"{path}:{lineno}: invalid Unicode: the escape {bad} is a lone surrogate "
+                                     "(half of a UTF-16 pair), which no UTF-8 text can hold; fix or remove it")
                 missing = [key for key in required if key not in record]
                 if missing:
                     raise InputError(

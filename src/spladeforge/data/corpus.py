@@ -24,6 +24,7 @@ from spladeforge.data.normalize import normalize
 from spladeforge.data.sources import ACCEPTED, SourceReader
 from spladeforge.dedup import NearDuplicateIndex
 from spladeforge.errors import InputError
+from spladeforge.io import lone_surrogate
 
 # How many (dropped, kept, jaccard) examples documents.meta.json shows: enough to check the threshold.
 NEAR_DUPLICATE_EXAMPLES = 20
@@ -68,6 +69,14 @@ def collect_corpus(cfg: DataConfig) -> Corpus:
                                 f"({bad.group(0).encode('unicode_escape').decode('ascii')}); ids are written to TSV "
                                 "files (qrels), where a TAB or newline would split the line: use ids without them")
             dropped["control_character_in_id"] += 1
+            continue
+        field, surrogate = next(((name, found) for name in ("id", "title", "text")
+                                 if (found := lone_surrogate(doc[name]))), ("", None))
+        if surrogate:
+            # A file name that is not UTF-8 (Python reads its bytes as surrogates) or text built from one.
+            reader.fail_or_skip(f"{doc['source']!r}: invalid Unicode in the document's {field} (a lone surrogate "
+                                f"{surrogate}; a file name that is not UTF-8 reads so): rename or fix it")
+            dropped["invalid_unicode"] += 1
             continue
         if doc["id"] in seen_ids:
             raise InputError(f"{doc['source']}: duplicate document id {doc['id']!r} "
@@ -118,6 +127,7 @@ def drop_rules(cfg: DataConfig, dropped: Counter[str]) -> dict[str, str]:
                                "with an earlier document",
              "empty_id": "an empty document id (skipped under data.on_error: skip)",
              "control_character_in_id": "a control character in the id (skipped under data.on_error: skip)",
+             "invalid_unicode": "a lone surrogate in the id, title or text (skipped under data.on_error: skip)",
              "over_max_documents": f"outside the sample of data.max_documents={cfg.max_documents}"}
     return {reason: rules.get(reason, reason.replace("_", " ")) for reason in dropped}
 

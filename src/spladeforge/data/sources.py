@@ -10,6 +10,7 @@ its `data.title_field`.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -50,6 +51,22 @@ def refuse_own_outputs(source: str, outputs: list[Path], project: Path | None = 
                              "point data.source there")
 
 
+def _field(where: str, name: str, value: Any, accepted: str, also: type = str) -> str:
+    """A JSONL field as text; a value of another type is an error (never its Python repr)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, also) and not isinstance(value, bool):
+        return "" if value is None else str(value)
+    shown = json.dumps(value, ensure_ascii=False)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    kind = _JSON_TYPES.get(type(value), type(value).__name__)
+    raise InputError(f"{where}: field {name} is {kind if value is None else f'{kind} {shown}'}, expected {accepted}")
+
+
+_JSON_TYPES = {type(None): "null", bool: "a boolean", int: "a number", float: "a number", list: "a list",
+               dict: "an object"}
+
+
 class SourceReader:
     """Reads one source, applying `data.on_error` to files that cannot be parsed."""
 
@@ -69,7 +86,7 @@ class SourceReader:
             self.fail_or_skip(f"{path}: binary data in a text file")
             return None
         try:
-            return raw.decode("utf-8")
+            return raw.decode("utf-8-sig")  # a byte-order mark (Windows editors) is no text of the document
         except UnicodeDecodeError as exc:
             self.fail_or_skip(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})")
             return None
@@ -109,12 +126,15 @@ class SourceReader:
         docs = []  # the whole file first: a file that fails half-way contributes nothing
         try:
             for lineno, record in iter_jsonl(path, required=(cfg.text_field,), numbered=True):
+                where = f"{path}:{lineno}"
                 doc_id = record.get(cfg.id_field, record.get("id"))
                 if doc_id is None:
-                    raise InputError(f"{path}:{lineno}: missing field {cfg.id_field} "
-                                     f"(data.id_field names the id field)")
-                docs.append({"id": str(doc_id), "title": str(record.get(cfg.title_field) or ""),
-                             "text": str(record[cfg.text_field]), "source": f"{path}:{lineno}"})
+                    raise InputError(f"{where}: missing field {cfg.id_field} (data.id_field names the id field)")
+                docs.append({"id": _field(where, cfg.id_field, doc_id, "a string or an integer", int),
+                             "title": _field(where, cfg.title_field, record.get(cfg.title_field), "a string or null",
+                                             type(None)),
+                             "text": _field(where, cfg.text_field, record[cfg.text_field], "a string"),
+                             "source": where})
         except InputError as exc:
             self.fail_or_skip(str(exc))
             return
