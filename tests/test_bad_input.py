@@ -756,3 +756,20 @@ def test_a_utf8_byte_order_mark_is_decoded_not_kept(workdir, capsys, monkeypatch
     doc = json.loads((workdir / "out" / "documents.jsonl").read_text())
     assert "\ufeff" not in doc["text"] + doc["title"] + doc["id"]
     assert doc["title"] == ("a" if name == "a.txt" else "Title here")
+
+
+def test_symlinked_folders_are_followed_and_loops_read_once(workdir, capsys, monkeypatch, caplog):
+    """A symlinked folder inside data.source is read (it was silently ignored); a loop back is read once."""
+    outside = workdir / "elsewhere"
+    outside.mkdir()
+    (outside / "linked.md").write_text(f"# Linked\n\n{GOOD} linked")
+    folder = _folder(workdir, {"own.txt": GOOD.encode()})
+    (folder / "more").symlink_to(outside, target_is_directory=True)
+    (folder / "again").symlink_to(outside, target_is_directory=True)
+    (outside / "loop").symlink_to(folder, target_is_directory=True)
+    code, err = _ingest(capsys, monkeypatch, folder)
+    assert code == 0, err
+    ids = [json.loads(x)["id"] for x in (workdir / "out" / "documents.jsonl").read_text().splitlines()]
+    assert ids == ["again/linked.md", "own.txt"]
+    summary = json.loads((workdir / "manifests" / "ingest.json").read_text())["summary"]
+    assert summary["repeated_folders"] == 2  # more/ (the folder again/ already read) and again/loop (the source)

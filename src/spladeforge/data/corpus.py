@@ -45,6 +45,7 @@ class Corpus:
     near_duplicate_examples: list[dict[str, Any]]  # the first few: dropped id, kept id, Jaccard
     skipped_files: list[str]  # why each file or document skipped under `data.on_error: skip` was
     skipped_by_suffix: Counter[str]  # files not read, by suffix
+    repeated_folders: int = 0  # symlinked folders reached again (loops, second links): read once
 
 
 def collect_corpus(cfg: DataConfig) -> Corpus:
@@ -115,7 +116,7 @@ def collect_corpus(cfg: DataConfig) -> Corpus:
         dropped["over_max_documents"] = kept - len(docs)
         docs.sort(key=lambda d: d["id"])
     return Corpus(documents=docs, dropped=dropped, near_duplicate_examples=near_examples,
-                  skipped_files=reader.errors, skipped_by_suffix=reader.skipped_suffixes)
+                  skipped_files=reader.errors, skipped_by_suffix=reader.skipped_suffixes, repeated_folders=reader.repeated_folders)
 
 
 def drop_rules(cfg: DataConfig, dropped: Counter[str]) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """Documents out of `data.source`: the embedded stdlib docs, a folder of files, or one JSONL file.
 
-A folder is searched recursively (hidden files and folders skipped) for .txt/.md/.html/.pdf/.jsonl
-files; other suffixes are counted, not read. A file that cannot be parsed (not UTF-8, binary data,
+A folder is searched recursively (hidden files and folders skipped, symlinked folders followed,
+each folder read once however many links lead to it) for .txt/.md/.html/.pdf/.jsonl files; other
+suffixes are counted, not read. A file that cannot be parsed (not UTF-8, binary data,
 a damaged PDF, a bad JSONL line) stops the run naming it, or with `data.on_error: skip` is
 skipped and recorded. A file's title is the PDF's title, else its first Markdown `#` heading
 (an HTML `<h1>` becomes one), else the HTML `<title>`, else the file name; a JSONL record's is
@@ -11,6 +12,8 @@ its `data.title_field`.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -22,6 +25,8 @@ from spladeforge.data.formats import html_to_text, pdf_to_text
 from spladeforge.data.stdlib_docs import iter_stdlib_documents
 from spladeforge.errors import InputError
 from spladeforge.io import iter_jsonl
+
+logger = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -74,6 +79,7 @@ class SourceReader:
         self.cfg = cfg
         self.errors: list[str] = []
         self.skipped_suffixes: Counter[str] = Counter()
+        self.repeated_folders = 0  # symlinked folders not read again (see `files`)
 
     def fail_or_skip(self, message: str) -> None:
         if self.cfg.on_error == "fail":
@@ -140,6 +146,28 @@ class SourceReader:
             return
         yield from docs
 
+    def files(self, root: Path) -> list[Path]:
+        """The files under `root`, sorted, hidden ones left out, symlinked folders followed.
+
+        A folder reached a second time (a link back to an ancestor, a loop, or two links to one
+        folder) is read once: the later links are counted in `repeated_folders` and logged.
+        """
+        seen: set[tuple[int, int]] = set()
+        found: list[Path] = []
+        for folder, dirs, names in os.walk(root, followlinks=True):
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in seen:
+                logger.warning("data.source: %s is a folder already read (a symlink loop or a second link to it): "
+                               "read once", folder)
+                self.repeated_folders += 1
+                dirs[:] = []
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            found += [Path(folder) / name for name in names
+                      if not name.startswith(".") and (Path(folder) / name).is_file()]
+        return sorted(found)
+
     def documents(self, source: str) -> Iterator[dict[str, Any]]:
         if source == "python-stdlib-docs":
             yield from iter_stdlib_documents()
@@ -152,9 +180,7 @@ class SourceReader:
                 raise InputError(f"data.source: {source} is a file but not .jsonl (accepted: {ACCEPTED})")
             yield from self.read_jsonl_file(path)
             return
-        for file in sorted(p for p in path.rglob("*") if p.is_file()):
-            if any(part.startswith(".") for part in file.relative_to(path).parts):
-                continue
+        for file in self.files(path):
             suffix = file.suffix.lower()
             if suffix in TEXT_SUFFIXES:
                 yield from self.read_text_file(file, path)
