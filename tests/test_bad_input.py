@@ -773,3 +773,33 @@ def test_symlinked_folders_are_followed_and_loops_read_once(workdir, capsys, mon
     assert ids == ["again/linked.md", "own.txt"]
     summary = json.loads((workdir / "manifests" / "ingest.json").read_text())["summary"]
     assert summary["repeated_folders"] == 2  # more/ (the folder again/ already read) and again/loop (the source)
+
+
+@pytest.mark.parametrize(("repo", "message"), [
+    ("no-such-repo", "no-such-repo: repository not found (no such folder"),
+    ("file:///no/such/repo", "file:///no/such/repo: repository not found"),
+    (".", ": not a git repository"),
+])
+def test_a_dvc_repo_that_does_not_exist_says_so(workdir, capsys, monkeypatch, repo, message):
+    """Not "SCM error": the repository is named and what is wrong with it said."""
+    code, err = run_cli(capsys, monkeypatch, "ingest", "--output", "out/documents.jsonl", "--set", "data.source=docs",
+                        "--set", f"data.dvc_repo={repo}")
+    assert code == 2 and f"data.dvc_repo: {repo if repo != '.' else ''}" in err and message in err, err
+    assert "SCM error" not in err
+    _nothing_written(workdir)
+
+
+def test_a_dvc_error_names_the_cause_dvc_wrapped():
+    """DVC wraps git's errors ("SCM error" around the clone failure around its cause): all are read."""
+    from spladeforge.data.dvc_source import reason
+
+    try:
+        try:
+            try:
+                raise ConnectionRefusedError(111, "Connection refused")
+            except OSError as root:
+                raise RuntimeError("Failed to clone repo 'https://git.example/x.git'") from root
+        except RuntimeError as clone:
+            raise RuntimeError("SCM error") from clone
+    except RuntimeError as exc:
+        assert reason(exc) == "Failed to clone repo 'https://git.example/x.git': [Errno 111] Connection refused"
