@@ -107,23 +107,60 @@ def _publish(tmp: Path, dest: Path) -> None:
         os.replace(tmp, dest)
 
 
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# An OS error inside a library's own message: Rust's io::Error (safetensors, tokenizers) and
+# Python's "[Errno N]" text in the error list shutil.copytree raises.
+_OS_CODE = re.compile(r"Os \{ code: (\d+)|\[Errno (\d+)\]")
+
+
+def as_os_error(exc: BaseException, where: Path | None = None) -> OSError | None:
+    """`exc` as one OSError naming a path, when an OS error is what it is or carries; else None.
+
+    shutil.copytree reports a list of (source, destination, error) tuples and safetensors a
+    Rust `IoError(Os { code: 28, ... })` without any path: both become the errno's own words
+    and the destination (or `where`, what was being written).
+    """
+    if isinstance(exc, shutil.Error):
+        entries = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
+        first = next((e for e in entries if isinstance(e, tuple) and len(e) == 3), None)
+        if first is None:
+            return OSError(errno.EIO, str(exc)[:200], str(where) if where else None)
+        found = _OS_CODE.search(str(first[2]))
+        code = int(found.group(1) or found.group(2)) if found else errno.EIO
+        more = f" (and {len(entries) - 1} more files)" if len(entries) > 1 else ""
+        return OSError(code, os.strerror(code) + more, str(first[1]))
+    if isinstance(exc, OSError):
+        if exc.errno is None:
+            return None
+        if exc.filename is None and where is not None:
+            return OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(where))
+        return exc
+    found = _OS_CODE.search(str(exc))
+    if found and not isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        code = int(found.group(1) or found.group(2))
+        return OSError(code, os.strerror(code), str(where) if where else None)
+    return None
 
 
 def _named(exc: BaseException, pairs: list[tuple[Path, Path]]) -> BaseException:
-    """A full disk (ENOSPC, EDQUOT) as an OSError naming the output being written, not a temporary."""
-    if not isinstance(exc, OSError) or exc.errno not in _DISK_FULL:
+    """An OS error while writing outputs as an OSError naming the output, never a temporary.
+
+    A full disk, a file-size limit (EFBIG) or a library's own wrapping of either (see
+    `as_os_error`) is reported as one line: the errno's words and the output it hit.
+    """
+    error = as_os_error(exc)
+    if error is None:
         return exc
     shown = None
-    if exc.filename:
-        failed = Path(os.fsdecode(exc.filename))
+    if error.filename:
+        failed = Path(os.fsdecode(error.filename))
         for tmp, dest in pairs:
             if failed == tmp or tmp in failed.parents:
                 shown = dest / failed.relative_to(tmp) if failed != tmp else dest
-        shown = shown or failed
+        if shown is None:
+            return error  # a path outside the outputs (an input, say) names itself
     else:
         shown = ", ".join(str(dest) for _, dest in pairs)
-    return OSError(exc.errno, f"{os.strerror(exc.errno)} while writing", str(shown))
+    return OSError(error.errno, f"{os.strerror(error.errno)} while writing", str(shown))
 
 
 # Checks run before any output is put in place (`publish_guard`), and what each guard saw published.
@@ -170,7 +207,7 @@ def atomic_output(dest: str | Path, *, directory: bool = False) -> Iterator[Path
         try:
             yield dest
         except OSError as exc:
-            if exc.errno in _DISK_FULL and not exc.filename:
+            if not exc.filename and exc.errno is not None:
                 raise OSError(exc.errno, exc.strerror, str(dest)) from None  # named by the enclosing block
             raise
         return
