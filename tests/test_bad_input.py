@@ -602,3 +602,204 @@ def test_an_empty_document_id_is_refused(workdir, capsys, monkeypatch):
 def test_a_key_path_deeper_than_any_section_is_refused(workdir, capsys, monkeypatch):
     code, err = run_cli(capsys, monkeypatch, "check-params", "--set", ".".join(["train"] * 500) + "=1")
     assert code == 2 and "is not a key path" in err and "Traceback" not in err and len(err) < 2000, err
+
+
+def _edit_params(path: Path, section: str, key: str, value) -> None:
+    params = yaml.safe_load(path.read_text())
+    params.setdefault(section, {})[key] = value
+    path.write_text(yaml.safe_dump(params))
+
+
+@pytest.mark.parametrize("when", ["before-publish", "after-publish"])
+def test_params_edited_while_a_stage_runs_fail_it_naming_the_key(workdir, capsys, monkeypatch, when):
+    """The run record is what ran: params.yaml edited (from another thread) mid-stage fails the stage."""
+    import threading
+
+    from spladeforge.stages import ingest as stage
+
+    real_run = stage.run
+
+    def edit() -> None:
+        thread = threading.Thread(target=_edit_params, args=(workdir / "params.yaml", "data", "min_chars", 7))
+        thread.start()
+        thread.join()
+
+    def run_with_edit(cfg, output):
+        if when == "before-publish":
+            edit()
+            return real_run(cfg, output)
+        result = real_run(cfg, output)
+        edit()
+        return result
+
+    monkeypatch.setattr(stage, "run", run_with_edit)
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.txt": GOOD.encode()}))
+    assert code == 2 and "params.yaml changed while ingest ran (data.min_chars)" in err, err
+    assert "Traceback" not in err
+    _nothing_written(workdir)
+
+
+def test_a_preset_edited_while_a_stage_runs_fails_it_too(workdir, capsys, monkeypatch):
+    """dvc.lock records the preset's sections as well: an edit there is the same lie."""
+    from spladeforge.stages import ingest as stage
+
+    real_run = stage.run
+
+    def run_with_edit(cfg, output):
+        _edit_params(workdir / "configs" / "cpu-tiny.yaml", "data", "shingle_words", 3)
+        return real_run(cfg, output)
+
+    monkeypatch.setattr(stage, "run", run_with_edit)
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.txt": GOOD.encode()}))
+    assert code == 2 and "changed while ingest ran (data.shingle_words)" in err, err
+    _nothing_written(workdir)
+
+
+def test_an_edit_to_a_section_the_stage_does_not_read_is_not_its_concern(workdir, capsys, monkeypatch):
+    """Only the stage's own sections are compared: dvc.lock records nothing else for it."""
+    from spladeforge.stages import ingest as stage
+
+    real_run = stage.run
+
+    def run_with_edit(cfg, output):
+        _edit_params(workdir / "params.yaml", "train", "learning_rate", 3e-4)
+        return real_run(cfg, output)
+
+    monkeypatch.setattr(stage, "run", run_with_edit)
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.txt": GOOD.encode()}))
+    assert code == 0, err
+    assert (workdir / "out" / "documents.jsonl").is_file()
+
+
+@pytest.mark.parametrize("override", ["train.learning_rate=on", "train.max_steps=yes", "seed=true",
+                                      "data.near_duplicate_threshold=no", "generate_queries.mix.question=true",
+                                      "mine.rank_window=[3, true]"])
+def test_booleans_in_number_fields_are_refused(workdir, capsys, monkeypatch, override):
+    """YAML's on/yes/true would otherwise be taken as 1 (learning_rate: on trains at 1.0)."""
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.txt": GOOD.encode()}), "--set", override)
+    assert code == 2 and f"{override.split('=')[0].rsplit('.question', 1)[0]}: Value error, expected a number, " \
+                          "got a boolean" in err, err
+    _nothing_written(workdir)
+
+
+def test_booleans_in_number_fields_of_the_params_file_are_refused(workdir, capsys, monkeypatch):
+    text = (workdir / "params.yaml").read_text()
+    (workdir / "params.yaml").write_text(text.replace("max_ndcg_drop: 0.02", "max_ndcg_drop: on", 1))
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.txt": GOOD.encode()}))
+    assert code == 2 and "quantize.max_ndcg_drop: Value error, expected a number, got a boolean" in err, err
+    _nothing_written(workdir)
+
+
+def _jsonl_line(**fields) -> bytes:
+    return (json.dumps(fields) + "\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b'{"_id": "1", "text": "' + GOOD.encode() + b' \\ud800"}\n', "a.jsonl:2: invalid Unicode: the escape \\ud800"),
+        (b'{"_id": "\\udfff", "text": "' + GOOD.encode() + b'"}\n', "a.jsonl:2: invalid Unicode: the escape \\udfff"),
+        (_jsonl_line(_id="1", text=None), "a.jsonl:2: field text is null, expected a string"),
+        (_jsonl_line(_id="1", text=[GOOD, GOOD]), "a.jsonl:2: field text is a list"),
+        (_jsonl_line(_id={"x": 1}, text=GOOD), 'a.jsonl:2: field _id is an object {"x": 1}, expected a string or an'),
+        (_jsonl_line(_id=True, text=GOOD), "a.jsonl:2: field _id is a boolean true"),
+        (_jsonl_line(_id=1.5, text=GOOD), "a.jsonl:2: field _id is a number 1.5"),
+        (_jsonl_line(_id="1", text=GOOD, title=["a"]), 'a.jsonl:2: field title is a list ["a"], expected a string or null'),
+    ],
+    ids=["surrogate-text", "surrogate-id", "null-text", "list-text", "object-id", "bool-id", "float-id", "list-title"],
+)
+@pytest.mark.parametrize("on_error", ["fail", "skip"])
+def test_jsonl_values_that_are_not_text_are_refused_with_file_and_line(workdir, capsys, monkeypatch, line, message,
+                                                                         on_error):
+    """Invalid Unicode and non-string fields: refused with file:line (skip: the file is skipped), never mangled."""
+    files = {"a.jsonl": _jsonl_line(_id="0", text=GOOD) + line}
+    if on_error == "skip":
+        files["b.txt"] = (GOOD + " kept").encode()
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, files), "--set", f"data.on_error={on_error}")
+    assert "Traceback" not in err
+    if on_error == "fail":
+        assert code == 2 and message in err, err
+        _nothing_written(workdir)
+        return
+    assert code == 0, err
+    docs = [json.loads(x) for x in (workdir / "out" / "documents.jsonl").read_text().splitlines()]
+    assert [d["id"] for d in docs] == ["b.txt"]
+
+
+def test_an_integer_id_is_an_id(workdir, capsys, monkeypatch):
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {"a.jsonl": _jsonl_line(_id=7, text=GOOD)}))
+    assert code == 0, err
+    assert json.loads((workdir / "out" / "documents.jsonl").read_text())["id"] == "7"
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_or_skipped(workdir, capsys, monkeypatch):
+    """Python reads such a name's bytes as lone surrogates, which documents.jsonl cannot hold."""
+    folder = _folder(workdir, {"ok.txt": GOOD.encode()})
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.txt"), "wb") as fh:
+        fh.write((GOOD + " other").encode())
+    code, err = _ingest(capsys, monkeypatch, folder)
+    assert code == 2 and "invalid Unicode in the document's id" in err and "Traceback" not in err, err
+    _nothing_written(workdir)
+    code, err = _ingest(capsys, monkeypatch, folder, "--set", "data.on_error=skip")
+    assert code == 0, err
+    assert [json.loads(x)["id"] for x in (workdir / "out" / "documents.jsonl").read_text().splitlines()] == ["ok.txt"]
+
+
+@pytest.mark.parametrize("name", ["a.jsonl", "a.md", "a.txt", "a.html"])
+def test_a_utf8_byte_order_mark_is_decoded_not_kept(workdir, capsys, monkeypatch, name):
+    """A BOM (Windows editors) is no text: a BOM'd JSONL line 1 is read, a BOM'd CRLF .md keeps its title."""
+    body = {"a.jsonl": json.dumps({"_id": "1", "title": "Title here", "text": GOOD}) + "\r\n",
+            "a.md": f"# Title here\r\n\r\n{GOOD}\r\n", "a.txt": f"{GOOD}\r\n",
+            "a.html": f"<html><head><title>Title here</title></head><body><p>{GOOD}</p></body></html>"}[name]
+    code, err = _ingest(capsys, monkeypatch, _folder(workdir, {name: b"\xef\xbb\xbf" + body.encode()}))
+    assert code == 0, err
+    doc = json.loads((workdir / "out" / "documents.jsonl").read_text())
+    assert "\ufeff" not in doc["text"] + doc["title"] + doc["id"]
+    assert doc["title"] == ("a" if name == "a.txt" else "Title here")
+
+
+def test_symlinked_folders_are_followed_and_loops_read_once(workdir, capsys, monkeypatch, caplog):
+    """A symlinked folder inside data.source is read (it was silently ignored); a loop back is read once."""
+    outside = workdir / "elsewhere"
+    outside.mkdir()
+    (outside / "linked.md").write_text(f"# Linked\n\n{GOOD} linked")
+    folder = _folder(workdir, {"own.txt": GOOD.encode()})
+    (folder / "more").symlink_to(outside, target_is_directory=True)
+    (folder / "again").symlink_to(outside, target_is_directory=True)
+    (outside / "loop").symlink_to(folder, target_is_directory=True)
+    code, err = _ingest(capsys, monkeypatch, folder)
+    assert code == 0, err
+    ids = [json.loads(x)["id"] for x in (workdir / "out" / "documents.jsonl").read_text().splitlines()]
+    assert ids == ["again/linked.md", "own.txt"]
+    summary = json.loads((workdir / "manifests" / "ingest.json").read_text())["summary"]
+    assert summary["repeated_folders"] == 2  # more/ (the folder again/ already read) and again/loop (the source)
+
+
+@pytest.mark.parametrize(("repo", "message"), [
+    ("no-such-repo", "no-such-repo: repository not found (no such folder"),
+    ("file:///no/such/repo", "file:///no/such/repo: repository not found"),
+    (".", ": not a git repository"),
+])
+def test_a_dvc_repo_that_does_not_exist_says_so(workdir, capsys, monkeypatch, repo, message):
+    """Not "SCM error": the repository is named and what is wrong with it said."""
+    code, err = run_cli(capsys, monkeypatch, "ingest", "--output", "out/documents.jsonl", "--set", "data.source=docs",
+                        "--set", f"data.dvc_repo={repo}")
+    assert code == 2 and f"data.dvc_repo: {repo if repo != '.' else ''}" in err and message in err, err
+    assert "SCM error" not in err
+    _nothing_written(workdir)
+
+
+def test_a_dvc_error_names_the_cause_dvc_wrapped():
+    """DVC wraps git's errors ("SCM error" around the clone failure around its cause): all are read."""
+    from spladeforge.data.dvc_source import reason
+
+    try:
+        try:
+            try:
+                raise ConnectionRefusedError(111, "Connection refused")
+            except OSError as root:
+                raise RuntimeError("Failed to clone repo 'https://git.example/x.git'") from root
+        except RuntimeError as clone:
+            raise RuntimeError("SCM error") from clone
+    except RuntimeError as exc:
+        assert reason(exc) == "Failed to clone repo 'https://git.example/x.git': [Errno 111] Connection refused"

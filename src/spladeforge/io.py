@@ -20,11 +20,12 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import socket
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,23 +107,91 @@ def _publish(tmp: Path, dest: Path) -> None:
         os.replace(tmp, dest)
 
 
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# An OS error inside a library's own message: Rust's io::Error (safetensors, tokenizers) and
+# Python's "[Errno N]" text in the error list shutil.copytree raises.
+_OS_CODE = re.compile(r"Os \{ code: (\d+)|\[Errno (\d+)\]")
+
+
+def as_os_error(exc: BaseException, where: Path | None = None) -> OSError | None:
+    """`exc` as one OSError naming a path, when an OS error is what it is or carries; else None.
+
+    shutil.copytree reports a list of (source, destination, error) tuples and safetensors a
+    Rust `IoError(Os { code: 28, ... })` without any path: both become the errno's own words
+    and the destination (or `where`, what was being written).
+    """
+    if isinstance(exc, shutil.Error):
+        entries = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
+        first = next((e for e in entries if isinstance(e, tuple) and len(e) == 3), None)
+        if first is None:
+            return OSError(errno.EIO, str(exc)[:200], str(where) if where else None)
+        found = _OS_CODE.search(str(first[2]))
+        code = int(found.group(1) or found.group(2)) if found else errno.EIO
+        more = f" (and {len(entries) - 1} more files)" if len(entries) > 1 else ""
+        return OSError(code, os.strerror(code) + more, str(first[1]))
+    if isinstance(exc, OSError):
+        if exc.errno is None:
+            return None
+        if exc.filename is None and where is not None:
+            return OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(where))
+        return exc
+    found = _OS_CODE.search(str(exc))
+    if found and not isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        code = int(found.group(1) or found.group(2))
+        return OSError(code, os.strerror(code), str(where) if where else None)
+    return None
 
 
 def _named(exc: BaseException, pairs: list[tuple[Path, Path]]) -> BaseException:
-    """A full disk (ENOSPC, EDQUOT) as an OSError naming the output being written, not a temporary."""
-    if not isinstance(exc, OSError) or exc.errno not in _DISK_FULL:
+    """An OS error while writing outputs as an OSError naming the output, never a temporary.
+
+    A full disk, a file-size limit (EFBIG) or a library's own wrapping of either (see
+    `as_os_error`) is reported as one line: the errno's words and the output it hit.
+    """
+    error = as_os_error(exc)
+    if error is None:
         return exc
     shown = None
-    if exc.filename:
-        failed = Path(os.fsdecode(exc.filename))
+    if error.filename:
+        failed = Path(os.fsdecode(error.filename))
         for tmp, dest in pairs:
             if failed == tmp or tmp in failed.parents:
                 shown = dest / failed.relative_to(tmp) if failed != tmp else dest
-        shown = shown or failed
+        if shown is None:
+            return error  # a path outside the outputs (an input, say) names itself
     else:
         shown = ", ".join(str(dest) for _, dest in pairs)
-    return OSError(exc.errno, f"{os.strerror(exc.errno)} while writing", str(shown))
+    return OSError(error.errno, f"{os.strerror(error.errno)} while writing", str(shown))
+
+
+# Checks run before any output is put in place (`publish_guard`), and what each guard saw published.
+_GUARDS: list[tuple[Callable[[], None], list[Path]]] = []
+
+
+@contextlib.contextmanager
+def publish_guard(check: Callable[[], None]) -> Iterator[list[Path]]:
+    """Call `check` before every output is put in place inside the block; yield the outputs published.
+
+    `check` raises to stop a publish: the temporaries vanish and what the output held before stays.
+    The list lets the caller remove what was published when a later check fails.
+    """
+    published: list[Path] = []
+    _GUARDS.append((check, published))
+    try:
+        yield published
+    finally:
+        _GUARDS.remove((check, published))
+
+
+def _guarded(dests: list[Path]) -> None:
+    for check, published in list(_GUARDS):
+        check()
+        published.extend(dests)
+
+
+def remove_outputs(paths: Iterable[Path]) -> None:
+    """Delete outputs (files or folders) a failed stage had already put in place."""
+    for path in paths:
+        _remove(path)
 
 
 # Temporaries of an `atomic_outputs` block still being written: `atomic_output` (and so
@@ -138,13 +207,14 @@ def atomic_output(dest: str | Path, *, directory: bool = False) -> Iterator[Path
         try:
             yield dest
         except OSError as exc:
-            if exc.errno in _DISK_FULL and not exc.filename:
+            if not exc.filename and exc.errno is not None:
                 raise OSError(exc.errno, exc.strerror, str(dest)) from None  # named by the enclosing block
             raise
         return
     tmp = _temporary(dest, directory=directory)
     try:
         yield tmp
+        _guarded([dest])
         _publish(tmp, dest)
     except BaseException as exc:
         _remove(tmp)
@@ -192,6 +262,7 @@ def atomic_outputs(*dests: str | Path, folders: Iterable[str | Path] = ()) -> It
         for stale in journal.parent.glob(f".{journal.name}.tmp-*"):
             _remove(stale)  # a journal a killed run was still writing: its publish never began
         yield tuple(tmp for tmp, _ in pairs)
+        _guarded(paths)
         committing = True
         root = journal.parent
         write_json(journal, {"pid": os.getpid(), "host": socket.gethostname(), "outputs": [
@@ -279,15 +350,36 @@ def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict[st
     return list(iter_jsonl(path, required))
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(value: Any) -> str | None:
+    """The first lone UTF-16 surrogate in `value` (a string, or strings inside lists and dicts) as
+    `\\udXXX`, or None. JSON's `\\ud800` escape decodes to one; no UTF-8 file can hold it, so
+    writing it later fails with a UnicodeEncodeError far from the line it came from."""
+    if isinstance(value, str):
+        found = _SURROGATE.search(value)
+        return f"\\u{ord(found.group(0)):04x}" if found else None
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value if isinstance(value, list) else []
+    for item in items:
+        if (found := lone_surrogate(item)) is not None:
+            return found
+    return None
+
+
 def iter_jsonl(
     path: str | Path, required: tuple[str, ...] = (), numbered: bool = False
 ) -> Iterator[Any]:
-    """Yield each line's object (or `(line number, object)` pairs when `numbered`)."""
+    """Yield each line's object (or `(line number, object)` pairs when `numbered`).
+
+    A UTF-8 byte-order mark at the start is read as such (Windows editors write one); a line
+    holding a lone surrogate escape (`"\\ud800"`, invalid Unicode) is an error naming it.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found (expected a JSON-lines file)")
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
@@ -297,6 +389,9 @@ def iter_jsonl(
                     raise InputError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
                 if not isinstance(record, dict):
                     raise InputError(f"{path}:{lineno}: expected a JSON object per line")
+                if "\\u" in line and (bad := lone_surrogate(record)) is not None:
+                    raise InputError(f"{path}:{lineno}: invalid Unicode: the escape {bad} is a lone surrogate "
+                                     "(half of a UTF-16 pair), which no UTF-8 text can hold; fix or remove it")
                 missing = [key for key in required if key not in record]
                 if missing:
                     raise InputError(

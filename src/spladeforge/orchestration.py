@@ -33,8 +33,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from spladeforge.config import Params, format_errors, run_config
+from spladeforge.config.loading import params_source
 from spladeforge.errors import ConfigError
-from spladeforge.io import recover_outputs, sha256_tree, write_json
+from spladeforge.io import publish_guard, recover_outputs, remove_outputs, sha256_tree, write_json
 from spladeforge.redaction import redact_params
 
 __all__ = ["STAGES", "STAGE_SECTIONS", "log_metrics", "metadata", "recorded_params", "run_config", "run_stage",
@@ -89,11 +90,46 @@ def run_stage(stage: str, fn: Callable[..., dict[str, Any]], *args: Any, params:
     recover_outputs(*_paths([*args, *kwargs.values(), *inputs]))
     hashes = dict(input_hashes) if input_hashes is not None else hash_inputs(inputs)
     wall, started = time.time(), time.perf_counter()
-    result = fn(*args, **kwargs)
+    check = _unchanged(stage, params)
+    with publish_guard(check) as published:
+        result = fn(*args, **kwargs)
+    try:
+        check()
+    except ConfigError:
+        remove_outputs(published)  # put in place before the edit was seen: made with values not recorded
+        raise
     seconds = time.perf_counter() - started
     write_manifest(stage, recorded_params(params, stage), hashes, result, wall, seconds,
                    dest=manifest or manifest_dir() / f"{stage}.json")
     return result
+
+
+def _unchanged(stage: str, params: Params) -> Callable[[], None]:
+    """A check that the params files still hold what `stage` read when it started.
+
+    DVC records a stage's params in dvc.lock when its command has returned, reading the files
+    again; an edit made while the stage ran would be recorded as what made outputs computed with
+    the old values, and `dvc status` would call them up to date. So the stage re-reads its own
+    sections before each output is put in place and once more when it ends, and a difference
+    fails it, naming the keys, with no new output left. (An edit in the moment between this last
+    check and DVC's own read is not seen; the window is the few milliseconds it takes to exit.)
+    """
+    source = params_source(params)
+    if source is None:
+        return lambda: None  # values handed over directly (Kubeflow): there is no file to change
+
+    def check() -> None:
+        try:
+            keys = source.changed(STAGE_SECTIONS[stage])
+        except ConfigError as exc:
+            raise ConfigError(f"{source.path} changed while {stage} ran and can no longer be read ({exc}); its "
+                              "outputs were not written: fix the file and rerun") from None
+        if keys:
+            shown = ", ".join(keys[:8]) + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")
+            raise ConfigError(f"{source.path} changed while {stage} ran ({shown}): the stage read the old "
+                              "values, so its outputs were not written (dvc.lock would have recorded the new "
+                              "ones); rerun it to use the new values")
+    return check
 
 
 def _paths(values: Iterable[Any]) -> list[Path]:

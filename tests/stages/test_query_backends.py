@@ -84,6 +84,15 @@ class FakeEndpoint:
                     time.sleep(0.5)
                 if endpoint.mode == "unauthorized":
                     return self.send(401, {"error": "invalid key"})
+                if endpoint.mode == "login":  # a proxy's sign-in page, answered with 200
+                    page = b"<html><body><form action='/login'>Sign in</form></body></html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html; charset=utf-8")
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    return self.wfile.write(page)
+                if endpoint.mode == "number":
+                    return self.send(200, {"choices": [{"message": {"role": "assistant", "content": 42}}]})
                 if first and endpoint.mode == "ok":
                     return self.send(429, {"error": "rate limited"}, {"Retry-After": "0"})
                 if endpoint.mode == "garbage" and title == "json":
@@ -93,6 +102,9 @@ class FakeEndpoint:
                 else:
                     content = json.dumps({"queries": [f"how does the {title} module work?",
                                                       f"what is {title} used for?"]})
+                if endpoint.mode == "parts":  # the content-parts form some servers answer with
+                    half = len(content) // 2
+                    content = [{"type": "text", "text": content[:half]}, {"type": "text", "text": content[half:]}]
                 self.send(200, {"choices": [{"message": {"role": "assistant", "content": content}}]})
 
             def _echo(self):
@@ -264,25 +276,73 @@ def test_openai_error_bodies_echoing_the_key_are_redacted(endpoint, status, chun
 
 
 @pytest.mark.parametrize("endpoint", ["echo200"], indirect=True)
-def test_openai_bad_answers_echoing_the_key_are_redacted(endpoint, chunks_file, tmp_path, monkeypatch, caplog):
-    """A 200 whose body is not an answer but an echo of the request: quoted redacted, fail or skip."""
+@pytest.mark.parametrize("on_bad_response", ["fail", "skip"])
+def test_a_200_that_is_no_answer_stops_the_run_redacted_and_uncached(endpoint, chunks_file, tmp_path, monkeypatch,
+                                                                       caplog, on_bad_response):
+    """A 200 whose body is not a chat-completions answer but an echo of the request (a proxy, a login
+    page): the endpoint's fault whatever on_bad_response says, quoted redacted, nothing cached."""
     monkeypatch.setenv("SF_TEST_LLM_KEY", KEY)
     caplog.set_level(logging.INFO, logger="spladeforge")
-    with pytest.raises(EndpointError, match="not JSON") as err:
-        generate_queries.run(_openai_cfg(endpoint, tmp_path, on_bad_response="fail", max_concurrency=1),
+    with pytest.raises(EndpointError, match="not a chat-completions response") as err:
+        generate_queries.run(_openai_cfg(endpoint, tmp_path, on_bad_response=on_bad_response, max_concurrency=1),
                              chunks_file, tmp_path / "q.jsonl", seed=0)
     _no_key(str(err.value))
-    assert "Bearer ***" in str(err.value)
-    client = OpenAIChatClient(_openai_cfg(endpoint, tmp_path / "skip").openai)
-    assert client.map(["Title: gzip\nText: one", "Title: json\nText: two"]) == [None, None]
-    report = client.report()
-    assert report["bad_responses"] == 2 and "not JSON" in report["bad_examples"][0]
-    _no_key(json.dumps(report))
+    assert "Bearer ***" in str(err.value) and "base_url" in str(err.value)
     _no_key(caplog.text)
-    cached = [f for f in tmp_path.rglob("*.json") if "cache" in str(f)]
-    assert cached, "the echoed answers were not cached: this check would pass vacuously"
-    for f in cached:
-        _no_key(f.read_text())
+    assert not [f for f in (tmp_path / "llm-cache").rglob("*") if f.is_file()]
+
+
+@pytest.mark.parametrize("endpoint", ["login"], indirect=True)
+def test_a_login_page_is_not_cached_so_the_fixed_endpoint_is_asked_again(endpoint, chunks_file, tmp_path,
+                                                                          monkeypatch):
+    """Caches keep only good answers: after the endpoint is fixed, the rerun sends its requests."""
+    monkeypatch.setenv("SF_TEST_LLM_KEY", "sk-test-secret")
+    with pytest.raises(EndpointError, match=r"not a chat-completions response \(text/html"):
+        generate_queries.run(_openai_cfg(endpoint, tmp_path, max_concurrency=1), chunks_file, tmp_path / "q.jsonl",
+                             seed=0)
+    assert not (tmp_path / "q.jsonl").exists()
+    endpoint.mode, calls = "fixed", endpoint.calls
+    generate_queries.run(_openai_cfg(endpoint, tmp_path), chunks_file, tmp_path / "q.jsonl", seed=0)
+    report = read_json(tmp_path / "q.report.json")["openai"]
+    assert report["cache_hits"] == 0 and endpoint.calls > calls and report["bad_responses"] == 0
+    assert {q["backend"] for q in read_jsonl(tmp_path / "q.jsonl")} == {"openai"}
+
+
+@pytest.mark.parametrize("endpoint", ["garbage"], indirect=True)
+def test_a_skipped_bad_answer_is_asked_again_and_an_old_bad_entry_is_removed(endpoint, chunks_file, tmp_path,
+                                                                             monkeypatch, caplog):
+    """Under on_bad_response: skip a bad answer is not cached; an entry an older version cached is dropped."""
+    monkeypatch.setenv("SF_TEST_LLM_KEY", "sk-test-secret")
+    cfg = _openai_cfg(endpoint, tmp_path)
+    generate_queries.run(cfg, chunks_file, tmp_path / "q.jsonl", seed=0)
+    assert "json#0" not in {q["chunk_id"] for q in read_jsonl(tmp_path / "q.jsonl")}
+    entries = sorted((tmp_path / "llm-cache").rglob("*.json"))
+    contents = [json.loads(e.read_text())["content"] for e in entries]
+    assert entries and all("cannot help" not in c for c in contents)
+    entries[0].write_text(json.dumps({"model": "tiny-llm", "content": "I cannot help with that."}))
+    endpoint.mode = "fixed"
+    caplog.set_level(logging.WARNING, logger="spladeforge")
+    generate_queries.run(cfg, chunks_file, tmp_path / "q.jsonl", seed=0)
+    assert "json#0" in {q["chunk_id"] for q in read_jsonl(tmp_path / "q.jsonl")}
+    assert f"removed cache entry {entries[0]}" in caplog.text
+    assert read_json(tmp_path / "q.report.json")["openai"]["bad_responses"] == 0
+
+
+@pytest.mark.parametrize("endpoint", ["parts", "number"], indirect=True)
+def test_message_content_as_parts_is_read_and_as_a_number_is_a_bad_answer(endpoint, chunks_file, tmp_path,
+                                                                          monkeypatch):
+    """message.content as a list of text parts is joined; a number is a bad answer (skip/fail), not a TypeError."""
+    monkeypatch.setenv("SF_TEST_LLM_KEY", "sk-test-secret")
+    if endpoint.mode == "parts":
+        generate_queries.run(_openai_cfg(endpoint, tmp_path), chunks_file, tmp_path / "q.jsonl", seed=0)
+        assert {q["backend"] for q in read_jsonl(tmp_path / "q.jsonl")} == {"openai"}
+        return
+    with pytest.raises(EndpointError, match="message.content is int '42', not text"):
+        generate_queries.run(_openai_cfg(endpoint, tmp_path, on_bad_response="fail"), chunks_file,
+                             tmp_path / "q.jsonl", seed=0)
+    client = OpenAIChatClient(_openai_cfg(endpoint, tmp_path / "skip").openai)
+    assert client.map(["Title: gzip\nText: one"]) == [None]
+    assert client.report()["bad_responses"] == 1
 
 
 def test_backend_config_errors():

@@ -77,6 +77,29 @@ def test_split_needs_three_documents(tmp_path):
         _split(tmp_path)
 
 
+def _documents(tmp, n: int) -> None:
+    chunks = [{"id": f"doc{d}#{c}", "doc_id": f"doc{d}", "title": TOPICS[d], "text": f"Part {c} about {TOPICS[d]}."}
+              for d in range(n) for c in range(3)]
+    write_jsonl(tmp / "chunks.jsonl", chunks)
+    write_jsonl(tmp / "queries.jsonl", [{"id": f"{c['id']}/q", "chunk_id": c["id"], "text": f"{c['title']} part"}
+                                        for c in chunks])
+
+
+@pytest.mark.parametrize("documents", [3, 4])
+def test_split_refuses_a_corpus_mine_cannot_use(tmp_path, documents):
+    """3 documents leave one training document, from which mine can draw no negative: split refuses it."""
+    _documents(tmp_path, documents)
+    if documents == 3:
+        with pytest.raises(InputError, match="training queries come from 1 document.*at least 4 documents"):
+            _split(tmp_path)
+        assert not any((tmp_path / name).exists() for name in ("train.jsonl", "dev", "test"))
+        return
+    _split(tmp_path)
+    summary = mine.run(MineConfig(num_negatives=2, rank_window=(0, 10)), tmp_path / "train.jsonl",
+                       tmp_path / "chunks.jsonl", tmp_path / "tuples.jsonl", seed=0)
+    assert summary["tuples"] == len(read_jsonl(tmp_path / "train.jsonl")) > 0
+
+
 def test_mine_negatives_from_other_documents_in_window(corpus):
     _split(corpus, dev_fraction=0.1, test_fraction=0.1)
     summary = mine.run(MineConfig(num_negatives=2, rank_window=(0, 10)), corpus / "train.jsonl",

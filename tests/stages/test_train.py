@@ -148,3 +148,56 @@ def test_keep_last_options_are_checked():
         TrainConfig(keep="last", early_stopping_patience=2)
     with pytest.raises(ValueError, match="max_dev_drop guards train.keep: last"):
         TrainConfig(max_dev_drop=0.02)
+
+
+_FAILURE: dict[str, str | None] = {"kind": None}  # what the save of checkpoint-2 fails with, while set
+
+
+def _failing_save(tensors, filename, *args, **kwargs):
+    """safetensors.torch.save_file, failing at checkpoint-2 while `_FAILURE` says how.
+
+    Module-level, so that a library that imports it by name while patched keeps a harmless copy."""
+    import errno
+
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    if _FAILURE["kind"] is None or "checkpoint-2" not in str(filename):
+        return _REAL_SAVE[0](tensors, filename, *args, **kwargs)
+    _FAILURE["hit"] = str(filename)
+    with open(filename, "wb") as fh:
+        fh.write(b"partial")
+    if _FAILURE["kind"] == "efbig":
+        raise OSError(errno.EFBIG, "File too large")
+    raise SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: '
+                          '"No space left on device" })')
+
+
+_REAL_SAVE: list = []  # the real save_file, found once (a list, so that the patching loop skips it)
+
+
+@pytest.mark.parametrize("failure", ["safetensors", "efbig"])
+def test_a_full_disk_while_saving_a_checkpoint_is_one_line_and_leaves_no_partial_checkpoint(
+        tmp_path, tuples, tiny_beir_dir, monkeypatch, failure):
+    """Disk full (safetensors' Rust IoError, no path) or a file-size limit mid-checkpoint: an OSError
+    naming the checkpoint, the half-written folder removed, no model written."""
+    import errno
+    import sys
+
+    import safetensors.torch
+
+    _REAL_SAVE[:] = _REAL_SAVE or [safetensors.torch.save_file]
+    for module in [m for m in list(sys.modules.values()) if m is not None]:
+        for name, value in list(vars(module).items()):
+            if value is _REAL_SAVE[0]:  # also modules that imported it by name, as transformers does
+                monkeypatch.setattr(module, name, _failing_save)
+    monkeypatch.setitem(_FAILURE, "kind", failure)
+    out = tmp_path / "model"
+    with pytest.raises(OSError) as err:
+        train.run(_cfg(), tuples, tiny_beir_dir, out, tmp_path / "reports", seed=0, provenance={},
+                  checkpoints=tmp_path / "ckpt")
+    expected = "File too large" if failure == "efbig" else "No space left on device"
+    assert str(err.value).startswith(f"[Errno {errno.EFBIG if failure == 'efbig' else errno.ENOSPC}] {expected}")
+    assert err.value.filename == str(tmp_path / "ckpt" / "checkpoint-2")
+    assert "checkpoint-2" in _FAILURE.pop("hit", ""), "the failure was never injected"
+    assert not (tmp_path / "ckpt" / "checkpoint-2").exists() and not out.exists()

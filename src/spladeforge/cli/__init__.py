@@ -18,6 +18,7 @@ from spladeforge.cli.pipeline import pipeline_app
 from spladeforge.cli.registry import registry_app
 from spladeforge.cli.stages import app
 from spladeforge.errors import SpladeforgeError
+from spladeforge.io import as_os_error
 from spladeforge.redaction import RedactingFilter, redact_text
 
 app.add_typer(pipeline_app, name="pipeline")
@@ -62,10 +63,14 @@ def main() -> None:
     except SpladeforgeError as exc:
         typer.secho(f"error: {redact_text(str(exc))}", err=True, fg=typer.colors.RED)
         sys.exit(2)
-    except OSError as exc:
-        # Disk full, permissions, a vanished mount: say which file, without a traceback.
-        where = f": {exc.filename}" if exc.filename else ""
-        typer.secho(f"error: {redact_text(f'{exc.strerror or exc}{where}')}", err=True, fg=typer.colors.RED)
-        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - only OS errors are answered here; anything else is re-raised
+        # Disk full, a file-size limit, permissions, a vanished mount, also wrapped by a library
+        # (shutil's list of failed copies, safetensors' Rust IoError): one line naming the file.
+        error = as_os_error(exc)
+        if error is None:
+            raise
+        where = f": {os.fsdecode(error.filename)}" if error.filename else ""
+        typer.secho(f"error: {redact_text(f'{error.strerror or error}{where}')}", err=True, fg=typer.colors.RED)
+        sys.exit(1)

@@ -8,6 +8,8 @@ Checked for every field of every section (`Section._safe_value`):
 - a `*_env` key holds the NAME of an environment variable, never the secret itself (a pasted
   token is refused without being echoed);
 - a URL's port is a port (urllib raises ValueError on `:99999` when the URL is first used);
+- a number field gets a number: YAML reads `on`, `yes`, `true` as booleans, which pydantic would
+  otherwise take as 1 (`learning_rate: on` training at 1.0); refused, in lists and mappings too;
 - integers fit 64 bits (numpy and torch raise OverflowError on larger ones), and floats are
   finite (`allow_inf_nan=False`: `.inf` epochs would train forever, NaN compares false).
 """
@@ -15,8 +17,10 @@ Checked for every field of every section (`Section._safe_value`):
 from __future__ import annotations
 
 import re
+import types
+import typing
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, Union
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
@@ -73,8 +77,38 @@ def check_value(name: str, value: Any) -> None:
                 raise _credential_error(name, what)
 
 
+def _boolean_in_number(annotation: Any, value: Any) -> bool:
+    """Whether `value` holds a boolean where `annotation` wants a number (and no boolean would do)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        return _boolean_in_number(args[0], value)
+    if isinstance(value, bool):
+        options = args if origin in (Union, types.UnionType) else (annotation,)
+        return (any(option in (int, float) for option in options)
+                and not any(option in (bool, Any) for option in options))
+    if origin in (Union, types.UnionType):
+        return any(_boolean_in_number(option, value) for option in args if option is not type(None))
+    if origin in (list, set, frozenset) and isinstance(value, list | tuple | set | frozenset):
+        return any(_boolean_in_number(args[0], item) for item in value)
+    if origin is tuple and isinstance(value, list | tuple):
+        items = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
+        return any(_boolean_in_number(tp, item) for tp, item in zip(items, value, strict=False))
+    if origin is dict and isinstance(value, Mapping):
+        return any(_boolean_in_number(args[1], item) for item in value.values())
+    return False
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_not_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and _boolean_in_number(field.annotation, value):
+            raise ValueError("expected a number, got a boolean (YAML reads on/off, yes/no and true/false as "
+                             "booleans; write the number, e.g. 1 or 1.0e-4)")
+        return value
 
     @field_validator("*", mode="after")
     @classmethod

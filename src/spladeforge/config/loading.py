@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import re
 import reprlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -128,12 +129,39 @@ def section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
-def load_params(
-    path: str | Path = "params.yaml",
-    overrides: list[str] | None = None,
-    configs_dir: str | Path | None = None,
-) -> Params:
-    """Load and validate the run configuration; raise ConfigError naming the bad key."""
+@dataclass(frozen=True)
+class ParamsSource:
+    """Where a `Params` was read from, and the merged values it was read as.
+
+    A stage compares `merged` with the files again when it ends (`changed`): DVC records the
+    params in `dvc.lock` after the stage's command returns, so an edit made while the stage ran
+    would otherwise be recorded as what made outputs that were computed with the old values.
+    """
+
+    path: Path
+    overrides: tuple[str, ...]
+    configs_dir: Path | None
+    merged: dict[str, Any]
+
+    def changed(self, sections: tuple[str, ...]) -> list[str]:
+        """The dotted keys of `sections` whose value in the files now differs from what was read."""
+        now, _ = merged_params(self.path, list(self.overrides), self.configs_dir)
+        keys: list[str] = []
+        for section in sections:
+            keys += _differences(section, self.merged.get(section), now.get(section))
+        return keys
+
+
+def _differences(path: str, old: Any, new: Any) -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [key for name in sorted(set(old) | set(new), key=str)
+                for key in _differences(f"{path}.{name}", old.get(name), new.get(name))]
+    return [] if old == new and type(old) is type(new) else [path]
+
+
+def merged_params(path: str | Path, overrides: list[str] | None = None,
+                  configs_dir: str | Path | None = None) -> tuple[dict[str, Any], str]:
+    """The preset, `params.yaml` and `--set` overrides merged (not yet validated), and the preset name."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found")
@@ -152,7 +180,29 @@ def load_params(
     base = read_yaml(preset_file)
     if "preset" in base:
         raise ConfigError(f"{preset_file}: a preset cannot name another preset")
+    return deep_merge(base, user), preset
+
+
+def load_params(
+    path: str | Path = "params.yaml",
+    overrides: list[str] | None = None,
+    configs_dir: str | Path | None = None,
+) -> Params:
+    """Load and validate the run configuration; raise ConfigError naming the bad key.
+
+    The result remembers what it was read from (`params_source`), so that a stage can tell
+    whether the files changed while it ran.
+    """
+    merged, preset = merged_params(path, overrides, configs_dir)
     try:
-        return Params.model_validate(deep_merge(base, user))
+        params = Params.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(format_errors(f"{path} (preset {preset})", exc)) from None
+    params._source = ParamsSource(Path(path), tuple(overrides or ()), Path(configs_dir) if configs_dir else None,
+                                  copy.deepcopy(merged))
+    return params
+
+
+def params_source(params: Params) -> ParamsSource | None:
+    """What `params` was loaded from (None for params given as values, e.g. Kubeflow parameters)."""
+    return getattr(params, "_source", None)

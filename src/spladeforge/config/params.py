@@ -6,7 +6,7 @@ import logging
 import warnings
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from spladeforge.config.base import Section
 from spladeforge.config.data import ChunkConfig, DataConfig, MineConfig, SplitConfig
@@ -56,6 +56,8 @@ with warnings.catch_warnings():
         register: RegisterConfig = Field(default_factory=RegisterConfig)
         publish: PublishConfig = Field(default_factory=PublishConfig)
         kubeflow: KubeflowConfig = Field(default_factory=KubeflowConfig)
+        # The files these values were read from (config.loading.ParamsSource), None when given as values.
+        _source: Any = PrivateAttr(default=None)
 
         @model_validator(mode="after")
         def _gate_sets_are_evaluated(self) -> Params:

@@ -25,6 +25,7 @@ from spladeforge.data.normalize import normalize
 from spladeforge.data.sources import ACCEPTED, SourceReader
 from spladeforge.dedup import NearDuplicateIndex
 from spladeforge.errors import InputError
+from spladeforge.io import lone_surrogate
 from spladeforge.language import dense_length
 
 # How many (dropped, kept, jaccard) examples documents.meta.json shows: enough to check the threshold.
@@ -46,6 +47,7 @@ class Corpus:
     near_duplicate_examples: list[dict[str, Any]]  # the first few: dropped id, kept id, Jaccard
     skipped_files: list[str]  # why each file or document skipped under `data.on_error: skip` was
     skipped_by_suffix: Counter[str]  # files not read, by suffix
+    repeated_folders: int = 0  # symlinked folders reached again (loops, second links): read once
 
 
 def collect_corpus(cfg: DataConfig) -> Corpus:
@@ -70,6 +72,14 @@ def collect_corpus(cfg: DataConfig) -> Corpus:
                                 f"({bad.group(0).encode('unicode_escape').decode('ascii')}); ids are written to TSV "
                                 "files (qrels), where a TAB or newline would split the line: use ids without them")
             dropped["control_character_in_id"] += 1
+            continue
+        field, surrogate = next(((name, found) for name in ("id", "title", "text")
+                                 if (found := lone_surrogate(doc[name]))), ("", None))
+        if surrogate:
+            # A file name that is not UTF-8 (Python reads its bytes as surrogates) or text built from one.
+            reader.fail_or_skip(f"{doc['source']!r}: invalid Unicode in the document's {field} (a lone surrogate "
+                                f"{surrogate}; a file name that is not UTF-8 reads so): rename or fix it")
+            dropped["invalid_unicode"] += 1
             continue
         if doc["id"] in seen_ids:
             raise InputError(f"{doc['source']}: duplicate document id {doc['id']!r} "
@@ -108,7 +118,7 @@ def collect_corpus(cfg: DataConfig) -> Corpus:
         dropped["over_max_documents"] = kept - len(docs)
         docs.sort(key=lambda d: d["id"])
     return Corpus(documents=docs, dropped=dropped, near_duplicate_examples=near_examples,
-                  skipped_files=reader.errors, skipped_by_suffix=reader.skipped_suffixes)
+                  skipped_files=reader.errors, skipped_by_suffix=reader.skipped_suffixes, repeated_folders=reader.repeated_folders)
 
 
 def drop_rules(cfg: DataConfig, dropped: Counter[str]) -> dict[str, str]:
@@ -120,6 +130,7 @@ def drop_rules(cfg: DataConfig, dropped: Counter[str]) -> dict[str, str]:
                                "with an earlier document",
              "empty_id": "an empty document id (skipped under data.on_error: skip)",
              "control_character_in_id": "a control character in the id (skipped under data.on_error: skip)",
+             "invalid_unicode": "a lone surrogate in the id, title or text (skipped under data.on_error: skip)",
              "over_max_documents": f"outside the sample of data.max_documents={cfg.max_documents}"}
     return {reason: rules.get(reason, reason.replace("_", " ")) for reason in dropped}
 

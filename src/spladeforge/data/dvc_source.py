@@ -10,6 +10,7 @@ at that commit reads the same bytes.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,12 +46,54 @@ def _bounded(fs: Any, remote_config: dict[str, str], timeout_s: float) -> dict[s
     return None if merged == remote_config else merged
 
 
+# `user@host:path`, git's scp-like form of an SSH URL.
+_SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")
+# Wrappers that say nothing of their own: the cause below them says what went wrong.
+_GENERIC = {"SCM error"}
+
+
+def _local_repository(repo: str) -> Path | None:
+    """`repo` as a local folder, or None when it is a URL."""
+    if "://" in repo and not repo.startswith("file://"):
+        return None
+    if _SCP_LIKE.match(repo):
+        return None
+    return Path(repo.removeprefix("file://")).expanduser()
+
+
+def reason(exc: BaseException) -> str:
+    """What went wrong, from the first message of the chain that says something and its root cause.
+
+    DVC wraps git's errors ("SCM error" around "Failed to clone repo ..." around
+    "No git repository was found at ..."); the outermost alone names none of them.
+    """
+    messages: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current).splitlines()[0].strip() if str(current).strip() else ""
+        if text and text not in _GENERIC and text not in messages:
+            messages.append(text)
+        current = current.__cause__ or current.__context__
+    if not messages:
+        return type(exc).__name__
+    return messages[0] if len(messages) == 1 else f"{messages[0]}: {messages[-1]}"
+
+
 def fetch(repo: str, path: str, rev: str | None, remote_config: dict[str, str], dest: Path,
           timeout_s: float = 60.0) -> dict[str, Any]:
     """Copy `path` at `rev` of `repo` into `dest`; return the provenance to record."""
     from dvc.api import DVCFileSystem  # imported on use: about 0.3 s, paid only with data.dvc_repo
 
     where = f"{redact(repo)}@{rev or 'default branch'}"
+    local = _local_repository(repo)
+    if local is not None and not local.is_dir():
+        raise InputError(f"data.dvc_repo: {redact(repo)}: repository not found (no such folder; accepted: a git URL "
+                         "or the path of a local git repository holding DVC-tracked data)")
+    if local is not None and not ((local / ".git").exists() or (local / "HEAD").is_file()):
+        raise InputError(f"data.dvc_repo: {redact(repo)}: not a git repository (accepted: a git URL or the path of "
+                         "a local git repository holding DVC-tracked data)")
     fs = None
     try:
         fs = DVCFileSystem(repo, rev=rev, remote_config=remote_config or None)
@@ -65,7 +108,7 @@ def fetch(repo: str, path: str, rev: str | None, remote_config: dict[str, str], 
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - git, DVC and remote errors alike: name the repo, not the secret
-        message = redact(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
+        message = redact(reason(exc))
         remote = _remote_url(fs) if fs is not None else ""
         remote = f" (DVC remote {redact(remote)})" if remote else ""
         raise InputError(f"data.dvc_repo: cannot read {path!r} from {where}{remote}: {message}") from None

@@ -1,7 +1,8 @@
 """Documents out of `data.source`: the embedded stdlib docs, a folder of files, or one JSONL file.
 
-A folder is searched recursively (hidden files and folders skipped) for .txt/.md/.html/.pdf/.jsonl
-files; other suffixes are counted, not read. A file that cannot be parsed (not UTF-8, binary data,
+A folder is searched recursively (hidden files and folders skipped, symlinked folders followed,
+each folder read once however many links lead to it) for .txt/.md/.html/.pdf/.jsonl files; other
+suffixes are counted, not read. A file that cannot be parsed (not UTF-8, binary data,
 a damaged PDF, a bad JSONL line) stops the run naming it, or with `data.on_error: skip` is
 skipped and recorded. A file's title is the PDF's title, else its first Markdown `#` heading
 (an HTML `<h1>` becomes one), else the HTML `<title>`, else the file name; a JSONL record's is
@@ -10,6 +11,9 @@ its `data.title_field`.
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -21,6 +25,8 @@ from spladeforge.data.formats import html_to_text, pdf_to_text
 from spladeforge.data.stdlib_docs import iter_stdlib_documents
 from spladeforge.errors import InputError
 from spladeforge.io import iter_jsonl
+
+logger = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -50,6 +56,22 @@ def refuse_own_outputs(source: str, outputs: list[Path], project: Path | None = 
                              "point data.source there")
 
 
+def _field(where: str, name: str, value: Any, accepted: str, also: type = str) -> str:
+    """A JSONL field as text; a value of another type is an error (never its Python repr)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, also) and not isinstance(value, bool):
+        return "" if value is None else str(value)
+    shown = json.dumps(value, ensure_ascii=False)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    kind = _JSON_TYPES.get(type(value), type(value).__name__)
+    raise InputError(f"{where}: field {name} is {kind if value is None else f'{kind} {shown}'}, expected {accepted}")
+
+
+_JSON_TYPES = {type(None): "null", bool: "a boolean", int: "a number", float: "a number", list: "a list",
+               dict: "an object"}
+
+
 class SourceReader:
     """Reads one source, applying `data.on_error` to files that cannot be parsed."""
 
@@ -57,6 +79,7 @@ class SourceReader:
         self.cfg = cfg
         self.errors: list[str] = []
         self.skipped_suffixes: Counter[str] = Counter()
+        self.repeated_folders = 0  # symlinked folders not read again (see `files`)
 
     def fail_or_skip(self, message: str) -> None:
         if self.cfg.on_error == "fail":
@@ -69,7 +92,7 @@ class SourceReader:
             self.fail_or_skip(f"{path}: binary data in a text file")
             return None
         try:
-            return raw.decode("utf-8")
+            return raw.decode("utf-8-sig")  # a byte-order mark (Windows editors) is no text of the document
         except UnicodeDecodeError as exc:
             self.fail_or_skip(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})")
             return None
@@ -109,16 +132,41 @@ class SourceReader:
         docs = []  # the whole file first: a file that fails half-way contributes nothing
         try:
             for lineno, record in iter_jsonl(path, required=(cfg.text_field,), numbered=True):
+                where = f"{path}:{lineno}"
                 doc_id = record.get(cfg.id_field, record.get("id"))
                 if doc_id is None:
-                    raise InputError(f"{path}:{lineno}: missing field {cfg.id_field} "
-                                     f"(data.id_field names the id field)")
-                docs.append({"id": str(doc_id), "title": str(record.get(cfg.title_field) or ""),
-                             "text": str(record[cfg.text_field]), "source": f"{path}:{lineno}"})
+                    raise InputError(f"{where}: missing field {cfg.id_field} (data.id_field names the id field)")
+                docs.append({"id": _field(where, cfg.id_field, doc_id, "a string or an integer", int),
+                             "title": _field(where, cfg.title_field, record.get(cfg.title_field), "a string or null",
+                                             type(None)),
+                             "text": _field(where, cfg.text_field, record[cfg.text_field], "a string"),
+                             "source": where})
         except InputError as exc:
             self.fail_or_skip(str(exc))
             return
         yield from docs
+
+    def files(self, root: Path) -> list[Path]:
+        """The files under `root`, sorted, hidden ones left out, symlinked folders followed.
+
+        A folder reached a second time (a link back to an ancestor, a loop, or two links to one
+        folder) is read once: the later links are counted in `repeated_folders` and logged.
+        """
+        seen: set[tuple[int, int]] = set()
+        found: list[Path] = []
+        for folder, dirs, names in os.walk(root, followlinks=True):
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in seen:
+                logger.warning("data.source: %s is a folder already read (a symlink loop or a second link to it): "
+                               "read once", folder)
+                self.repeated_folders += 1
+                dirs[:] = []
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            found += [Path(folder) / name for name in names
+                      if not name.startswith(".") and (Path(folder) / name).is_file()]
+        return sorted(found)
 
     def documents(self, source: str) -> Iterator[dict[str, Any]]:
         if source == "python-stdlib-docs":
@@ -132,9 +180,7 @@ class SourceReader:
                 raise InputError(f"data.source: {source} is a file but not .jsonl (accepted: {ACCEPTED})")
             yield from self.read_jsonl_file(path)
             return
-        for file in sorted(p for p in path.rglob("*") if p.is_file()):
-            if any(part.startswith(".") for part in file.relative_to(path).parts):
-                continue
+        for file in self.files(path):
             suffix = file.suffix.lower()
             if suffix in TEXT_SUFFIXES:
                 yield from self.read_text_file(file, path)

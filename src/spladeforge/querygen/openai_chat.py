@@ -2,9 +2,11 @@
 
 One request per (chunk, query type) asks for a JSON list of queries. Requests run in a bounded
 thread pool; 429, 5xx, timeouts and dropped connections are retried with exponential backoff
-(capped, `Retry-After` honoured); other 4xx stop the run at once. Each answer is cached under
-the SHA-256 of (model, messages, sampling settings) -- the chunk text is part of the messages --
-so a rerun sends no request it has already paid for, and a run that stopped half-way resumes.
+(capped, `Retry-After` honoured); other 4xx, and a 200 that is no chat-completions response (a
+login page), stop the run at once. Each answer that parsed as queries is cached under the SHA-256
+of (model, messages, sampling settings) -- the chunk text is part of the messages -- so a rerun
+sends no request it has already paid for, a run that stopped half-way resumes, and an answer that
+did not parse is asked for again rather than replayed.
 The API key is read from the environment variable named in params and never logged or cached:
 a server or proxy may echo the request's headers, so every answer (fresh or from the cache) and
 every error body is redacted (`OpenAIChatClient.redact`) before anything caches, parses, logs or
@@ -81,6 +83,29 @@ def parse_queries(content: str) -> list[str]:
     return queries
 
 
+def message_text(payload: Any) -> str:
+    """The assistant's text in a chat-completions body (already checked to hold `choices[0].message`).
+
+    `content` is a string, null (an empty answer), or a list of content parts (`{"type": "text",
+    "text": ...}` or plain strings) whose text parts are joined; anything else is a BadResponse.
+    """
+    message = payload["choices"][0]["message"]
+    if not isinstance(message, dict):
+        raise BadResponse(f"choices[0].message is {type(message).__name__} {str(message)[:60]!r}, not an object")
+    content = message.get("content")
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [part if isinstance(part, str) else part.get("text") for part in content
+                 if isinstance(part, str) or (isinstance(part, dict) and part.get("type", "text") == "text")]
+        if all(isinstance(text, str) for text in texts):
+            return "".join(texts)
+    raise BadResponse(f"message.content is {type(content).__name__} {str(content)[:60]!r}, not text or a "
+                      "list of text parts")
+
+
 @dataclass
 class Stats:
     requests: int = 0          # HTTP requests sent (retries included)
@@ -131,29 +156,32 @@ class OpenAIChatClient:
         digest = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
         return self.cache_dir / digest[:2] / f"{digest}.json"
 
-    def complete(self, prompt: str) -> str:
-        """The answer's text, from the cache or the endpoint (retried on 429/5xx/timeouts)."""
-        body = self.body(prompt)
-        cached = self._cache_file(body)
-        if cached.is_file():
-            self._count("cache_hits")
-            # Redacted on the way out too: an entry cached before redaction existed may hold the key.
-            return self.redact(json.loads(cached.read_text(encoding="utf-8"))["content"])
-        if self._stopped.is_set():
-            raise EndpointError("generate_queries.openai: cancelled after an earlier error")
+    def _cached(self, entry: Path) -> list[str] | None:
+        """The queries a cache entry holds, or None when there is none to use.
+
+        Only answers that parsed are cached; an entry that does not read or parse (written by an
+        earlier version, which cached every answer, or damaged on disk) is removed so that the
+        request is sent again instead of failing the same way on every rerun.
+        """
+        if not entry.is_file():
+            return None
         try:
-            # Redacted before it is cached or parsed: a proxy echoing the request would otherwise
-            # put the key on disk in the cache.
-            content = self.redact(self._post(body))
-        except EndpointError:
-            self._stopped.set()
-            raise
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".tmp-")
+            # Redacted on the way out too: an entry cached before redaction existed may hold the key.
+            queries = parse_queries(self.redact(json.loads(entry.read_text(encoding="utf-8"))["content"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            logger.warning("generate_queries.openai: removed cache entry %s (%s); asking the endpoint again",
+                           entry, str(exc)[:120])
+            entry.unlink(missing_ok=True)
+            return None
+        self._count("cache_hits")
+        return queries
+
+    def _store(self, entry: Path, content: str) -> None:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump({"model": self.cfg.model, "content": content}, fh, ensure_ascii=False)
-        os.replace(tmp, cached)  # atomic: concurrent workers never read a half-written entry
-        return content
+        os.replace(tmp, entry)  # atomic: concurrent workers never read a half-written entry
 
     def _post(self, body: dict[str, Any]) -> str:
         cfg = self.cfg
@@ -173,10 +201,7 @@ class OpenAIChatClient:
                 last = f"connection failed ({type(exc).__name__})"
             else:
                 if resp.status_code == 200:
-                    try:
-                        return resp.json()["choices"][0]["message"]["content"] or ""
-                    except (ValueError, KeyError, IndexError, TypeError):
-                        return resp.text  # not chat-completions JSON: parse_queries reports it
+                    return self._payload(resp)
                 # Redacted before truncating: a cut must not leave the start of the key behind.
                 last = f"HTTP {resp.status_code}: {self.redact(resp.text)[:200]}"
                 if resp.status_code != 429 and resp.status_code < 500:
@@ -189,22 +214,60 @@ class OpenAIChatClient:
                                attempt + 1, cfg.max_retries, wait)
                 self._sleep(wait)
         raise EndpointError(f"generate_queries.openai: {redact_url(self.url)} failed after "
-                            f"{cfg.max_retries + 1} attempts (last: {last}); answers received so far are cached "
-                            f"in {self.cache_dir}, so a rerun resumes")
+                            f"{cfg.max_retries + 1} attempts (last: {last}); the answers received so far are cached "
+                            f"in {self.cache_dir}, so a rerun resumes (delete that folder to ask for all of them "
+                            "again)")
+
+    def _payload(self, resp: requests.Response) -> Any:
+        """A 200's JSON body; a body that is not a chat-completions response is the endpoint's fault.
+
+        A login page or a proxy's notice answered with HTTP 200 is no answer of the model's: it
+        stops the run whatever on_bad_response says, and nothing of it is cached.
+        """
+        text = self.redact(resp.text)
+        try:
+            payload = json.loads(text)
+            payload["choices"][0]["message"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            kind = resp.headers.get("Content-Type", "no Content-Type").split(";")[0]
+            raise EndpointError(f"generate_queries.openai: {redact_url(self.url)} answered HTTP 200 with something "
+                                f"that is not a chat-completions response ({kind}: {text[:80]!r}); check "
+                                "generate_queries.openai.base_url (a login page or a proxy answers like this). "
+                                "Nothing of it was cached") from None
+        return payload
 
     def queries(self, prompt: str) -> list[str] | None:
-        """Parsed queries, or None for a bad answer when on_bad_response is `skip`."""
-        content = self.complete(prompt)
+        """Parsed queries (from the cache or the endpoint), or None for a bad answer under `skip`.
+
+        An answer is cached only once it parsed: a bad one is asked again on the next run.
+        """
+        body = self.body(prompt)
+        entry = self._cache_file(body)
+        cached = self._cached(entry)
+        if cached is not None:
+            return cached
+        if self._stopped.is_set():
+            raise EndpointError("generate_queries.openai: cancelled after an earlier error")
         try:
-            return parse_queries(content)
+            payload = self._post(body)
+        except EndpointError:
+            self._stopped.set()
+            raise
+        try:
+            content = message_text(payload)
+            queries = parse_queries(content)
         except BadResponse as exc:
             if self.cfg.on_bad_response == "fail":
-                raise EndpointError(f"generate_queries.openai: {self.cfg.model} gave {exc} (set "
-                                    "on_bad_response: skip to skip and count such answers)") from None
+                raise EndpointError(f"generate_queries.openai: {self.cfg.model} gave {exc}; it was not cached, so "
+                                    "a rerun asks again (set on_bad_response: skip to skip and count such "
+                                    "answers)") from None
             self._count("bad_responses")
-            if len(self.stats.bad_examples) < 5:
-                self.stats.bad_examples.append(str(exc))
+            with self._lock:
+                if len(self.stats.bad_examples) < 5:
+                    self.stats.bad_examples.append(str(exc))
             return None
+        self._store(entry, content)
+        return queries
 
     def map(self, prompts: list[str]) -> list[list[str] | None]:
         """`queries` for every prompt, in order, at most max_concurrency at a time."""

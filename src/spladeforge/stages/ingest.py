@@ -57,6 +57,7 @@ def _ingest(cfg: DataConfig, output: Path, version: dict[str, Any] | None) -> di
         "dropped_because": drop_rules(cfg, corpus.dropped),
         "skipped_files": len(corpus.skipped_files),
         "skipped_by_suffix": dict(corpus.skipped_by_suffix),
+        "repeated_folders": corpus.repeated_folders,
         "output": str(output),
         "meta": str(meta_path(Path(output))),
     }

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from transformers import set_seed
 
 from spladeforge.config import TrainConfig
 from spladeforge.errors import ConfigError
+from spladeforge.io import as_os_error
 from spladeforge.models.architectures import build_model, corpus_idf, initial_weights
 from spladeforge.models.build import load_sparse_encoder, resolve_device
 from spladeforge.models.fused_head import enable_fused_head
@@ -127,6 +129,7 @@ def fit(cfg: TrainConfig, tuples_path: Path, dev_dir: Path, seed: int, *, checkp
         evaluator=evaluator,
         callbacks=build_callbacks(cfg, loss, tensorboard_dir),
     )
+    _clean_failed_checkpoints(trainer, checkpoints)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume_from)
     seconds = time.perf_counter() - started
@@ -164,6 +167,28 @@ def fit(cfg: TrainConfig, tuples_path: Path, dev_dir: Path, seed: int, *, checkp
         validation_ndcg_at_10=final_ndcg, is_main_process=main, best_step=best, kept=kept, decision=why,
         initial_weights=added,
     )
+
+
+def _clean_failed_checkpoints(trainer: SparseEncoderTrainer, checkpoints: Path) -> None:
+    """A checkpoint whose save failed (a full disk, a file-size limit, Ctrl-C) is removed, not left half
+    written, and an OS error under the library's wrapping (safetensors reports a Rust IoError with no
+    path) is raised as one OSError naming the checkpoint folder."""
+    save = trainer._save_checkpoint
+
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        folder = checkpoints / f"checkpoint-{trainer.state.global_step}"
+        existed = folder.exists()
+        try:
+            save(*args, **kwargs)
+        except BaseException as exc:
+            if not existed:
+                shutil.rmtree(folder, ignore_errors=True)
+            error = as_os_error(exc, folder)
+            if error is None or error is exc:
+                raise
+            raise OSError(error.errno, f"{error.strerror} while saving a checkpoint", error.filename) from None
+
+    trainer._save_checkpoint = guarded
 
 
 def _resume_point(checkpoints: Path, cfg: TrainConfig, run_fingerprint: str, device: str) -> str | None:
