@@ -6,10 +6,9 @@ test split folder and the BEIR folders the gate names (to score the champion on 
 the challenger was scored on), optionally the quantize report and the INT8 ONNX folder; writes
 the decision JSON. The MLflow run, the version, the `challenger`/`champion` aliases and the
 re-gating of a model already registered are `registry.store`; the reference (champion or base
-model) `registry.reference`; the paired bootstrap `registry.evidence`; the rule
-`registry.policy` (the lower bound of the gain at `register.confidence` above
-`register.min_delta`, `register.guards`, `register.min_ndcg`, `register.max_doc_active_dims`;
-INT8 withheld beyond `quantize.max_ndcg_drop`); `registry.choice` and `registry.split_check`.
+model) `registry.reference`; the paired bootstrap `registry.evidence`; the rule `registry.policy` (the lower bound of the gain at `register.confidence` above
+`register.min_delta`, guards, `min_ndcg`, `max_doc_active_dims`; INT8 withheld beyond
+`quantize.max_ndcg_drop`); which metric decides `registry.choice`; the split check `registry.split_check`.
 
 Nothing is written outside MLflow until MLflow holds the final state: a tracking failure leaves
 the inputs as they were and no decision file behind.
