@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,15 +92,18 @@ class Stats:
 
 
 class OpenAIChatClient:
-    def __init__(self, cfg: OpenAIConfig, sleep=time.sleep) -> None:
+    def __init__(self, cfg: OpenAIConfig, sleep=time.sleep, key: str = "generate_queries.openai") -> None:
+        # `cfg` is any section with OpenAIConfig's endpoint fields (the LLM judge has its own);
+        # `key` is its params key, named in every error.
         self.cfg = cfg
+        self.key = key
         self.url = cfg.base_url.rstrip("/") + "/chat/completions"
         self.headers = {"Content-Type": "application/json"}
         self._key = ""
         if cfg.api_key_env:
             key = os.environ.get(cfg.api_key_env)
             if not key:
-                raise ConfigError(f"generate_queries.openai.api_key_env: environment variable "
+                raise ConfigError(f"{key}.api_key_env: environment variable "
                                   f"{cfg.api_key_env} is not set (set it, or set api_key_env: '' for an "
                                   "endpoint without authentication)")
             self._key = key
@@ -131,8 +135,12 @@ class OpenAIChatClient:
         digest = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
         return self.cache_dir / digest[:2] / f"{digest}.json"
 
-    def complete(self, prompt: str) -> str:
-        """The answer's text, from the cache or the endpoint (retried on 429/5xx/timeouts)."""
+    def complete(self, prompt: str, check: Callable[[str], Any] | None = None) -> str:
+        """The answer's text, from the cache or the endpoint (retried on 429/5xx/timeouts).
+
+        `check`, when given, runs on a fresh answer before it is cached: an answer it refuses (by
+        raising) is not cached, so a rerun asks again instead of replaying the bad answer.
+        """
         body = self.body(prompt)
         cached = self._cache_file(body)
         if cached.is_file():
@@ -140,7 +148,7 @@ class OpenAIChatClient:
             # Redacted on the way out too: an entry cached before redaction existed may hold the key.
             return self.redact(json.loads(cached.read_text(encoding="utf-8"))["content"])
         if self._stopped.is_set():
-            raise EndpointError("generate_queries.openai: cancelled after an earlier error")
+            raise EndpointError(f"{self.key}: cancelled after an earlier error")
         try:
             # Redacted before it is cached or parsed: a proxy echoing the request would otherwise
             # put the key on disk in the cache.
@@ -148,6 +156,8 @@ class OpenAIChatClient:
         except EndpointError:
             self._stopped.set()
             raise
+        if check is not None:
+            check(content)
         cached.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".tmp-")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -180,15 +190,15 @@ class OpenAIChatClient:
                 # Redacted before truncating: a cut must not leave the start of the key behind.
                 last = f"HTTP {resp.status_code}: {self.redact(resp.text)[:200]}"
                 if resp.status_code != 429 and resp.status_code < 500:
-                    raise EndpointError(f"generate_queries.openai: {redact_url(self.url)} answered {last}")
+                    raise EndpointError(f"{self.key}: {redact_url(self.url)} answered {last}")
                 retry_after = resp.headers.get("Retry-After", "")
                 if retry_after.replace(".", "", 1).isdigit():
                     wait = min(cfg.backoff_max_s, float(retry_after))
             if attempt < cfg.max_retries:
-                logger.warning("generate_queries.openai: %s: %s; retry %d/%d in %g s", redact_url(self.url), last,
+                logger.warning("%s: %s: %s; retry %d/%d in %g s", self.key, redact_url(self.url), last,
                                attempt + 1, cfg.max_retries, wait)
                 self._sleep(wait)
-        raise EndpointError(f"generate_queries.openai: {redact_url(self.url)} failed after "
+        raise EndpointError(f"{self.key}: {redact_url(self.url)} failed after "
                             f"{cfg.max_retries + 1} attempts (last: {last}); answers received so far are cached "
                             f"in {self.cache_dir}, so a rerun resumes")
 
@@ -206,10 +216,11 @@ class OpenAIChatClient:
                 self.stats.bad_examples.append(str(exc))
             return None
 
-    def map(self, prompts: list[str]) -> list[list[str] | None]:
-        """`queries` for every prompt, in order, at most max_concurrency at a time."""
+    def map(self, items: list[Any], answer: Callable[[Any], Any] | None = None) -> list[Any]:
+        """`answer` (default `queries`) for every item, in order, at most max_concurrency at a time."""
+        answer = answer or self.queries
         with ThreadPoolExecutor(max_workers=self.cfg.max_concurrency) as pool:
-            futures = [pool.submit(self.queries, p) for p in prompts]
+            futures = [pool.submit(answer, item) for item in items]
             try:
                 return [f.result() for f in futures]
             except BaseException:
