@@ -103,7 +103,7 @@ class OpenAIChatClient:
         if cfg.api_key_env:
             key = os.environ.get(cfg.api_key_env)
             if not key:
-                raise ConfigError(f"{key}.api_key_env: environment variable "
+                raise ConfigError(f"{self.key}.api_key_env: environment variable "
                                   f"{cfg.api_key_env} is not set (set it, or set api_key_env: '' for an "
                                   "endpoint without authentication)")
             self._key = key
