@@ -82,6 +82,16 @@ def pool_pairs(pools: Mapping[str, Iterable[tuple[str, Sequence[str]]]], queries
     return pairs
 
 
+def pooled_pairs(store: Any, searchers: Mapping[str, Any], k: int,
+                 chunks: Mapping[str, Mapping[str, Any]]) -> list[Pair]:
+    """Every query of `store` pooled over `searchers` (the union of their top `k`, `pooling.pool`)."""
+    from spladeforge.judging.pooling import pool
+
+    queries = store.queries()
+    pools = {qid: [(c.chunk_id, c.systems) for c in pool(text, searchers, k)] for qid, text in queries.items()}
+    return pool_pairs(pools, queries, chunks)
+
+
 def run_judge(store: Any, judge: Judge, pairs: Sequence[Pair], *, batch: int = BATCH,
               progress: bool = True) -> JudgeSummary:
     """Grade every pair `judge` has not graded yet and record each grade in `store` (a JudgmentStore)."""
