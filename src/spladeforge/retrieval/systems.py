@@ -172,8 +172,8 @@ def dense_encoder(params: Params, model_dir: Path) -> tuple[Any, str, str]:
 
 def champion_model(params: Params, batch_size: int) -> SparseModel:
     """The champion version of `register.model_name`, downloaded from the registry and loaded."""
-    from spladeforge.registry.champion import champion_of
     from spladeforge.registry.reference import download_model
+    from spladeforge.registry.store import find_champion
     from spladeforge.registry.tracking import HttpBudget, resolve_tracking_uri, tracking_session
 
     cfg = params.register
@@ -185,18 +185,14 @@ def champion_model(params: Params, batch_size: int) -> SparseModel:
     try:
         with tracking_session(cfg.tracking_uri, HttpBudget.of(cfg)):
             from mlflow import MlflowClient
-            from mlflow.exceptions import MlflowException
 
-            client = MlflowClient()
-            try:
-                version = champion_of(client, cfg.model_name)
-            except MlflowException:
-                version = None
-            if version is None:
+            champion = find_champion(MlflowClient(), cfg.model_name)
+            if champion is None:
                 raise InputError(f"register.model_name: {cfg.model_name!r} has no champion version in the registry "
                                  "yet (register promotes one when a model passes the gate; `spladeforge registry "
                                  "list` shows the versions)")
-            folder = download_model(cfg.model_name, str(version), tmp)
+            version = champion.version
+            folder = download_model(cfg.model_name, version, tmp)
         model = folder_model(folder, batch_size, fused_head=params.evaluate.fused_head)
         return SparseModel(model.encoder, model.key, f"champion v{version} of {cfg.model_name}", model.tokenizer,
                            model.latent, model.static_queries, batch_size)
