@@ -55,7 +55,8 @@ def judge_machine_command(
     queries: Annotated[Path | None, typer.Option(
         help="Queries to add first: a .txt file (one per line) or a JSONL query log (default judge.queries).")] = None,
     chunks: Annotated[Path, typer.Option(help="chunks.jsonl of the chunk stage.")] = Path("data/chunks.jsonl"),
-    model_dir: Annotated[Path, typer.Option(help="The trained model folder (`model`, `base`).")] = Path("models/splade"),
+    model_dir: Annotated[Path, typer.Option(help="The trained model folder (`model`, `base`).")] = Path(
+        "models/splade"),
     cache_dir: Annotated[Path, typer.Option(help="Where document vectors are kept.")] = Path(".spladeforge/index"),
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     params: ParamsOpt = Path("params.yaml"),

@@ -116,7 +116,8 @@ class CrossEncoderJudgeConfig(Section):
     def _ordered(self) -> CrossEncoderJudgeConfig:
         low, high = self.thresholds
         if low > high:
-            raise ValueError(f"thresholds: [t1, t2] with t1 <= t2 (grade 1 from t1, grade 2 from t2), got {[low, high]}")
+            raise ValueError(f"thresholds: [t1, t2] with t1 <= t2 (grade 1 from t1, grade 2 from t2), "
+                             f"got {[low, high]}")
         if self.scale == "sigmoid" and not (0.0 <= low <= 1.0 and 0.0 <= high <= 1.0):
             raise ValueError(f"thresholds on the sigmoid scale lie in [0, 1], got {[low, high]} "
                              "(set scale: logit for thresholds on the raw score)")
