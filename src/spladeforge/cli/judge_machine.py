@@ -9,7 +9,6 @@ in `judging.machine*`; this only wires params, files and systems together.
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +16,6 @@ import typer
 
 from spladeforge.cli.options import ParamsOpt, SetOpt
 
-logger = logging.getLogger(__name__)
 
 def _judge(kind: str, params):
     if kind == "llm":
@@ -27,25 +25,6 @@ def _judge(kind: str, params):
     from spladeforge.judging.machine_cross_encoder import CrossEncoderJudge
 
     return CrossEncoderJudge(params.judge.machine.cross_encoder)
-
-
-def _searchers(names: list[str], chunks_path: Path, chunks, model_dir: Path, cache_dir: Path, params) -> dict:
-    """The pooled systems that open; one that cannot (no trained model or champion yet) is skipped and said so."""
-    from spladeforge.errors import SpladeforgeError
-    from spladeforge.retrieval.searchers import open_searcher
-
-    searchers = {}
-    for name in names:
-        try:
-            searchers[name] = open_searcher(name, chunks_path, model_dir=model_dir, cache_dir=cache_dir,
-                                            params=params, chunks=chunks)
-        except SpladeforgeError as exc:
-            logger.warning("judge.systems: %s skipped (%s)", name, exc)
-    if not searchers:
-        from spladeforge.errors import ConfigError
-
-        raise ConfigError(f"judge.systems: none of {names} could be opened (see the warnings above)")
-    return searchers
 
 
 def judge_machine_command(
@@ -63,6 +42,7 @@ def judge_machine_command(
     overrides: SetOpt = None,
 ) -> None:
     """Grade every pooled (query, chunk) pair the judge has not graded yet; print a JSON summary."""
+    from spladeforge.cli.judge import open_systems
     from spladeforge.config import Params, load_params
     from spladeforge.errors import ConfigError
     from spladeforge.judging.machine import pooled_pairs, run_judge
@@ -84,7 +64,7 @@ def judge_machine_command(
         raise ConfigError(f"{judgments}: no queries to judge; give --queries or judge.queries (a .txt file with "
                           "one query per line, or a JSONL query log), or type some into `spladeforge judge`")
     corpus = load_chunks(chunks)
-    searchers = _searchers(cfg.judge.systems, chunks, corpus, model_dir, cache_dir, cfg)
+    searchers = open_systems(cfg.judge.systems, corpus, params=cfg, model_dir=model_dir, cache_dir=cache_dir)
     records = {record["id"]: record for record in corpus.records}
     pairs = pooled_pairs(store, searchers, cfg.judge.k, records)
     summary = run_judge(store, judge, pairs, progress=progress)
