@@ -122,6 +122,9 @@ def one_draw(data, mapped, runs, searchers, chunks, sample: list[str], rest: lis
     dataset_id = {}
     for qid in sample:
         dataset_id[store.add_query(data.queries[qid], "file:simulated")] = qid
+    if len(dataset_id) != len(sample):
+        raise SystemExit(f"{len(sample) - len(dataset_id)} sampled queries share their text with another one: the "
+                         "judgments folder keeps such queries as one, so this dataset cannot be simulated as is")
     pairs = pooled_pairs(store, searchers, K, chunks)
     run_judge(store, SimulatedJudge(mapped, dataset_id), pairs, progress=False)
     pooled: dict[str, dict[str, int]] = {q: {} for q in sample}
