@@ -180,6 +180,7 @@ async function grade(index, value) {
   } else {
     p.grade = previous;
   }
+  if (state.view === view) renderPassages();
   await refresh(view.id);
 }
 
@@ -196,8 +197,13 @@ async function undo() {
 }
 
 async function refresh(qid) {
-  await loadSession();
-  if (state.view && state.view.id === qid) await openQuery(qid, { keepPosition: true });
+  try {
+    await loadSession();
+    if (state.view && state.view.id === qid) await openQuery(qid, { keepPosition: true });
+  } catch (err) {
+    // A failed save already says so; otherwise the grade is saved but the page is stale.
+    if (!$("status").classList.contains("failed")) setStatus("failed", `cannot reload the page's data: ${err.message}`);
+  }
   focusCurrent();
 }
 
