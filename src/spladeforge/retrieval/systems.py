@@ -115,8 +115,9 @@ def base_model(model_dir: Path, params: Params, batch_size: int) -> SparseModel:
     return _wrap(model, _ref_key(ref, "train.base_model", "base", length), ref, batch_size, fused)
 
 
-def onnx_model(folder: Path, batch_size: int, *, key: str = "model") -> SparseModel:
-    """An ONNX export (`spladeforge quantize`'s folder, or `export_onnx`'s) through onnxruntime."""
+def onnx_model(folder: Path, batch_size: int, *, key: str = "model", threads: int | None = None) -> SparseModel:
+    """An ONNX export (`spladeforge quantize`'s folder, or `export_onnx`'s) through onnxruntime
+    (`threads`: its intra-op threads, default onnxruntime's: one per core)."""
     from spladeforge.models.onnx_encoder import OnnxSparseEncoder
     from spladeforge.models.onnx_export import SIDECAR
 
@@ -124,7 +125,7 @@ def onnx_model(folder: Path, batch_size: int, *, key: str = "model") -> SparseMo
     if not (folder / SIDECAR).is_file():
         raise InputError(f"{folder}: no INT8 ONNX export here (expected {folder / SIDECAR}; the quantize stage "
                          f"writes it: run `dvc repro quantize`, or pass another --{key})")
-    encoder = OnnxSparseEncoder(folder)
+    encoder = OnnxSparseEncoder(folder, threads=threads)
     latent = encoder.meta.get("output") == "latent"
     return SparseModel(encoder, model_key(folder), str(folder), encoder.tokenizer, latent, None, batch_size)
 
