@@ -25,9 +25,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from spladeforge.errors import InputError
+from spladeforge.retrieval import systems
 from spladeforge.retrieval.chunks import Chunks, load_chunks
 from spladeforge.retrieval.index_cache import cached_vectors
 from spladeforge.retrieval.sparse_index import DenseIndex, SparseIndex, to_csr
+from spladeforge.retrieval.systems import SparseModel
 
 if TYPE_CHECKING:
     from spladeforge.config import Params
@@ -66,19 +68,6 @@ def _hits(chunks: Chunks, rows: np.ndarray, scores: np.ndarray, *, positive_only
             continue
         hits.append(Hit(ids[row], float(score), len(hits) + 1))
     return hits
-
-
-@dataclass(frozen=True)
-class SparseModel:
-    """A loaded sparse encoder and what the index cache and the term explanation need of it."""
-
-    encoder: Any  # SparseEncoder or OnnxSparseEncoder
-    key: str  # the index cache's model key
-    source: str  # where it came from, for messages and the cache's meta.json
-    tokenizer: Any
-    latent: bool = False  # CSR: dimensions are autoencoder latents, not vocabulary tokens
-    static_queries: Any = None  # StaticQueryEncoder for an inference-free model's query side
-    batch_size: int = 32
 
 
 class SparseSearcher:
@@ -173,8 +162,6 @@ def open_searcher(name: str, chunks_path: Path, *, model_dir: Path = DEFAULT_MOD
     train.base_model (default: params.yaml when it exists, else the defaults). `chunks`, when
     given, is the already loaded `chunks_path` (opening several systems reads the file once).
     """
-    from spladeforge.retrieval import systems
-
     chunks = chunks if chunks is not None else load_chunks(chunks_path)
     params = params if params is not None else systems.default_params()
     cache_dir = Path(cache_dir)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,21 @@ from spladeforge.config import Params, load_params
 from spladeforge.errors import ConfigError, InputError
 from spladeforge.models.builtin import resolve_model
 from spladeforge.retrieval.index_cache import model_key
-from spladeforge.retrieval.searchers import SparseModel
 
 PARAMS_FILE = Path("params.yaml")
+
+
+@dataclass(frozen=True)
+class SparseModel:
+    """A loaded sparse encoder and what the index cache and the term explanation need of it."""
+
+    encoder: Any  # SparseEncoder or OnnxSparseEncoder
+    key: str  # the index cache's model key
+    source: str  # where it came from, for messages and the cache's meta.json
+    tokenizer: Any
+    latent: bool = False  # CSR: dimensions are autoencoder latents, not vocabulary tokens
+    static_queries: Any = None  # StaticQueryEncoder for an inference-free model's query side
+    batch_size: int = 32
 
 
 def default_params() -> Params:
