@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export DO_NOT_TRACK ?= true
 
-.PHONY: install repro test test-fast lint clean-outputs images push-images mlflow-image
+.PHONY: install browser repro test test-fast lint clean-outputs images push-images mlflow-image
 
 # Container images. Both pipeline images are tagged with the commit they are built from, which
 # `spladeforge pipeline compile` pins in the pipeline (kubeflow.image / train_image are these
@@ -35,14 +35,24 @@ $(STAMP):
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# The judge page's tests (tests/web) drive a real headless Chromium: Debian's chromium and
+# chromium-driver, installed when either is missing (as root, or through sudo).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  echo "installing chromium and chromium-driver (apt-get) for the judge page's browser tests"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
+
 repro: install
 	dvc repro
 	dvc metrics show
 
-test: install
+test: install browser
 	$(BIN)/pytest -q
 
-test-fast: install
+test-fast: install browser
 	$(BIN)/pytest -q -m "not slow"
 
 lint: install

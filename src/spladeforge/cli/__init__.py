@@ -2,7 +2,8 @@
 
 - `stages`: `spladeforge <stage>` and `check-params`, what `dvc.yaml` runs;
 - `pipeline`: compile, submit and schedule the Kubeflow pipeline;
-- `registry`: list, show, promote and roll back registered model versions.
+- `registry`: list, show, promote and roll back registered model versions;
+- `search`, `index`: search the chunk corpus with a model, export its document vectors.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ import sys
 
 import typer
 
+from spladeforge.cli.judge import judge_command
+from spladeforge.cli.judge_machine import judge_machine_command
 from spladeforge.cli.pipeline import pipeline_app
 from spladeforge.cli.registry import registry_app
+from spladeforge.cli.search import index_command, search_command
 from spladeforge.cli.stages import app
 from spladeforge.errors import SpladeforgeError
 from spladeforge.io import as_os_error
@@ -23,6 +27,10 @@ from spladeforge.redaction import RedactingFilter, redact_text
 
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(registry_app, name="registry")
+app.command("search")(search_command)
+app.command("index")(index_command)
+app.command("judge")(judge_command)
+app.command("judge-machine")(judge_machine_command)
 
 __all__ = ["app", "main"]
 

@@ -10,6 +10,7 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from spladeforge.config.base import Section
 from spladeforge.config.data import ChunkConfig, DataConfig, MineConfig, SplitConfig
+from spladeforge.config.judging import JudgeConfig
 from spladeforge.config.kubeflow import KubeflowConfig
 from spladeforge.config.querygen import GenerateQueriesConfig
 from spladeforge.config.release import (
@@ -33,9 +34,9 @@ CHARS_PER_TOKEN = 4
 # "Clearly exceeds": a chunk estimated more than 10% over train.max_seq_length, so a title or
 # an estimate slightly off does not trip it.
 SEQUENCE_SLACK = 1.1
-# Not run parameters: `preset` is already merged into the sections when Params exists, and
-# `kubeflow` says where tasks run, which changes no result.
-NOT_RUN_PARAMETERS = frozenset({"preset", "kubeflow"})
+# Not run parameters: `preset` is already merged into the sections when Params exists,
+# `kubeflow` says where tasks run and `judge` configures the judging page, neither changes a result.
+NOT_RUN_PARAMETERS = frozenset({"preset", "kubeflow", "judge"})
 
 with warnings.catch_warnings():
     # `register` is a stage name; pydantic warns that it shadows ABCMeta.register on the class.
@@ -56,6 +57,7 @@ with warnings.catch_warnings():
         register: RegisterConfig = Field(default_factory=RegisterConfig)
         publish: PublishConfig = Field(default_factory=PublishConfig)
         kubeflow: KubeflowConfig = Field(default_factory=KubeflowConfig)
+        judge: JudgeConfig = Field(default_factory=JudgeConfig)
         # The files these values were read from (config.loading.ParamsSource), None when given as values.
         _source: Any = PrivateAttr(default=None)
 

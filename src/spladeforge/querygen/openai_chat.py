@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,7 +117,10 @@ class Stats:
 
 
 class OpenAIChatClient:
-    def __init__(self, cfg: OpenAIConfig, sleep=time.sleep) -> None:
+    def __init__(self, cfg: OpenAIConfig, sleep=time.sleep, key: str = "generate_queries.openai") -> None:
+        # `cfg` is any section with OpenAIConfig's endpoint fields (the LLM judge has its own);
+        # `key` is its params key, named in every error.
+        self.key = key
         self.cfg = cfg
         self.url = cfg.base_url.rstrip("/") + "/chat/completions"
         self.headers = {"Content-Type": "application/json"}
@@ -124,7 +128,7 @@ class OpenAIChatClient:
         if cfg.api_key_env:
             key = os.environ.get(cfg.api_key_env)
             if not key:
-                raise ConfigError(f"generate_queries.openai.api_key_env: environment variable "
+                raise ConfigError(f"{self.key}.api_key_env: environment variable "
                                   f"{cfg.api_key_env} is not set (set it, or set api_key_env: '' for an "
                                   "endpoint without authentication)")
             self._key = key
@@ -156,25 +160,52 @@ class OpenAIChatClient:
         digest = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
         return self.cache_dir / digest[:2] / f"{digest}.json"
 
-    def _cached(self, entry: Path) -> list[str] | None:
-        """The queries a cache entry holds, or None when there is none to use.
+    def complete(self, prompt: str, check: Callable[[str], Any] | None = None) -> str:
+        """The answer's text, from the cache or the endpoint (retried on 429/5xx/timeouts).
 
-        Only answers that parsed are cached; an entry that does not read or parse (written by an
-        earlier version, which cached every answer, or damaged on disk) is removed so that the
+        `check` (a parser that raises BadResponse) runs on every answer: a fresh answer it refuses
+        is not cached, so a rerun asks again instead of replaying it; a cached one it refuses is
+        removed and asked for again.
+        """
+        body = self.body(prompt)
+        entry = self._cache_file(body)
+        cached = self._cached(entry, check)
+        if cached is not None:
+            return cached
+        if self._stopped.is_set():
+            raise EndpointError(f"{self.key}: cancelled after an earlier error")
+        try:
+            payload = self._post(body)
+        except EndpointError:
+            self._stopped.set()
+            raise
+        content = message_text(payload)
+        if check is not None:
+            check(content)
+        self._store(entry, content)
+        return content
+
+    def _cached(self, entry: Path, check: Callable[[str], Any] | None) -> str | None:
+        """The answer a cache entry holds, or None when there is none to use.
+
+        Only answers that passed `check` are cached; an entry that does not read or pass it (written
+        by an earlier version, which cached every answer, or damaged on disk) is removed so that the
         request is sent again instead of failing the same way on every rerun.
         """
         if not entry.is_file():
             return None
         try:
             # Redacted on the way out too: an entry cached before redaction existed may hold the key.
-            queries = parse_queries(self.redact(json.loads(entry.read_text(encoding="utf-8"))["content"]))
+            content = self.redact(json.loads(entry.read_text(encoding="utf-8"))["content"])
+            if check is not None:
+                check(content)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            logger.warning("generate_queries.openai: removed cache entry %s (%s); asking the endpoint again",
-                           entry, str(exc)[:120])
+            logger.warning("%s: removed cache entry %s (%s); asking the endpoint again", self.key, entry,
+                           str(exc)[:120])
             entry.unlink(missing_ok=True)
             return None
         self._count("cache_hits")
-        return queries
+        return content
 
     def _store(self, entry: Path, content: str) -> None:
         entry.parent.mkdir(parents=True, exist_ok=True)
@@ -205,15 +236,15 @@ class OpenAIChatClient:
                 # Redacted before truncating: a cut must not leave the start of the key behind.
                 last = f"HTTP {resp.status_code}: {self.redact(resp.text)[:200]}"
                 if resp.status_code != 429 and resp.status_code < 500:
-                    raise EndpointError(f"generate_queries.openai: {redact_url(self.url)} answered {last}")
+                    raise EndpointError(f"{self.key}: {redact_url(self.url)} answered {last}")
                 retry_after = resp.headers.get("Retry-After", "")
                 if retry_after.replace(".", "", 1).isdigit():
                     wait = min(cfg.backoff_max_s, float(retry_after))
             if attempt < cfg.max_retries:
-                logger.warning("generate_queries.openai: %s: %s; retry %d/%d in %g s", redact_url(self.url), last,
+                logger.warning("%s: %s: %s; retry %d/%d in %g s", self.key, redact_url(self.url), last,
                                attempt + 1, cfg.max_retries, wait)
                 self._sleep(wait)
-        raise EndpointError(f"generate_queries.openai: {redact_url(self.url)} failed after "
+        raise EndpointError(f"{self.key}: {redact_url(self.url)} failed after "
                             f"{cfg.max_retries + 1} attempts (last: {last}); the answers received so far are cached "
                             f"in {self.cache_dir}, so a rerun resumes (delete that folder to ask for all of them "
                             "again)")
@@ -230,9 +261,9 @@ class OpenAIChatClient:
             payload["choices"][0]["message"]
         except (ValueError, KeyError, IndexError, TypeError):
             kind = resp.headers.get("Content-Type", "no Content-Type").split(";")[0]
-            raise EndpointError(f"generate_queries.openai: {redact_url(self.url)} answered HTTP 200 with something "
+            raise EndpointError(f"{self.key}: {redact_url(self.url)} answered HTTP 200 with something "
                                 f"that is not a chat-completions response ({kind}: {text[:80]!r}); check "
-                                "generate_queries.openai.base_url (a login page or a proxy answers like this). "
+                                f"{self.key}.base_url (a login page or a proxy answers like this). "
                                 "Nothing of it was cached") from None
         return payload
 
@@ -241,21 +272,8 @@ class OpenAIChatClient:
 
         An answer is cached only once it parsed: a bad one is asked again on the next run.
         """
-        body = self.body(prompt)
-        entry = self._cache_file(body)
-        cached = self._cached(entry)
-        if cached is not None:
-            return cached
-        if self._stopped.is_set():
-            raise EndpointError("generate_queries.openai: cancelled after an earlier error")
         try:
-            payload = self._post(body)
-        except EndpointError:
-            self._stopped.set()
-            raise
-        try:
-            content = message_text(payload)
-            queries = parse_queries(content)
+            return parse_queries(self.complete(prompt, check=parse_queries))
         except BadResponse as exc:
             if self.cfg.on_bad_response == "fail":
                 raise EndpointError(f"generate_queries.openai: {self.cfg.model} gave {exc}; it was not cached, so "
@@ -266,13 +284,12 @@ class OpenAIChatClient:
                 if len(self.stats.bad_examples) < 5:
                     self.stats.bad_examples.append(str(exc))
             return None
-        self._store(entry, content)
-        return queries
 
-    def map(self, prompts: list[str]) -> list[list[str] | None]:
-        """`queries` for every prompt, in order, at most max_concurrency at a time."""
+    def map(self, items: list[Any], answer: Callable[[Any], Any] | None = None) -> list[Any]:
+        """`answer` (default `queries`) for every item, in order, at most max_concurrency at a time."""
+        answer = answer or self.queries
         with ThreadPoolExecutor(max_workers=self.cfg.max_concurrency) as pool:
-            futures = [pool.submit(self.queries, p) for p in prompts]
+            futures = [pool.submit(answer, item) for item in items]
             try:
                 return [f.result() for f in futures]
             except BaseException:

@@ -1,0 +1,1 @@
+"""Relevance judgments of a team's own queries: the judgments folder, pooling and the judge page."""
