@@ -109,7 +109,7 @@ def make_project(root: Path, preset: str, folder: Path, overrides: list[str]) ->
     """The project copy in `root`; a `root` that already holds one (a kept --workdir) gets the current
     sources and params, and `dvc repro` then reruns only what changed."""
     existing = (root / ".dvc").is_dir()
-    for name in ("dvc.yaml", "configs", "src"):
+    for name in ("dvc.yaml", "configs", "src", "judgments"):
         if (root / name).is_dir():
             shutil.rmtree(root / name)
         (shutil.copytree if (REPO / name).is_dir() else shutil.copy)(REPO / name, root / name)

@@ -52,7 +52,7 @@ def _run(cmd: list[str], cwd: Path) -> str:
 
 
 def project(root: Path, preset: str, cisi: Path) -> Path:
-    for name in ("dvc.yaml", "configs", "src"):
+    for name in ("dvc.yaml", "configs", "src", "judgments"):
         (shutil.copytree if (REPO / name).is_dir() else shutil.copy)(REPO / name, root / name)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["preset"] = preset

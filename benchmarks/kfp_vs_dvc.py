@@ -50,7 +50,7 @@ def run_kfp(root: Path) -> float:
 
 
 def run_dvc(root: Path) -> float:
-    for name in ("dvc.yaml", "configs", "src"):
+    for name in ("dvc.yaml", "configs", "src", "judgments"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
     params = yaml.safe_load((REPO / "params.yaml").read_text())

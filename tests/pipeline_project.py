@@ -64,7 +64,7 @@ def merge(base: dict, extra: dict) -> dict:
 
 def make_project(root: Path, preset: str | None = None, overrides: dict | None = None) -> Path:
     """Copy the project into `root` with params.yaml naming `preset` and carrying `overrides`."""
-    for name in ("dvc.yaml", "configs", "src"):
+    for name in ("dvc.yaml", "configs", "src", "judgments"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
