@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from spladeforge.components import STAGES, check_params
-from spladeforge.config import load_params
+from spladeforge.config import load_params, run_config
 from spladeforge.errors import ConfigError
 from spladeforge.pipelines import compile_pipeline
 
@@ -334,7 +334,7 @@ def test_placement_is_configurable(tmp_path):
 
 def test_check_params_component_names_the_bad_key():
     """Parameters edited in the KFP UI fail in the first task, naming the key."""
-    merged = load_params(REPO / "params.yaml").model_dump(mode="json", exclude={"preset", "kubeflow"})
+    merged = run_config(load_params(REPO / "params.yaml"))
     merged["train"]["learning_rate"] = -1
     with pytest.raises(ConfigError, match=r"train\.learning_rate"):
         check_params(**merged)
