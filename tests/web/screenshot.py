@@ -20,7 +20,9 @@ from tests.web.browser import chromium
 def take(url: str, out: str, grades: str = "21") -> None:
     driver = chromium(1280, 800)
     try:
-        driver.set_window_size(1280, 800)
+        # the window's frame takes part of --window-size: the page itself is set to 1280x800
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
         driver.get(url)
         WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#passages .passage"))
         for key in grades:
