@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from spladeforge.config.base import Section
+from spladeforge.config.querygen import ChatEndpointConfig
 
 # UMBRELA's zero-shot relevance prompt (Upadhyay et al., 2024, "UMBRELA: UMbrela is the (Open-Source
 # Reproduction of the) Bing RELevance Assessor"), itself the TREC RAG reproduction of the Bing prompt of
@@ -50,14 +51,10 @@ UMBRELA_GRADES = [0, 0, 1, 2]
 PROMPT_FIELDS = ("query", "passage")
 
 
-class LLMJudgeConfig(Section):
+class LLMJudgeConfig(ChatEndpointConfig):
     """`judge.machine.llm`: any OpenAI-compatible chat-completions endpoint, the same client (retries,
     timeouts, bounded concurrency, answers cached by content hash) as `generate_queries.openai`."""
 
-    base_url: str | None = None    # e.g. http://localhost:8000/v1 (vLLM, llama.cpp, Ollama) or a hosted API
-    model: str | None = None
-    # NAME of the environment variable holding the key; '' for an endpoint without authentication.
-    api_key_env: str = "OPENAI_API_KEY"
     system_prompt: str = UMBRELA_SYSTEM
     # Placeholders {query} and {passage} (the chunk's title, then its text).
     prompt: str = UMBRELA_PROMPT
@@ -67,13 +64,6 @@ class LLMJudgeConfig(Section):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     # The prompt asks for the score without reasoning; room for the M/T/O lines some models add.
     max_tokens: int = Field(128, ge=1)
-    max_concurrency: int = Field(4, ge=1, le=64)
-    timeout_s: float = Field(60.0, gt=0.0)
-    max_retries: int = Field(5, ge=0, le=20)
-    backoff_initial_s: float = Field(1.0, ge=0.0)
-    backoff_max_s: float = Field(30.0, ge=0.0)
-    # Shared with generate_queries.openai: entries are keyed by the hash of the whole request.
-    cache_dir: str = "data/.llm-cache"
     # The judge label is "llm:<label>"; default the model name.
     label: str | None = None
 

@@ -29,28 +29,35 @@ class Seq2SeqConfig(Section):
     device: Literal["auto", "cpu", "cuda", "mps"] = "cpu"
 
 
-class OpenAIConfig(Section):
-    """`generate_queries.backend: openai`: any OpenAI-compatible chat-completions endpoint."""
+class ChatEndpointConfig(Section):
+    """What `querygen.openai_chat.OpenAIChatClient` needs of an OpenAI-compatible endpoint, shared by
+    the query generator and the LLM judge: where it is, the key's variable, the request budget and
+    the answer cache (entries are keyed by the hash of the whole request, so both can share it)."""
 
     base_url: str | None = None    # e.g. https://api.openai.com/v1 or http://localhost:8000/v1
     model: str | None = None
     # NAME of the environment variable holding the key; the key itself never goes in params.
     api_key_env: str = "OPENAI_API_KEY"
+    max_concurrency: int = Field(4, ge=1, le=64)
+    timeout_s: float = Field(60.0, gt=0.0)
+    max_retries: int = Field(5, ge=0, le=20)
+    backoff_initial_s: float = Field(1.0, ge=0.0)
+    backoff_max_s: float = Field(30.0, ge=0.0)
+    # Answers cached by hash of (model, prompt, text): a rerun neither repeats nor re-bills.
+    cache_dir: str = "data/.llm-cache"
+
+
+class OpenAIConfig(ChatEndpointConfig):
+    """`generate_queries.backend: openai`: any OpenAI-compatible chat-completions endpoint."""
+
     system_prompt: str = "You write search queries for passages of documentation."
     # Per query type; placeholders {n}, {title}, {text}. Types: question, keywords, natural.
     prompts: dict[Literal["question", "keywords", "natural"], str] = Field(
         default_factory=lambda: dict(DEFAULT_PROMPTS))
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     max_tokens: int = Field(256, ge=1)
-    max_concurrency: int = Field(4, ge=1, le=64)
-    timeout_s: float = Field(60.0, gt=0.0)
-    max_retries: int = Field(5, ge=0, le=20)
-    backoff_initial_s: float = Field(1.0, ge=0.0)
-    backoff_max_s: float = Field(30.0, ge=0.0)
     # `skip`: a non-JSON or empty answer is counted in the report and skipped; `fail` stops.
     on_bad_response: Literal["fail", "skip"] = "skip"
-    # Answers cached by hash of (model, prompt, chunk text): a rerun neither repeats nor re-bills.
-    cache_dir: str = "data/.llm-cache"
 
     @model_validator(mode="after")
     def _prompts_have_text(self) -> OpenAIConfig:
